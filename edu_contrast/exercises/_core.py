@@ -1,0 +1,41 @@
+"""What every checker shares: the error type and the comparison that explains a mismatch."""
+
+from __future__ import annotations
+
+import torch
+
+
+class ExerciseError(AssertionError):
+    """The student's implementation differs from the reference; the message says how."""
+
+
+def call_student(student_fn, *args, name: str, **kwargs):
+    """Call the student's function, turning a crash into an ExerciseError that names the exercise."""
+    if not callable(student_fn):
+        raise TypeError(f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}.")
+    try:
+        return student_fn(*args, **kwargs)
+    except Exception as error:  # the student's bug, reported with context
+        raise ExerciseError(f"{name}: your function raised {type(error).__name__}: {error}") from error
+
+
+def expect_close(got, expected: torch.Tensor, *, what: str, name: str, atol: float = 1e-5, rtol: float = 1e-4):
+    """Raise ExerciseError unless ``got`` is a tensor of ``expected``'s shape and values."""
+    if not isinstance(got, torch.Tensor):
+        got = torch.as_tensor(got, dtype=expected.dtype)
+    if got.shape != expected.shape:
+        raise ExerciseError(f"{name}: {what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}.")
+    got = got.detach().to(expected.dtype)
+    if not torch.allclose(got, expected, atol=atol, rtol=rtol):
+        diff = (got - expected).abs()
+        where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.dim() else ()
+        raise ExerciseError(
+            f"{name}: {what} differs from the reference by up to {float(diff.max()):.4g}"
+            + (f" (at index {where}: got {float(got[where]):.4g}, expected {float(expected[where]):.4g})" if where else "")
+            + "."
+        )
+
+
+def passed(name: str, message: str = "") -> bool:
+    print(f"✓ {name}: correct. {message}".rstrip())
+    return True

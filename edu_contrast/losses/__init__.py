@@ -1,0 +1,34 @@
+"""Contrastive and non-contrastive losses, one family per file, each with its equation.
+
+Every loss takes embeddings of shape ``(N, d)`` (``supcon``: ``(N, V, d)``), returns a 0-dim
+tensor that backpropagates, computes in float32 at least, and checks its arguments.
+Symbols follow ``notebooks/00_notation.md``.
+"""
+
+from edu_contrast.losses.byol import byol
+from edu_contrast.losses.generalized import generalized_contrastive, sample_prior, sliced_wasserstein
+from edu_contrast.losses.geometry import alignment, uniformity
+from edu_contrast.losses.infonce import InfoNCELoss, NTXentLoss, dcl, info_nce, nt_xent
+from edu_contrast.losses.margin import margin_contrastive
+from edu_contrast.losses.supcon import SupConLoss, supcon
+from edu_contrast.losses.vicreg import VICRegTerms, vicreg, vicreg_terms
+
+__all__ = [
+    "info_nce",
+    "nt_xent",
+    "dcl",
+    "margin_contrastive",
+    "supcon",
+    "byol",
+    "alignment",
+    "uniformity",
+    "sliced_wasserstein",
+    "generalized_contrastive",
+    "sample_prior",
+    "vicreg",
+    "vicreg_terms",
+    "VICRegTerms",
+    "InfoNCELoss",
+    "NTXentLoss",
+    "SupConLoss",
+]

@@ -1,0 +1,53 @@
+"""Self-supervised (and supervised-contrastive) methods: encoder + head + loss, as ``nn.Module``s.
+
+Every method has ``loss(x1, x2, labels=None)`` (two augmented views → scalar loss),
+``embed(x)`` (encoder features h, for probes), ``project(x)`` (z, what the loss sees) and
+``on_step_end(progress)`` (momentum updates; called by ``train.fit`` after each step).
+``build_method("simclr", encoder="convnet", in_channels=1)`` builds one by name and records
+the recipe in ``method.spec`` so a checkpoint can rebuild it.
+"""
+
+from __future__ import annotations
+
+from edu_contrast._validation import check_choice, check_int
+from edu_contrast.methods.base import ContrastiveMethod
+from edu_contrast.methods.byol import BYOL, target_momentum
+from edu_contrast.methods.moco import MoCo
+from edu_contrast.methods.simclr import SimCLR
+from edu_contrast.methods.supcon import SupCon
+from edu_contrast.methods.vicreg import VICReg
+
+METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "supcon": SupCon, "vicreg": VICReg}
+
+
+def build_method(name: str, *, encoder: str = "convnet", in_channels: int = 3, width: int | None = None,
+                 **hyperparameters) -> ContrastiveMethod:
+    """Build a method by name on a fresh encoder.
+
+    Args:
+        name: one of ``METHODS`` ("simclr", "moco", "byol", "supcon", "vicreg").
+        encoder: name for ``models.build_encoder`` ("convnet", "resnet18", "resnet50").
+        in_channels: image channels (1 for digits and Fashion-MNIST, 3 for CIFAR-10).
+        width: channel width of the small "convnet" (``models.SmallConvNet``); None keeps its default.
+        **hyperparameters: passed to the method class (``temperature=0.2``, ``queue_size=...``).
+
+    Returns:
+        The method, with ``method.spec`` holding these arguments (plain values, checkpointable).
+    """
+    from edu_contrast import models
+
+    where = "build_method"
+    check_choice(name, "name", where, METHODS)
+    check_int(in_channels, "in_channels", where)
+    if width is None:
+        backbone = models.build_encoder(encoder, in_channels)
+    else:
+        check_choice(encoder, "encoder", where + " (a 'width' is given)", ["convnet"])
+        backbone = models.SmallConvNet(in_channels, width=check_int(width, "width", where))
+    method = METHODS[name](backbone, **hyperparameters)
+    method.spec = {"name": name, "encoder": encoder, "in_channels": in_channels, "width": width, **hyperparameters}
+    return method
+
+
+__all__ = ["ContrastiveMethod", "SimCLR", "MoCo", "BYOL", "SupCon", "VICReg", "METHODS", "build_method",
+           "target_momentum"]

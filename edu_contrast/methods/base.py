@@ -1,0 +1,93 @@
+"""What every method shares: encoder f, projection head g, the two-view interface, EMA.
+
+    h = f(x)   (encoder features: what probes see, ``embed``)
+    z = g(h)   (projection: what the loss sees, ``project``)
+
+Each method only adds its loss (and, for MoCo/BYOL, a momentum network) on top.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edu_contrast._validation import _fail, check_positive
+from edu_contrast.models import ProjectionHead
+
+
+class ContrastiveMethod(nn.Module):
+    """Base class: an encoder f with ``.feature_dim`` and a projection head g.
+
+    Subclasses implement ``loss(x1, x2, labels=None)``. ``forward`` is the loss too, so the
+    method can be wrapped in DistributedDataParallel (DDP only syncs gradients of calls that
+    go through ``forward``).
+    """
+
+    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2):
+        super().__init__()
+        where = type(self).__name__
+        if not isinstance(encoder, nn.Module):
+            _fail("encoder", where, "an nn.Module", f"an object of type {type(encoder).__name__}", TypeError)
+        feature_dim = getattr(encoder, "feature_dim", None)
+        if not isinstance(feature_dim, int):
+            _fail("encoder", where, "a module with an int attribute 'feature_dim' (see models.build_encoder)",
+                  f"{type(encoder).__name__} without it")
+        self.encoder = encoder
+        self.projector = ProjectionHead(feature_dim, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """h = f(x), shape ``(B, feature_dim)``: the representation linear/kNN probes use."""
+        return self.encoder(x)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """z = g(f(x)), shape ``(B, out_dim)``: the space the loss acts in."""
+        return self.projector(self.encoder(x))
+
+    def project_pair(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z1, z2 from one forward pass over both views (BatchNorm sees all 2B images, and it is faster)."""
+        z = self.project(torch.cat([x1, x2]))  # (2B, out_dim): views 1 then views 2
+        return z[: x1.shape[0]], z[x1.shape[0] :]  # (B, out_dim) each
+
+    def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement loss(x1, x2, labels=None).")
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.loss(x1, x2, labels)
+
+    def on_step_end(self, progress: float) -> None:
+        """Called by ``fit`` after each optimiser step; ``progress`` = step / total steps in [0, 1]."""
+        check_progress(progress, type(self).__name__)
+
+    def _check_views(self, x1, x2) -> None:
+        where = f"{type(self).__name__}.loss"
+        for name, x in (("x1", x1), ("x2", x2)):
+            if not isinstance(x, torch.Tensor):
+                _fail(name, where, "a torch.Tensor batch of views", f"an object of type {type(x).__name__}", TypeError)
+        if x1.shape != x2.shape:
+            _fail("x2", where, f"the same shape as 'x1' {tuple(x1.shape)}", f"shape {tuple(x2.shape)}")
+        if x1.dim() == 0 or x1.shape[0] < 2:
+            _fail("x1", where, "a batch of at least 2 samples (contrast needs two)", f"shape {tuple(x1.shape)}")
+
+
+def check_progress(progress, where: str) -> float:
+    """Training progress, a number in [0, 1]."""
+    progress = check_positive(progress, "progress", where, allow_zero=True)
+    if progress > 1:
+        _fail("progress", where, "in [0, 1] (step / total steps)", progress)
+    return progress
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy whose parameters take no gradient (the momentum/target network)."""
+    import copy
+
+    clone = copy.deepcopy(module)
+    clone.requires_grad_(False)
+    return clone
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """θ_t ← τ·θ_t + (1 − τ)·θ_o for every parameter; buffers (BatchNorm statistics) stay the target's own."""
+    for t, o in zip(target.parameters(), online.parameters(), strict=True):
+        t.mul_(tau).add_(o.detach(), alpha=1 - tau)

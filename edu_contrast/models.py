@@ -1,0 +1,146 @@
+"""Encoders f, projection heads g and BYOL's predictor q.
+
+    h = f(x)   (encoder features: what probes and downstream tasks use)
+    z = g(h)   (projection: where the contrastive loss is computed)
+    p = q(z)   (BYOL/SimSiam only: predicts the other view's projection)
+
+Chen et al. 2020 ("SimCLR", Sec. 2.1 and Appendix B.9): f is a ResNet whose CIFAR-10 variant has a
+3×3 stride-1 first convolution and no max-pool, g a 2-layer MLP; Grill et al. 2020 ("BYOL", Sec. 3.3):
+q is an MLP like g. Every encoder has ``feature_dim``, the size of h.
+"""
+
+from __future__ import annotations
+
+import torchvision
+from torch import nn
+
+from edu_contrast._validation import check_choice, check_int
+
+__all__ = [
+    "SmallConvNet",
+    "resnet18_cifar",
+    "resnet50_cifar",
+    "ProjectionHead",
+    "Predictor",
+    "build_encoder",
+    "ENCODERS",
+]
+
+ENCODERS = ("convnet", "resnet18", "resnet50")
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),  # BN has the bias
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallConvNet(nn.Module):
+    """A 4-block CNN for CPU work: ``(B, in_channels, H, W)`` → h ``(B, feature_dim)``.
+
+    Blocks of 3×3 conv-BN-ReLU with widths (w, 2w, 4w, feature_dim) and strides (1, 2, 2, 1), then
+    global average pooling, so any H, W ≥ 1 works (8×8 digits end at 2×2, 28×28 Fashion-MNIST at 7×7).
+    ``width`` is w.
+    """
+
+    def __init__(self, in_channels: int = 1, feature_dim: int = 128, width: int = 32):
+        super().__init__()
+        in_channels = check_int(in_channels, "in_channels", "SmallConvNet")
+        feature_dim = check_int(feature_dim, "feature_dim", "SmallConvNet")
+        width = check_int(width, "width", "SmallConvNet")
+        self.in_channels, self.feature_dim = in_channels, feature_dim
+        self.features = nn.Sequential(
+            _conv_bn_relu(in_channels, width, stride=1),
+            _conv_bn_relu(width, 2 * width, stride=2),
+            _conv_bn_relu(2 * width, 4 * width, stride=2),
+            _conv_bn_relu(4 * width, feature_dim, stride=1),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        return self.pool(self.features(x)).flatten(1)  # (B, feature_dim, 1, 1) → (B, feature_dim)
+
+
+def _cifar_resnet(arch, in_channels: int, where: str) -> nn.Module:
+    """torchvision's ResNet with the CIFAR stem: conv1 3×3 stride 1, no max-pool, fc → Identity."""
+    in_channels = check_int(in_channels, "in_channels", where)
+    model = arch(weights=None)
+    feature_dim = model.fc.in_features
+    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()  # 32×32 inputs keep their resolution into layer1
+    model.fc = nn.Identity()  # the encoder returns h; heads are separate modules
+    model.feature_dim = feature_dim
+    model.in_channels = in_channels
+    return model
+
+
+def resnet18_cifar(in_channels: int = 3) -> nn.Module:
+    """ResNet-18 (He et al. 2016) with SimCLR's CIFAR stem: ``(B, in_channels, 32, 32)`` → ``(B, 512)``."""
+    return _cifar_resnet(torchvision.models.resnet18, in_channels, "resnet18_cifar")
+
+
+def resnet50_cifar(in_channels: int = 3) -> nn.Module:
+    """ResNet-50 (He et al. 2016) with SimCLR's CIFAR stem: ``(B, in_channels, 32, 32)`` → ``(B, 2048)``."""
+    return _cifar_resnet(torchvision.models.resnet50, in_channels, "resnet50_cifar")
+
+
+class ProjectionHead(nn.Module):
+    """g: z = W_L σ(BN(W_{L−1} … σ(BN(W_1 h)))), an MLP of ``num_layers`` = L linear layers.
+
+    SimCLR's g (Chen et al. 2020, Sec. 2.1; L = 2, with BN as in SimCLRv2). ``in_dim`` is the size of h
+    (the encoder's ``feature_dim``), ``hidden_dim`` the width of the hidden layers, ``out_dim`` the size
+    of z. ``num_layers=1`` is a linear projection.
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2):
+        super().__init__()
+        for name, value in (("in_dim", in_dim), ("hidden_dim", hidden_dim), ("out_dim", out_dim)):
+            check_int(value, name, "ProjectionHead")
+        num_layers = check_int(num_layers, "num_layers", "ProjectionHead")
+        self.in_dim, self.out_dim = in_dim, out_dim
+        widths = [in_dim] + [hidden_dim] * (num_layers - 1)
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(width_in, width_out, bias=False), nn.BatchNorm1d(width_out), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(widths[-1], out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h):
+        return self.net(h)  # (B, in_dim) → (B, out_dim)
+
+
+class Predictor(nn.Module):
+    """q: p = W₂ σ(BN(W₁ z)), BYOL's predictor (Grill et al. 2020, Sec. 3.3): ``(B, dim)`` → ``(B, dim)``.
+
+    ``dim`` is the projection size, ``hidden_dim`` the hidden width (4096 in the paper, 512 here).
+    """
+
+    def __init__(self, dim: int = 128, hidden_dim: int = 512):
+        super().__init__()
+        dim = check_int(dim, "dim", "Predictor")
+        hidden_dim = check_int(hidden_dim, "hidden_dim", "Predictor")
+        self.dim = dim
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden_dim, bias=False),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, dim),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def build_encoder(name: str, in_channels: int, **kwargs) -> nn.Module:
+    """The encoder f called ``name`` ∈ {"convnet", "resnet18", "resnet50"}, with ``.feature_dim``.
+
+    ``kwargs`` go to ``SmallConvNet`` (``feature_dim``, ``width``); the ResNets take none.
+    """
+    check_choice(name, "name", "build_encoder", ENCODERS)
+    if name == "convnet":
+        return SmallConvNet(in_channels, **kwargs)
+    if kwargs:
+        raise TypeError(f"build_encoder({name!r}) takes no extra arguments. Got {sorted(kwargs)} instead.")
+    return resnet18_cifar(in_channels) if name == "resnet18" else resnet50_cifar(in_channels)

@@ -1,0 +1,216 @@
+"""Probes: how good are frozen features for classification?
+
+A probe trains a cheap classifier on top of frozen embeddings and reports test accuracy; the
+encoder never changes. Two classic probes:
+
+- ``LinearProbe`` / ``linear_probe``: multinomial logistic regression on standardised features,
+  the standard linear evaluation protocol of Chen et al. 2020 (SimCLR) and Oord et al. 2018 (CPC).
+- ``KNNProbe`` / ``knn_probe``: the cosine-similarity weighted k-nearest-neighbour vote of
+  Wu et al. 2018 ("Unsupervised Feature Learning via Non-Parametric Instance Discrimination").
+
+Both accept torch tensors or numpy arrays, never modify the caller's features, and follow the
+scikit-learn ``fit(x, y)`` / ``predict(x)`` / ``score(x, y)`` convention. ``predict`` returns a 1-D
+int64 CPU ``torch.Tensor`` of class labels (the labels seen in ``fit``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from edu_contrast._validation import (
+    _fail,
+    check_embeddings,
+    check_int,
+    check_labels,
+    check_positive,
+    compute_dtype,
+)
+
+__all__ = ["LinearProbe", "KNNProbe", "linear_probe", "knn_probe"]
+
+
+def _features(x, name: str, where: str, *, min_rows: int = 1) -> torch.Tensor:
+    """A validated (N, d) float tensor; numpy arrays are wrapped without a copy (and never written)."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    return check_embeddings(x, name, where, min_rows=min_rows, shape_hint="(n_samples, n_features)")
+
+
+def _check_dim(x: torch.Tensor, dim: int, name: str, where: str) -> None:
+    if x.shape[1] != dim:
+        _fail(
+            name, where, f"a tensor with {dim} features like the training features", f"shape {tuple(x.shape)}"
+        )
+
+
+def _check_fitted(probe, where: str) -> None:
+    if not hasattr(probe, "classes_"):
+        raise RuntimeError(f"This {type(probe).__name__} is not fitted yet. Call 'fit' before '{where}'.")
+
+
+def _accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((predicted == labels.cpu().long()).double().mean())
+
+
+class LinearProbe:
+    r"""Multinomial logistic regression on standardised frozen features.
+
+    p(y = c | x) = softmax_c(W x̃ + b),   x̃ = (x − μ) / s,
+
+    with μ, s the per-feature mean and standard deviation of the *training* features (the test
+    features are standardised with the same μ, s). W, b minimise the L2-regularised cross-entropy
+    (scikit-learn ``LogisticRegression``, lbfgs solver, which fits the multinomial model).
+    This is the linear evaluation protocol of Chen et al. 2020 (SimCLR) on frozen features.
+
+    Args:
+        C: inverse L2 regularisation strength (scikit-learn's ``C``).
+        max_iter: lbfgs iterations; 1000 converges on standardised features of a few thousand rows.
+        random_state: fixed seed, so repeated fits give the same probe.
+    """
+
+    def __init__(self, *, C: float = 1.0, max_iter: int = 1000, random_state: int = 0):
+        self.C = check_positive(C, "C", "LinearProbe")
+        self.max_iter = check_int(max_iter, "max_iter", "LinearProbe")
+        self.random_state = random_state
+
+    def fit(self, x, y) -> LinearProbe:
+        """Fit the scaler and the classifier on training features x (N, d) and labels y (N,)."""
+        where = "LinearProbe.fit"
+        x = _features(x, "x", where)
+        y = check_labels(y, x.shape[0], "y", where)
+        classes = torch.unique(y)
+        if classes.numel() < 2:
+            _fail("y", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
+        self.model_ = make_pipeline(
+            StandardScaler(),  # fitted on the training features only
+            LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state),
+        )
+        self.model_.fit(_numpy_copy(x), y.cpu().numpy())
+        self.classes_ = classes.cpu().long()
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def predict(self, x) -> torch.Tensor:
+        """Predicted class labels of x (M, d): a 1-D int64 CPU tensor of length M."""
+        _check_fitted(self, "predict")
+        x = _features(x, "x", "LinearProbe.predict")
+        _check_dim(x, self.n_features_in_, "x", "LinearProbe.predict")
+        return torch.as_tensor(self.model_.predict(_numpy_copy(x))).long()
+
+    def score(self, x, y) -> float:
+        """Accuracy in [0, 1] of the predictions on x (M, d) against labels y (M,)."""
+        _check_fitted(self, "score")
+        x = _features(x, "x", "LinearProbe.score")
+        y = check_labels(y, x.shape[0], "y", "LinearProbe.score")
+        return _accuracy(self.predict(x), y)
+
+
+def _numpy_copy(x: torch.Tensor) -> np.ndarray:
+    """A float64 numpy copy (works for GPU, bfloat16 and requires_grad tensors; never aliases x)."""
+    return x.detach().to("cpu", torch.float64, copy=True).numpy()
+
+
+class KNNProbe:
+    r"""Weighted k-nearest-neighbour classifier on cosine similarity.
+
+    s_i = ẑ · ẑ_i,   w_i = exp(s_i / τ),   ŷ = argmax_c Σ_{i ∈ N_k(z)} w_i · 1[y_i = c],
+
+    where ẑ is the normalised test embedding, ẑ_i the normalised training embeddings, N_k(z) the k
+    training samples with the largest s_i and y_i their labels. Defined in Wu et al. 2018,
+    "Unsupervised Feature Learning via Non-Parametric Instance Discrimination", Sec. 3.4.
+    The weights are computed as exp((s_i − s_max)/τ), the same argmax without overflow at small τ.
+
+    Args:
+        k: k ≥ 1, the number of neighbours that vote (at most the number of training samples).
+        temperature: τ > 0; small τ lets the nearest neighbour dominate the vote.
+        batch_size: test rows per block; a block holds a (batch_size, N_train) similarity matrix,
+            so 10 000 test × 50 000 train rows never need more than ~100 MB.
+    """
+
+    def __init__(self, *, k: int = 20, temperature: float = 0.07, batch_size: int = 512):
+        self.k = check_int(k, "k", "KNNProbe")
+        self.temperature = check_positive(temperature, "temperature", "KNNProbe")
+        self.batch_size = check_int(batch_size, "batch_size", "KNNProbe")
+
+    def fit(self, x, y) -> KNNProbe:
+        """Store the normalised training features x (N, d) and labels y (N,)."""
+        where = "KNNProbe.fit"
+        x = _features(x, "x", where)
+        y = check_labels(y, x.shape[0], "y", where)
+        if self.k > x.shape[0]:
+            _fail("k", "KNNProbe", f"<= the number of training samples ({x.shape[0]})", self.k)
+        self.train_ = F.normalize(x.detach().to(dtype=compute_dtype(x)), dim=1)  # (N, d), a new tensor
+        classes, index = torch.unique(y.to(x.device), return_inverse=True)
+        self.classes_ = classes.cpu().long()
+        self.train_class_index_ = index  # (N,) position of y_i in classes_
+        return self
+
+    def predict(self, x) -> torch.Tensor:
+        """Predicted class labels of x (M, d): a 1-D int64 CPU tensor of length M."""
+        _check_fitted(self, "predict")
+        where = "KNNProbe.predict"
+        x = _features(x, "x", where)
+        _check_dim(x, self.train_.shape[1], "x", where)
+        predicted = [self._predict_block(block) for block in torch.split(x, self.batch_size)]
+        return self.classes_[torch.cat(predicted).cpu()]
+
+    def score(self, x, y) -> float:
+        """Accuracy in [0, 1] of the predictions on x (M, d) against labels y (M,)."""
+        _check_fitted(self, "score")
+        x = _features(x, "x", "KNNProbe.score")
+        y = check_labels(y, x.shape[0], "y", "KNNProbe.score")
+        return _accuracy(self.predict(x), y)
+
+    def _predict_block(self, x: torch.Tensor) -> torch.Tensor:
+        """Class indices (b,) for one block of test rows x (b, d)."""
+        x_hat = F.normalize(x.detach().to(self.train_.device, self.train_.dtype), dim=1)  # (b, d)
+        sim = x_hat @ self.train_.T  # (b, N) s_i for every test row
+        top_sim, top_index = sim.topk(self.k, dim=1)  # (b, k)
+        weight = torch.exp((top_sim - top_sim[:, :1]) / self.temperature)  # (b, k) ∝ exp(s_i / τ)
+        votes = torch.zeros(x.shape[0], len(self.classes_), dtype=weight.dtype, device=weight.device)
+        votes.scatter_add_(1, self.train_class_index_[top_index], weight)  # (b, C) Σ w_i 1[y_i = c]
+        return votes.argmax(dim=1)
+
+
+def linear_probe(train_x, train_y, test_x, test_y) -> float:
+    """Test accuracy in [0, 1] of a ``LinearProbe`` fitted on (train_x, train_y).
+
+    See ``LinearProbe`` for the model (Chen et al. 2020, linear evaluation protocol).
+
+    Args:
+        train_x: (N, d) frozen training features; train_y: (N,) integer labels.
+        test_x: (M, d) frozen test features; test_y: (M,) integer labels.
+    """
+    where = "linear_probe"
+    train_x, test_x = _features(train_x, "train_x", where), _features(test_x, "test_x", where)
+    train_y = check_labels(train_y, train_x.shape[0], "train_y", where)
+    test_y = check_labels(test_y, test_x.shape[0], "test_y", where)
+    _check_dim(test_x, train_x.shape[1], "test_x", where)
+    return LinearProbe().fit(train_x, train_y).score(test_x, test_y)
+
+
+def knn_probe(train_x, train_y, test_x, test_y, *, k: int = 20, temperature: float = 0.07) -> float:
+    """Test accuracy in [0, 1] of a ``KNNProbe`` (Wu et al. 2018 weighted kNN) on (train_x, train_y).
+
+    See ``KNNProbe`` for the vote ŷ = argmax_c Σ_{i ∈ N_k} exp(s_i/τ) 1[y_i = c].
+
+    Args:
+        train_x: (N, d) frozen training features; train_y: (N,) integer labels.
+        test_x: (M, d) frozen test features; test_y: (M,) integer labels.
+        k: k, the number of neighbours; temperature: τ > 0.
+    """
+    where = "knn_probe"
+    k = check_int(k, "k", where)
+    temperature = check_positive(temperature, "temperature", where)
+    train_x, test_x = _features(train_x, "train_x", where), _features(test_x, "test_x", where)
+    train_y = check_labels(train_y, train_x.shape[0], "train_y", where)
+    test_y = check_labels(test_y, test_x.shape[0], "test_y", where)
+    _check_dim(test_x, train_x.shape[1], "test_x", where)
+    if k > train_x.shape[0]:
+        _fail("k", where, f"<= the number of training samples ({train_x.shape[0]})", k)
+    return KNNProbe(k=k, temperature=temperature).fit(train_x, train_y).score(test_x, test_y)

@@ -1,0 +1,44 @@
+"""Small helpers the notebooks and the training loop share: quick mode, seeds, device."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+
+import numpy as np
+import torch
+
+QUICK_ENV = "EDU_CONTRAST_QUICK"
+
+
+def quick_mode() -> bool:
+    """True when ``EDU_CONTRAST_QUICK=1``: the notebooks then use small data and few epochs (tests, CPU)."""
+    return os.environ.get(QUICK_ENV, "0").strip().lower() in {"1", "true", "yes"}
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) so a notebook run is repeatable."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def default_device() -> torch.device:
+    """CUDA when available (Colab GPU), else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def notebook_setup(seed: int = 0) -> bool:
+    """Fix seeds, print versions and the device, and return ``QUICK`` for the notebook's first cell."""
+    import edu_contrast
+
+    seed_everything(seed)
+    quick = quick_mode()
+    device = default_device()
+    gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+    print(
+        f"edu_contrast {edu_contrast.__version__} | torch {torch.__version__} | numpy {np.__version__} | "
+        f"python {platform.python_version()} | device {device}{gpu} | QUICK={quick} | seed={seed}"
+    )
+    return quick

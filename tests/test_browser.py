@@ -1,0 +1,113 @@
+"""A real browser: JupyterLab on a free localhost port, notebook 02 in headless Chromium (Playwright
+driving Debian's /usr/bin/chromium). Run all cells, move the τ slider, and the figure must change.
+A screenshot is saved to build/screenshots/ on failure."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+NOTEBOOK = "02_temperature.ipynb"
+SLIDER_LABEL = "τ"
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab serving a copy of the notebooks (autosave must not write outputs into the repository)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `apt-get install -y chromium chromium-driver`")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    port, token = _free_port(), "edu-contrast-test"
+    env = dict(os.environ, EDU_CONTRAST_QUICK="1")
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1"]
+    cmd += [f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"]
+    cmd += ["--LabApp.expose_app_in_browser=True"]  # window.jupyterapp lets the test run commands
+    log = open(tmp_path / "lab.log", "w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.terminate()
+                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}"
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+def _output_images(page) -> list[str]:
+    return page.eval_on_selector_all(".jp-OutputArea-output img", "els => els.map(e => e.getAttribute('src'))")
+
+
+def _wait_idle(page, timeout_ms):
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+        " return s && s.getAttribute('data-status') === 'idle'; }",
+        timeout=timeout_ms,
+    )
+
+
+def test_moving_the_temperature_slider_redraws_the_figure(lab):
+    from playwright.sync_api import sync_playwright
+
+    shots = ROOT / "build" / "screenshots"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(lab)
+            page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            _wait_idle(page, 60_000)  # kernel started
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            slider = page.locator(".widget-hslider", has=page.locator(".widget-label", has_text=SLIDER_LABEL))
+            slider.first.wait_for(timeout=240_000)
+            page.wait_for_timeout(500)
+            _wait_idle(page, 240_000)  # every cell has run
+            before = _output_images(page)
+            readout = slider.first.locator(".widget-readout")
+            value_before = readout.inner_text()
+            slider.first.locator(".noUi-handle").click()
+            for _ in range(3):
+                page.keyboard.press("ArrowLeft")
+            page.wait_for_function(
+                "(b) => { const s = Array.from(document.querySelectorAll('.jp-OutputArea-output img'),"
+                " e => e.getAttribute('src')); return s.some((x, i) => x !== b[i]) || s.length !== b.length; }",
+                arg=before,
+                timeout=60_000,
+            )
+            _wait_idle(page, 60_000)
+            assert readout.inner_text() != value_before, "the τ slider did not move"
+            assert _output_images(page) != before, "moving τ did not redraw the figure"
+            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert "Traceback" not in " ".join(tracebacks.all_inner_texts())
+        except Exception:
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "browser_failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

@@ -1,0 +1,223 @@
+"""Probes: separable data, a brute-force Wu et al. 2018 kNN oracle, untouched features, bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from edu_contrast import probes
+
+
+def _blobs(n_per_class=30, n_classes=3, dim=5, spread=0.3, seed=0, dtype=torch.float64):
+    """Gaussian blobs around far-apart centres: linearly separable with a wide margin."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 10 * torch.eye(n_classes, dim, dtype=dtype)  # (C, d)
+    labels = torch.arange(n_classes).repeat_interleave(n_per_class)  # (C·n,)
+    x = centres[labels] + spread * torch.randn(len(labels), dim, generator=g, dtype=dtype)  # (C·n, d)
+    return x, labels
+
+
+def _knn_loop(train_x, train_y, test_x, k, temperature):
+    """Wu et al. 2018, Sec. 3.4, one test row at a time: top-k cosine neighbours vote exp(s/τ)."""
+    train = [row / np.linalg.norm(row) for row in np.asarray(train_x, dtype=np.float64)]
+    predictions = []
+    for row in np.asarray(test_x, dtype=np.float64):
+        query = row / np.linalg.norm(row)
+        sims = [float(query @ t) for t in train]
+        nearest = sorted(range(len(train)), key=lambda i: -sims[i])[:k]
+        votes = {}
+        for i in nearest:
+            votes[int(train_y[i])] = votes.get(int(train_y[i]), 0.0) + math.exp(sims[i] / temperature)
+        best = max(votes.values())
+        predictions.append(min(c for c, v in votes.items() if v == best))  # ties: the smallest label
+    return predictions
+
+
+# ---------------------------------------------------------------- linear probe
+
+
+def test_linear_probe_separable_data_scores_one():
+    train_x, train_y = _blobs(seed=0)
+    test_x, test_y = _blobs(seed=1)
+    assert probes.linear_probe(train_x, train_y, test_x, test_y) == 1.0
+
+
+def test_linear_probe_chance_on_random_labels_is_below_one():
+    # The probe must be able to fail: random labels on random features cannot be predicted.
+    g = torch.Generator().manual_seed(2)
+    train_x, test_x = torch.randn(200, 4, generator=g), torch.randn(200, 4, generator=g)
+    train_y, test_y = torch.randint(0, 4, (200,), generator=g), torch.randint(0, 4, (200,), generator=g)
+    assert probes.linear_probe(train_x, train_y, test_x, test_y) < 0.45
+
+
+def test_linear_probe_standardises_with_training_statistics():
+    # One informative feature on a tiny scale next to a huge noise feature: without standardisation
+    # the L2 penalty (C = 1) would drown the informative one.
+    g = torch.Generator().manual_seed(3)
+    y = torch.arange(2).repeat(100)  # (200,)
+    x = torch.stack(
+        [1e-4 * (2 * y - 1) + 1e-6 * torch.randn(200, generator=g), 1e3 * torch.randn(200, generator=g)], 1
+    )
+    probe = probes.LinearProbe().fit(x, y)
+    scaler = probe.model_[0]
+    np.testing.assert_allclose(scaler.mean_, x.double().mean(0).numpy(), rtol=1e-10)
+    assert probe.score(x, y) == 1.0
+
+
+def test_linear_probe_accepts_numpy_and_keeps_original_labels():
+    train_x, train_y = _blobs(seed=4)
+    test_x, test_y = _blobs(seed=5)
+    labels = torch.tensor([3, 7, 11])
+    probe = probes.LinearProbe().fit(train_x.numpy(), labels[train_y].numpy())
+    predicted = probe.predict(test_x.numpy())
+    assert predicted.dtype == torch.int64 and predicted.shape == (len(test_y),)
+    assert torch.equal(predicted, labels[test_y])
+    assert probe.score(test_x, labels[test_y]) == 1.0
+
+
+def test_linear_probe_is_deterministic():
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.randn(120, 6, generator=g), torch.randint(0, 3, (120,), generator=g)
+    first = probes.LinearProbe().fit(x, y).predict(x)
+    assert torch.equal(first, probes.LinearProbe().fit(x, y).predict(x))
+
+
+# ---------------------------------------------------------------- kNN probe
+
+
+@pytest.mark.parametrize("k, temperature", [(1, 0.07), (5, 0.07), (7, 0.5), (40, 1.0)])
+def test_knn_equals_brute_force_loop(k, temperature):
+    g = torch.Generator().manual_seed(7)
+    train_x, train_y = (
+        torch.randn(60, 6, generator=g, dtype=torch.float64),
+        torch.randint(0, 4, (60,), generator=g),
+    )
+    test_x = torch.randn(25, 6, generator=g, dtype=torch.float64)
+    expected = _knn_loop(train_x, train_y, test_x, k, temperature)
+    probe = probes.KNNProbe(k=k, temperature=temperature, batch_size=4).fit(train_x, train_y)
+    assert probe.predict(test_x).tolist() == expected
+    test_y = torch.randint(0, 4, (25,), generator=g)
+    accuracy = np.mean(np.array(expected) == test_y.numpy())
+    assert probes.knn_probe(train_x, train_y, test_x, test_y, k=k, temperature=temperature) == pytest.approx(
+        accuracy
+    )
+
+
+def test_knn_batch_size_does_not_change_predictions():
+    g = torch.Generator().manual_seed(8)
+    train_x, train_y = torch.randn(80, 5, generator=g), torch.randint(0, 3, (80,), generator=g)
+    test_x = torch.randn(33, 5, generator=g)
+    full = probes.KNNProbe(k=9, batch_size=33).fit(train_x, train_y).predict(test_x)
+    for batch_size in (1, 5, 32):
+        assert torch.equal(
+            probes.KNNProbe(k=9, batch_size=batch_size).fit(train_x, train_y).predict(test_x), full
+        )
+
+
+def test_knn_weights_matter():
+    # k = 3: one very close neighbour of class 0 against two far ones of class 1. A majority vote says
+    # 1; exp(s/τ) at small τ says 0; at large τ the weights flatten and the majority wins again.
+    train_x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.05, 1.0]])
+    train_y = torch.tensor([0, 1, 1])
+    query = torch.tensor([[1.0, 0.9]])  # cos to class 0 ≈ 0.74, to class 1 ≈ 0.67 and 0.70
+    assert probes.KNNProbe(k=3, temperature=0.01).fit(train_x, train_y).predict(query).item() == 0
+    assert probes.KNNProbe(k=3, temperature=10.0).fit(train_x, train_y).predict(query).item() == 1
+
+
+def test_knn_separable_data_scores_one_and_is_scale_invariant():
+    train_x, train_y = _blobs(seed=9)
+    test_x, test_y = _blobs(seed=10)
+    assert probes.knn_probe(train_x, train_y, test_x, test_y, k=5) == 1.0
+    assert probes.knn_probe(100 * train_x, train_y, 0.01 * test_x, test_y, k=5) == 1.0  # cosine only
+
+
+def test_knn_low_precision_features_stay_finite_at_small_temperature():
+    train_x, train_y = _blobs(seed=11, dtype=torch.float16)
+    test_x, test_y = _blobs(seed=12, dtype=torch.bfloat16)
+    assert probes.knn_probe(train_x, train_y, test_x, test_y, k=20, temperature=0.001) == 1.0
+
+
+# ---------------------------------------------------------------- features not modified
+
+
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_probes_do_not_modify_the_callers_features(as_numpy):
+    train_x, train_y = _blobs(seed=13, dtype=torch.float32)
+    test_x, test_y = _blobs(seed=14, dtype=torch.float32)
+    if as_numpy:
+        train_x, train_y, test_x, test_y = (a.numpy() for a in (train_x, train_y, test_x, test_y))
+    copies = [a.copy() if as_numpy else a.clone() for a in (train_x, train_y, test_x, test_y)]
+    probes.linear_probe(train_x, train_y, test_x, test_y)
+    probes.knn_probe(train_x, train_y, test_x, test_y, k=3)
+    for original, copy in zip((train_x, train_y, test_x, test_y), copies):
+        if as_numpy:
+            np.testing.assert_array_equal(original, copy)
+        else:
+            assert torch.equal(original, copy)
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def _data():
+    g = torch.Generator().manual_seed(15)
+    return torch.randn(10, 3, generator=g), torch.randint(0, 2, (10,), generator=g)
+
+
+@pytest.mark.parametrize("probe", ["linear_probe", "knn_probe"])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda a: {**a, "train_x": a["train_x"][0]}, ValueError, "'train_x' parameter of {fn}.*2-D"),
+        (lambda a: {**a, "test_x": a["test_x"][:, :2]}, ValueError, "'test_x' parameter of {fn}.*3 features"),
+        (lambda a: {**a, "train_y": a["train_y"][:9]}, ValueError, "'train_y' parameter of {fn}.*10 labels"),
+        (lambda a: {**a, "test_y": a["test_y"][:, None]}, ValueError, "'test_y' parameter of {fn}"),
+        (lambda a: {**a, "train_y": a["train_y"].float()}, TypeError, "'train_y' parameter of {fn}.*integer"),
+        (
+            lambda a: {**a, "test_x": torch.full((10, 3), float("nan"))},
+            ValueError,
+            "'test_x' parameter of {fn}.*finite",
+        ),
+        (lambda a: {**a, "train_x": [[1.0, 2.0, 3.0]]}, TypeError, "'train_x' parameter of {fn}"),
+    ],
+)
+def test_bad_inputs_name_the_parameter_and_function(probe, change, error, match):
+    x, y = _data()
+    arguments = change({"train_x": x, "train_y": y, "test_x": x, "test_y": y})
+    with pytest.raises(error, match=match.format(fn=probe)):
+        getattr(probes, probe)(**arguments)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"k": 0}, ValueError, "'k' parameter of knn_probe must be an int >= 1"),
+        ({"k": 2.5}, TypeError, "'k' parameter of knn_probe"),
+        ({"k": 11}, ValueError, "'k' parameter of knn_probe.*<= the number of training samples"),
+        ({"temperature": 0.0}, ValueError, "'temperature' parameter of knn_probe must be > 0"),
+        ({"temperature": -1}, ValueError, "'temperature' parameter of knn_probe"),
+    ],
+)
+def test_knn_probe_bad_hyperparameters(kwargs, error, match):
+    x, y = _data()
+    with pytest.raises(error, match=match):
+        probes.knn_probe(x, y, x, y, **kwargs)
+
+
+def test_class_api_errors():
+    x, y = _data()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        probes.KNNProbe().predict(x)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        probes.LinearProbe().score(x, y)
+    with pytest.raises(ValueError, match="'y' parameter of LinearProbe.fit.*2 classes"):
+        probes.LinearProbe().fit(x, torch.zeros(10, dtype=torch.long))
+    with pytest.raises(ValueError, match="'x' parameter of KNNProbe.predict.*3 features"):
+        probes.KNNProbe(k=3).fit(x, y).predict(torch.randn(4, 5))
+    with pytest.raises(ValueError, match="'batch_size' parameter of KNNProbe"):
+        probes.KNNProbe(batch_size=0)
+    with pytest.raises(ValueError, match="'k' parameter of KNNProbe"):
+        probes.KNNProbe(k=11).fit(x, y)

@@ -1,0 +1,180 @@
+"""fit(): history and files, exact resume, atomic and corrupt checkpoints, the schedule, evaluate()."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from edu_contrast import data, train
+from edu_contrast.methods import build_method
+
+TINY = {"batch_size": 64, "samples_per_epoch": 256, "lr": 1e-3, "progress": False, "knn_train_size": 500,
+        "knn_test_size": 200, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load_dataset("digits", "train"), data.load_dataset("digits", "test")
+
+
+def _method(name="simclr", seed=0):
+    torch.manual_seed(seed)
+    return build_method(name, encoder="convnet", in_channels=1, width=8)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt_after(epoch):
+    def callback(record):
+        if record["epoch"] == epoch:
+            raise Interrupted
+
+    return callback
+
+
+def test_fit_writes_history_checkpoint_and_metrics(digits, tmp_path):
+    train_data, test_data = digits
+    result = train.fit(_method(), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path, **TINY)
+    history = result["history"]
+    assert [h["epoch"] for h in history] == [0, 1]
+    for h in history:
+        assert set(h) == {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
+        assert math.isfinite(h["loss"]) and 0 <= h["knn_accuracy"] <= 1 and h["effective_rank"] >= 1
+    assert math.log(2 * 64 - 1) * 0.5 < history[0]["loss"] < math.log(2 * 64 - 1) * 1.5  # untrained ≈ log(2N−1)
+    assert 0.1 < result["linear_accuracy"] <= 1
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["history"] == pytest.approx(history) and metrics["linear_accuracy"] == result["linear_accuracy"]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # only tensors and plain containers
+    assert {"model", "optimizer", "scheduler", "epoch", "rng", "history", "config"} <= set(state)
+    assert set(state["rng"][0]) == {"torch", "cuda", "numpy", "python", "data"}
+    assert state["epoch"] == 1 and state["config"]["batch_size"] == 64
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("name", ["simclr", "moco", "byol"])
+def test_resume_after_an_interruption_gives_the_same_parameters(digits, tmp_path, name):
+    train_data, test_data = digits
+    straight = _method(name)
+    expected = train.fit(straight, train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "a", **TINY)
+
+    with pytest.raises(Interrupted):  # the "machine dies" right after epoch 1 was saved
+        train.fit(_method(name), train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "b",
+                  callback=_interrupt_after(1), **TINY)
+    resumed = _method(name, seed=123)  # fresh weights: everything must come from the checkpoint
+    result = train.fit(resumed, train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "b", resume=True, **TINY)
+
+    for (key, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), key  # parameters and buffers (BatchNorm statistics, MoCo's queue)
+    assert [h["loss"] for h in result["history"]] == [h["loss"] for h in expected["history"]]
+    assert result["linear_accuracy"] == expected["linear_accuracy"]
+
+
+def test_resume_without_checkpoint_starts_fresh_and_mismatch_is_refused(digits, tmp_path):
+    train_data, test_data = digits
+    result = train.fit(_method(), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path, resume=True, **TINY)
+    assert [h["epoch"] for h in result["history"]] == [0, 1]
+    with pytest.raises(train.ResumeMismatchError, match=r"batch_size=64 in the checkpoint, 32 now"):
+        train.fit(_method(), train_data, epochs=2, eval_data=test_data, out_dir=tmp_path, resume=True,
+                  **{**TINY, "batch_size": 32})
+
+
+def test_an_interrupted_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    train.save_checkpoint({"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.ones(3)}, "epoch": 1}, path)
+
+    def dies_halfway(obj, f):
+        f.write(b"PK\x03\x04 half a zip file")
+        raise KeyboardInterrupt  # the user pressed stop (or the machine died) during the write
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        train.save_checkpoint({"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(3)}, "epoch": 2}, path)
+    monkeypatch.undo()
+    state = train.load_checkpoint(path)
+    assert state["epoch"] == 1 and torch.equal(state["model"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left behind
+
+
+def test_truncated_checkpoint_raises_a_clear_error(digits, tmp_path):
+    train_data, test_data = digits
+    train.fit(_method(), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path, **TINY)
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(train.CorruptCheckpointError, match=r"corrupt or truncated.*Delete it.*--resume"):
+        train.load_checkpoint(path)
+    with pytest.raises(train.CorruptCheckpointError, match="corrupt"):
+        train.fit(_method(), train_data, epochs=2, eval_data=test_data, out_dir=tmp_path, resume=True, **TINY)
+    path.write_bytes(b"")
+    with pytest.raises(train.CorruptCheckpointError):
+        train.load_checkpoint(tmp_path)  # the run directory works too
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        train.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_not_a_training_checkpoint_is_refused(tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "other.pt")
+    with pytest.raises(train.CorruptCheckpointError, match="not an edu_contrast training checkpoint"):
+        train.load_checkpoint(tmp_path / "other.pt")
+
+
+def test_evaluate_reprobes_the_checkpoint(digits, tmp_path):
+    train_data, test_data = digits
+    result = train.fit(_method("byol"), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path,
+                       config={"dataset": "digits"}, **TINY)
+    again = train.evaluate(tmp_path)
+    assert again["epoch"] == 1
+    assert again["linear_accuracy"] == pytest.approx(result["linear_accuracy"], abs=1e-9)
+    assert 0 < again["knn_accuracy"] <= 1
+
+
+def test_warmup_cosine_schedule():
+    f = [train.warmup_cosine(s, total_steps=10, warmup_steps=2) for s in range(11)]
+    assert f[0] == 0.5 and f[1] == 1.0  # linear warm-up reaches the peak
+    assert f[2] == 1.0 and f[10] == pytest.approx(0.0, abs=1e-15)  # cosine from the peak down to 0
+    assert f[6] == pytest.approx(0.5)  # half-way through the decay
+    assert all(a >= b for a, b in zip(f[1:], f[2:]))
+    assert train.warmup_cosine(0, total_steps=4, warmup_steps=0) == 1.0
+
+
+def test_zero_epochs_probes_the_untrained_encoder(digits):
+    train_data, test_data = digits
+    result = train.fit(_method(), train_data, epochs=0, eval_data=test_data, **TINY)
+    assert len(result["history"]) == 1 and result["checkpoint"] is None
+    assert 0 < result["linear_accuracy"] <= 1
+
+
+def test_supcon_trains_with_labels_and_without_eval_data(digits):
+    train_data, _ = digits
+    result = train.fit(_method("supcon"), train_data, epochs=1, **TINY)  # 20% of train held out for probes
+    assert math.isfinite(result["history"][-1]["loss"])
+
+
+def test_initial_loss_measurement_changes_nothing(digits):
+    # Epoch 0 runs the loss in train mode (BatchNorm statistics, MoCo's queue) and must undo it.
+    train_data, test_data = digits
+    method = _method("moco")
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    train.fit(method, train_data, epochs=0, eval_data=test_data, **TINY)
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_bad_arguments(digits, tmp_path):
+    train_data, _ = digits
+    with pytest.raises(ValueError, match=r"'batch_size' parameter of fit must be <= the number of images"):
+        train.fit(_method(), train_data, epochs=1, batch_size=4096, progress=False)
+    with pytest.raises(TypeError, match=r"'train_data' parameter of fit must be an ImageTensors"):
+        train.fit(_method(), torch.zeros(10, 1, 8, 8), epochs=1)
+    with pytest.raises(ValueError, match=r"'out_dir' parameter of fit must be a directory when resume=True"):
+        train.fit(_method(), train_data, epochs=1, resume=True)
+    with pytest.raises(ValueError, match=r"'lr' parameter of fit must be > 0"):
+        train.fit(_method(), train_data, epochs=1, lr=-1.0)
+    with pytest.raises(ValueError, match=r"'amp' parameter of fit must be one of"):
+        train.fit(_method(), train_data, epochs=1, amp="fp8")
+    assert not os.listdir(tmp_path)
