@@ -2,8 +2,8 @@
 
 Run:  .venv/bin/python benchmarks/bench_augment.py            (CPU, 32×32 RGB, SimCLR CIFAR-10 recipe)
       .venv/bin/python benchmarks/bench_augment.py --device cuda
-Target: batched ≥ 10× per_image on CPU. Both are timed in alternation, `--repeats` rounds; the best round of each counts
-(the machine is shared, and the best round is the least disturbed one).
+Target: batched ≥ 10× per_image on CPU. Both are timed in alternation, `--repeats` rounds; the best
+round of each counts (the machine is shared; the best round is the least disturbed one).
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def best_seconds(fns, repeats: int, sync=lambda: None) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--n", type=int, default=2048, help="images per timed run")
     parser.add_argument("--batch-size", type=int, default=512)
@@ -60,7 +62,9 @@ def main() -> None:
         for batch in on_device.split(args.batch_size):  # (batch_size, 3, H, W)
             many(batch)
 
-    loop, fast = (args.n / seconds for seconds in best_seconds([run_per_image, run_batched], args.repeats, sync))
+    loop, fast = (
+        args.n / seconds for seconds in best_seconds([run_per_image, run_batched], args.repeats, sync)
+    )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.size}x{args.size} RGB")
     print(f"per_image (loop, cpu)          : {loop:10.0f} images/s")
     print(f"batched   (batch {args.batch_size}, {device.type}) : {fast:10.0f} images/s")

@@ -19,9 +19,14 @@ import time
 import psutil
 import torch
 
-from edu_contrast import diagnostics
+from edu_contrast import diagnostics, probes
 
-TARGETS = {"uniformity": (30.0, 1.5), "alignment": (None, 1.5), "effective_rank": (5.0, 1.5)}
+TARGETS = {
+    "uniformity": (30.0, 1.5),
+    "alignment": (None, 1.5),
+    "effective_rank": (5.0, 1.5),
+    "knn_probe": (None, 1.5),
+}
 GiB = 2**30
 
 
@@ -58,7 +63,8 @@ def measure(fn, repeat: int):
         with PeakRSS() as memory:
             start, cpu_start = time.perf_counter(), time.process_time()
             result = fn()
-            runs.append((time.perf_counter() - start, time.process_time() - cpu_start, memory.extra))
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        runs.append((seconds, cpu_seconds, memory.extra))
     best = min(runs)
     median = sorted(r[0] for r in runs)[len(runs) // 2]
     return result, best[0], median, best[1], max(r[2] for r in runs)
@@ -102,11 +108,14 @@ def main():
 
     z1 = torch.randn(args.n, args.dim)
     z2 = z1 + 0.5 * torch.randn(args.n, args.dim)
+    labels = torch.randint(0, 10, (args.n,))
     diagnostics.uniformity(z1[:100])  # warm up lazy allocations outside the measurement
     runs = {
         "uniformity": lambda: diagnostics.uniformity(z1),
         "alignment": lambda: diagnostics.alignment(z1, z2),
         "effective_rank": lambda: diagnostics.effective_rank(z1),
+        # Not a diagnostic, but the other large-N evaluation: 10 000 test rows against N train rows.
+        "knn_probe": lambda: probes.knn_probe(z1, labels, z2[:10_000], labels[:10_000]),
     }
     print(f"\n{args.n} × {args.dim} float32 embeddings, best of {args.repeat} runs")
     header = ["diagnostic", "value", "best s", "median s", "cpu s", "target s", "extra GiB", "target"]
@@ -122,7 +131,8 @@ def main():
         )
     load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
     print(
-        f"\nload average (1, 5, 15 min): {load} on {psutil.cpu_count()} CPUs; > CPUs means shared, noisy timings"
+        f"\nload average (1, 5, 15 min): {load} on {psutil.cpu_count()} CPUs"
+        " (above the CPU count: the cores are shared and timings are noisy)"
     )
     print(f"\npopulation uniformity on S^{args.dim - 1} (t = 2): {population_uniformity(args.dim):.6f}")
 

@@ -42,15 +42,21 @@ __all__ = ["AugmentConfig", "per_image", "batched", "BatchAugment", "blur_kernel
 
 def _check_probability(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"The '{name}' parameter of AugmentConfig must be a probability in [0, 1]. Got {value!r} instead.")
+        raise ValueError(
+            f"The '{name}' parameter of AugmentConfig must be a probability in [0, 1]. Got {value!r} instead."
+        )
 
 
 def _check_range(value, name: str, low: float, high: float) -> None:
-    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    )
     if not ok or not low <= value[0] <= value[1] <= high:
         raise ValueError(
-            f"The '{name}' parameter of AugmentConfig must be a pair (lo, hi) with {low} <= lo <= hi <= {high}. "
-            f"Got {value!r} instead."
+            f"The '{name}' parameter of AugmentConfig must be a pair (lo, hi) with "
+            f"{low} <= lo <= hi <= {high}. Got {value!r} instead."
         )
 
 
@@ -141,8 +147,8 @@ def _checked(size, channels, config, protected_channels, where) -> tuple[int, in
     augmented = channels - protected_channels
     if augmented not in (1, 3):
         raise ValueError(
-            f"The 'channels' parameter of {where} must leave 1 (grayscale) or 3 (RGB) augmented channels after "
-            f"the {protected_channels} protected ones. Got channels={channels} instead."
+            f"The 'channels' parameter of {where} must leave 1 (grayscale) or 3 (RGB) augmented channels "
+            f"after the {protected_channels} protected ones. Got channels={channels} instead."
         )
     if config is None:
         config = AugmentConfig.for_size(size)
@@ -175,7 +181,7 @@ class _ProtectLastChannels(nn.Module):
 
 
 def per_image(size: int, channels: int, config: AugmentConfig | None = None, *, protected_channels: int = 0):
-    """A torchvision v2 pipeline t ~ 𝒜 for one float image ``(channels, H, W)`` in [0, 1] → ``(channels, size, size)``.
+    """A torchvision v2 pipeline t ~ 𝒜: float ``(channels, H, W)`` in [0, 1] → ``(channels, size, size)``.
 
     Every call draws new random parameters, so ``view1, view2 = t(x), t(x)`` is a positive pair
     (Chen et al. 2020, Sec. 3). ``config`` is 𝒜 (default ``AugmentConfig.for_size(size)``); the last
@@ -245,7 +251,9 @@ class BatchAugment(nn.Module):
         cfg = config
         steps: list[nn.Module] = [
             # "resample" warps the whole batch at once; "slice" would loop over the images.
-            K.RandomResizedCrop((size, size), scale=cfg.crop_scale, ratio=cfg.crop_ratio, cropping_mode="resample")
+            K.RandomResizedCrop(
+                (size, size), scale=cfg.crop_scale, ratio=cfg.crop_ratio, cropping_mode="resample"
+            )
         ]
         if cfg.flip_p > 0:
             steps.append(K.RandomHorizontalFlip(p=cfg.flip_p))
@@ -264,14 +272,20 @@ class BatchAugment(nn.Module):
             # thresholds=0 → threshold exactly 0.5, additions=0 → no shift: torchvision's solarize.
             steps.append(K.RandomSolarize(thresholds=0.0, additions=0.0, p=cfg.solarize_p))
         pipeline = nn.Sequential(*steps)
-        self.pipeline = _ProtectLastChannels(pipeline, protected_channels, size) if protected_channels else pipeline
+        self.pipeline = (
+            _ProtectLastChannels(pipeline, protected_channels, size) if protected_channels else pipeline
+        )
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(B, channels, H, W)`` float in [0, 1] → ``(B, channels, size, size)``."""
         if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
-            got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else f"an object of type {type(x).__name__}"
-            raise TypeError(f"The 'x' parameter of BatchAugment must be a float tensor in [0, 1]. Got {got} instead.")
+            got = (
+                f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else f"an object of type {type(x).__name__}"
+            )
+            raise TypeError(
+                f"The 'x' parameter of BatchAugment must be a float tensor in [0, 1]. Got {got} instead."
+            )
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(
                 f"The 'x' parameter of BatchAugment must have shape (batch, {self.channels}, H, W). "

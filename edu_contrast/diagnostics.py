@@ -108,7 +108,7 @@ def uniformity(z: torch.Tensor, *, t: float = 2, _block_rows: int | None = None)
     sphere), and the sum of exponentials is kept as a streaming log-sum-exp in float64, so no N×N
     matrix is held and nothing underflows for large t. Pairs are computed in float32 (float64 for
     float64 z): |error| ≈ 1e-6 for float32 z, float64 round-off for float64 z. 50 000 × 128 takes
-    ~10 s and ~0.3 GB on 2 CPU cores (``benchmarks/bench_diagnostics.py``).
+    ~4 s and ~0.2 GB extra on 2 idle CPU cores (``benchmarks/bench_diagnostics.py``).
 
     Args:
         z: (N, d) embeddings z_i with N ≥ 2; normalised here to ẑ_i.

@@ -103,7 +103,11 @@ class ProjectionHead(nn.Module):
         widths = [in_dim] + [hidden_dim] * (num_layers - 1)
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(width_in, width_out, bias=False), nn.BatchNorm1d(width_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Linear(width_in, width_out, bias=False),
+                nn.BatchNorm1d(width_out),
+                nn.ReLU(inplace=True),
+            ]
         layers.append(nn.Linear(widths[-1], out_dim))
         self.net = nn.Sequential(*layers)
 

@@ -53,6 +53,11 @@ def _check_fitted(probe, where: str) -> None:
         raise RuntimeError(f"This {type(probe).__name__} is not fitted yet. Call 'fit' before '{where}'.")
 
 
+def _numpy_copy(x: torch.Tensor) -> np.ndarray:
+    """A float64 numpy copy (works for GPU, bfloat16 and requires_grad tensors; never aliases x)."""
+    return x.detach().to("cpu", torch.float64, copy=True).numpy()
+
+
 def _accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     return float((predicted == labels.cpu().long()).double().mean())
 
@@ -108,11 +113,6 @@ class LinearProbe:
         x = _features(x, "x", "LinearProbe.score")
         y = check_labels(y, x.shape[0], "y", "LinearProbe.score")
         return _accuracy(self.predict(x), y)
-
-
-def _numpy_copy(x: torch.Tensor) -> np.ndarray:
-    """A float64 numpy copy (works for GPU, bfloat16 and requires_grad tensors; never aliases x)."""
-    return x.detach().to("cpu", torch.float64, copy=True).numpy()
 
 
 class KNNProbe:

@@ -437,7 +437,8 @@ def fit(
             method = model
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(method, device_ids=ids)
-    aug = augment.batched(height, channels, augment_config).to(device)
+    protected = getattr(train_data, "protected_channels", 0)  # RandBit's bit planes stay identical in both views
+    aug = augment.batched(height, channels, augment_config, protected_channels=protected).to(device)
     images = train_data.images.to(device)  # uint8 in device memory: 60k 28×28 images are 47 MB
     labels = train_data.labels.to(device)
 

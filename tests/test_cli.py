@@ -1,4 +1,8 @@
-"""``python -m edu_contrast``: train on digits, resume, evaluate, and helpful errors (run as a subprocess)."""
+"""``python -m edu_contrast``: train on digits, resume, evaluate, and helpful errors.
+
+Training and one bad argument run as real subprocesses (``python -m edu_contrast``); the other
+checks call ``cli.main`` in-process, which parses the same arguments without a new interpreter.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +12,28 @@ import sys
 
 import pytest
 
-FAST = ["--epochs", "1", "--batch-size", "128", "--samples-per-epoch", "512", "--width", "8", "--no-progress",
-        "--device", "cpu"]
+from edu_contrast import cli
+
+FAST = ["--batch-size", "128", "--samples-per-epoch", "512", "--width", "4", "--no-progress", "--device", "cpu"]
 KEYS = {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
 
 
-def _run(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "edu_contrast", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "edu_contrast", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+def _train(out, epochs, *extra):
+    proc = _run("train", "--method", "simclr", "--dataset", "digits", "--temperature", "0.3", "--seed", "1",
+                "--epochs", epochs, "--out", out, *FAST, *extra)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    proc = _run("train", "--method", "simclr", "--dataset", "digits", "--temperature", "0.3", "--seed", "1",
-                "--out", out, *FAST)
-    return out, proc.stdout
+    return out, _train(out, 1)
 
 
 def test_train_writes_checkpoint_and_metrics_and_prints_a_summary(run_dir):
@@ -43,32 +50,51 @@ def test_train_writes_checkpoint_and_metrics_and_prints_a_summary(run_dir):
 def test_resume_continues_to_the_requested_total(run_dir):
     out, _ = run_dir
     before = json.loads((out / "metrics.json").read_text())["history"]
-    args = [a if a != "1" else "2" for a in FAST]  # --epochs 2
-    _run("train", "--method", "simclr", "--dataset", "digits", "--temperature", "0.3", "--seed", "1",
-         "--out", out, "--resume", *args)
+    _train(out, 2, "--resume")
     after = json.loads((out / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in after] == [0, 1, 2]
     assert after[:2] == before  # epochs 0 and 1 were not redone
 
 
-def test_evaluate_reprobes(run_dir):
+def test_evaluate_reprobes(run_dir, capsys):
     out, _ = run_dir
-    proc = _run("evaluate", out)
-    assert "linear-probe accuracy" in proc.stdout and "kNN accuracy" in proc.stdout
+    assert cli.main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "linear-probe accuracy" in printed and "kNN accuracy" in printed
 
 
-def test_bad_arguments_give_helpful_messages(tmp_path):
-    proc = _run("train", "--method", "simsiam", check=False)
-    assert proc.returncode == 2 and "invalid choice: 'simsiam'" in proc.stderr and "simclr" in proc.stderr
-    proc = _run("train", "--method", "byol", "--temperature", "0.1", check=False)
-    assert proc.returncode == 2 and "byol has no temperature" in proc.stderr
-    proc = _run("train", "--epochs", "-3", check=False)
-    assert proc.returncode == 2 and "--epochs" in proc.stderr and "expected an integer >= 0" in proc.stderr
-    proc = _run("evaluate", tmp_path / "nowhere", check=False)
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
+def test_a_bad_argument_gives_a_helpful_message():
+    proc = _run("train", "--method", "simsiam")
+    assert proc.returncode == 2
+    assert "argument --method: invalid choice: 'simsiam'" in proc.stderr and "simclr" in proc.stderr
 
 
-def test_corrupt_checkpoint_is_reported_without_a_traceback(tmp_path):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--method", "byol", "--temperature", "0.1"], "byol has no temperature"),
+        (["train", "--epochs", "-3"], "argument --epochs: expected an integer >= 0, got '-3'"),
+        (["train", "--lr", "0"], "argument --lr: expected a number > 0, got '0'"),
+        (["train", "--encoder", "resnet18", "--width", "8"], "only the convnet encoder has a width"),
+        (["evaluate", "/nowhere/run"], "/nowhere/run does not exist"),
+    ],
+)
+def test_more_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_reported_without_a_traceback(tmp_path, capsys):
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    proc = _run("train", "--out", tmp_path, "--resume", *FAST, check=False)
-    assert proc.returncode == 1 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+    assert cli.main(["train", "--out", str(tmp_path), "--resume", "--epochs", "1", *FAST]) == 1
+    err = capsys.readouterr().err
+    assert "corrupt or truncated" in err and "Delete it" in err
+
+
+def test_summary_fits_one_screen():
+    history = [{"epoch": e, "loss": 1.0, "knn_accuracy": 0.5, "positive_cosine": 0.9, "effective_rank": 3.0,
+                "seconds": 1.0} for e in range(101)]
+    text = cli.summary({"history": history, "linear_accuracy": 0.9}, "simclr", "digits", cli.Path("runs/x"))
+    assert len(text.splitlines()) <= 16 and "  100 " in text and "0.9000" in text

@@ -28,7 +28,12 @@ def test_small_convnet_is_built_from_conv_bn_relu_blocks_and_global_pooling():
     net = SmallConvNet()
     kinds = [type(m) for m in net.features.modules() if not isinstance(m, nn.Sequential)]
     assert kinds == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] * 4
-    assert [m.stride for m in net.features.modules() if isinstance(m, nn.Conv2d)] == [(1, 1), (2, 2), (2, 2), (1, 1)]
+    assert [m.stride for m in net.features.modules() if isinstance(m, nn.Conv2d)] == [
+        (1, 1),
+        (2, 2),
+        (2, 2),
+        (1, 1),
+    ]
     assert net.feature_dim == 128 and net.in_channels == 1
     assert isinstance(net.pool, nn.AdaptiveAvgPool2d)
 
@@ -48,7 +53,9 @@ def test_small_convnet_pools_globally():
 def test_cifar_resnets_have_the_cifar_stem(factory, dim):
     model = factory(in_channels=3)
     assert model.feature_dim == dim
-    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and model.conv1.padding == (1, 1)
+    assert (
+        model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and model.conv1.padding == (1, 1)
+    )
     assert isinstance(model.maxpool, nn.Identity) and isinstance(model.fc, nn.Identity)
     model.eval()
     with torch.no_grad():
@@ -81,7 +88,11 @@ def test_projection_head_layers(num_layers):
     linears = [m for m in head.net if isinstance(m, nn.Linear)]
     assert len(linears) == num_layers
     assert sum(isinstance(m, nn.BatchNorm1d) for m in head.net) == num_layers - 1
-    assert isinstance(head.net[-1], nn.Linear) and linears[0].in_features == 64 and linears[-1].out_features == 16
+    assert (
+        isinstance(head.net[-1], nn.Linear)
+        and linears[0].in_features == 64
+        and linears[-1].out_features == 16
+    )
     assert head(torch.rand(6, 64)).shape == (6, 16)
     assert head.in_dim == 64 and head.out_dim == 16
 

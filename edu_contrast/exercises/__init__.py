@@ -10,3 +10,6 @@ from edu_contrast.exercises._core import ExerciseError
 
 __all__ = ["ExerciseError"]
 # Topic modules add themselves below, one line each:
+from edu_contrast.exercises.simclr import *  # noqa: F403
+from edu_contrast.exercises.geometry import *  # noqa: F403
+from edu_contrast.exercises.collapse import *  # noqa: F403

@@ -21,14 +21,15 @@ METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "supcon": SupCon, "vicr
 
 
 def build_method(name: str, *, encoder: str = "convnet", in_channels: int = 3, width: int | None = None,
-                 **hyperparameters) -> ContrastiveMethod:
+                 feature_dim: int | None = None, **hyperparameters) -> ContrastiveMethod:
     """Build a method by name on a fresh encoder.
 
     Args:
         name: one of ``METHODS`` ("simclr", "moco", "byol", "supcon", "vicreg").
         encoder: name for ``models.build_encoder`` ("convnet", "resnet18", "resnet50").
         in_channels: image channels (1 for digits and Fashion-MNIST, 3 for CIFAR-10).
-        width: channel width of the small "convnet" (``models.SmallConvNet``); None keeps its default.
+        width, feature_dim: channel width w and output size of the small "convnet"
+            (``models.SmallConvNet``); None keeps its defaults.
         **hyperparameters: passed to the method class (``temperature=0.2``, ``queue_size=...``).
 
     Returns:
@@ -39,13 +40,12 @@ def build_method(name: str, *, encoder: str = "convnet", in_channels: int = 3, w
     where = "build_method"
     check_choice(name, "name", where, METHODS)
     check_int(in_channels, "in_channels", where)
-    if width is None:
-        backbone = models.build_encoder(encoder, in_channels)
-    else:
-        check_choice(encoder, "encoder", where + " (a 'width' is given)", ["convnet"])
-        backbone = models.SmallConvNet(in_channels, width=check_int(width, "width", where))
-    method = METHODS[name](backbone, **hyperparameters)
-    method.spec = {"name": name, "encoder": encoder, "in_channels": in_channels, "width": width, **hyperparameters}
+    options = {k: check_int(v, k, where) for k, v in (("width", width), ("feature_dim", feature_dim)) if v is not None}
+    if options:
+        check_choice(encoder, "encoder", f"{where} (with {', '.join(options)})", ["convnet"])
+    method = METHODS[name](models.build_encoder(encoder, in_channels, **options), **hyperparameters)
+    method.spec = {"name": name, "encoder": encoder, "in_channels": in_channels, "width": width,
+                   "feature_dim": feature_dim, **hyperparameters}
     return method
 
 

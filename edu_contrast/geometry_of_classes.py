@@ -1,0 +1,243 @@
+"""The geometry labels give embeddings: class collapse towards a regular simplex, and its baselines.
+
+With labels, SupCon (Khosla et al. 2020) pulls every view of a class together. Graf et al. 2021
+("Dissecting Supervised Contrastive Learning", ICML) prove that its minimisers on the sphere put
+all the views of class c on one point μ_c, and the C points on a *regular simplex*: the centred
+class means all have the same pairwise cosine −1/(C−1). Here are the measures of that picture,
+
+    μ_c = (1/n_c) Σ_{i: y_i = c} ẑ_i                                      class mean of the unit embeddings
+    spread = (1/N) Σ_i ‖ẑ_i − μ_{y_i}‖² = 1 − Σ_c (n_c/N) ‖μ_c‖²           0 when every class is one point
+    cos_{cc'} = cos(μ_c − μ̄, μ_{c'} − μ̄),  μ̄ = (1/C) Σ_c μ_c              → −1/(C−1) for a regular simplex
+
+plus the cross-entropy baseline trained on the same augmented views (``CrossEntropyBaseline``),
+the contrastive reading of its loss (``cross_entropy_as_info_nce``) and symmetric label noise
+(``flip_labels``, ``with_noisy_labels``). Symbols as in ``notebooks/00_notation.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edu_contrast import losses
+from edu_contrast._validation import _fail, check_embeddings, check_int, check_labels, check_positive
+from edu_contrast.methods.base import ContrastiveMethod
+
+__all__ = [
+    "class_means",
+    "within_class_spread",
+    "centred_mean_cosines",
+    "simplex_cosine",
+    "simplex_deviation",
+    "regular_simplex",
+    "class_geometry",
+    "CrossEntropyBaseline",
+    "cross_entropy_as_info_nce",
+    "flip_labels",
+    "with_noisy_labels",
+]
+
+
+def _unit_and_classes(z, labels, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ẑ in float64, the labels, and the sorted classes present (at least two)."""
+    check_embeddings(z, "z", where, min_rows=2)
+    labels = check_labels(labels, z.shape[0], "labels", where).to(z.device)
+    classes = torch.unique(labels)  # sorted
+    if classes.numel() < 2:
+        _fail("labels", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
+    return F.normalize(z.detach().to(torch.float64), dim=1), labels, classes
+
+
+@torch.no_grad()
+def class_means(z: torch.Tensor, labels) -> torch.Tensor:
+    r"""μ_c = (1/n_c) Σ_{i: y_i = c} ẑ_i, one row per class present, in sorted class order.
+
+    Args:
+        z: embeddings, shape ``(N, d)`` (normalised here to ẑ).
+        labels: y, shape ``(N,)`` integer classes, at least two distinct.
+
+    Returns:
+        float64 tensor of shape ``(C, d)``; ‖μ_c‖ ≤ 1, with equality when class c is a single point.
+    """
+    unit, labels, classes = _unit_and_classes(z, labels, "class_means")
+    one_hot = (labels[None, :] == classes[:, None]).to(unit.dtype)  # (C, N): row c marks class c
+    return one_hot @ unit / one_hot.sum(dim=1, keepdim=True)  # (C, d)
+
+
+@torch.no_grad()
+def within_class_spread(z: torch.Tensor, labels) -> float:
+    r"""spread = (1/N) Σ_i ‖ẑ_i − μ_{y_i}‖² = 1 − Σ_c (n_c/N) ‖μ_c‖², in [0, 1].
+
+    0 when every class has collapsed to one point on the sphere; 1 when every class mean is the
+    origin (the class is spread evenly around the sphere). The second form follows from ‖ẑ_i‖ = 1.
+
+    Args:
+        z: embeddings, shape ``(N, d)``.  labels: y, shape ``(N,)``.
+    """
+    unit, labels, classes = _unit_and_classes(z, labels, "within_class_spread")
+    means = class_means(unit, labels)  # (C, d)
+    index = torch.searchsorted(classes, labels)  # (N,) row of μ_{y_i}
+    return float((unit - means[index]).pow(2).sum(dim=1).mean())
+
+
+@torch.no_grad()
+def centred_mean_cosines(z: torch.Tensor, labels) -> torch.Tensor:
+    r"""cos_{cc'} = cos(μ_c − μ̄, μ_{c'} − μ̄) with μ̄ = (1/C) Σ_c μ_c: the ``(C, C)`` matrix Graf et al. draw.
+
+    For a regular simplex every off-diagonal entry is −1/(C−1) (``simplex_cosine``); the diagonal is 1.
+    """
+    means = class_means(z, labels)  # (C, d)
+    centred = F.normalize(means - means.mean(dim=0, keepdim=True), dim=1)  # (C, d)
+    return centred @ centred.T  # (C, C)
+
+
+def simplex_cosine(num_classes: int) -> float:
+    """−1/(C−1): the pairwise cosine of the C vertices of a regular simplex centred at the origin."""
+    num_classes = check_int(num_classes, "num_classes", "simplex_cosine", minimum=2)
+    return -1.0 / (num_classes - 1)
+
+
+@torch.no_grad()
+def simplex_deviation(z: torch.Tensor, labels) -> float:
+    r"""mean_{c ≠ c'} |cos_{cc'} + 1/(C−1)|: 0 for class means on a regular simplex.
+
+    The largest possible value is 1 + 1/(C−1) (all means in one direction).
+    """
+    cosines = centred_mean_cosines(z, labels)  # (C, C)
+    c = cosines.shape[0]
+    off_diagonal = cosines[~torch.eye(c, dtype=torch.bool, device=cosines.device)]  # (C(C−1),)
+    return float((off_diagonal - simplex_cosine(c)).abs().mean())
+
+
+def regular_simplex(num_classes: int, dim: int | None = None) -> torch.Tensor:
+    r"""The C unit vertices of a regular simplex, v_c ∝ e_c − (1/C)·1, shape ``(C, dim)`` (dim ≥ C, default C).
+
+    They sum to 0 and have pairwise cosine −1/(C−1): the configuration SupCon's class means approach.
+    """
+    where = "regular_simplex"
+    num_classes = check_int(num_classes, "num_classes", where, minimum=2)
+    dim = num_classes if dim is None else check_int(dim, "dim", where, minimum=num_classes)
+    centred = torch.eye(num_classes, dtype=torch.float64) - 1.0 / num_classes  # (C, C) rows e_c − 1/C
+    vertices = F.normalize(centred, dim=1)  # (C, C)
+    return F.pad(vertices, (0, dim - num_classes))  # (C, dim)
+
+
+def class_geometry(z: torch.Tensor, labels) -> dict:
+    """The three numbers of this module in one dict: ``spread``, ``simplex_deviation``, ``mean_norm``.
+
+    ``mean_norm`` is the average ‖μ_c‖ (1 when each class is a point on the sphere).
+    """
+    means = class_means(z, labels)
+    return {
+        "spread": within_class_spread(z, labels),
+        "simplex_deviation": simplex_deviation(z, labels),
+        "mean_norm": float(means.norm(dim=1).mean()),
+    }
+
+
+class CrossEntropyBaseline(ContrastiveMethod):
+    r"""Supervised cross-entropy on the same augmented views, with a cosine (prototype) classifier.
+
+        z = g(f(x)),   logit_c = ŵ_c · ẑ / τ,   L = −(1/2N) Σ_{views i} log softmax_c(logit)_{y_i}
+
+    W = (w_1, …, w_C) are learnable class prototypes (a bias-free linear classifier on ẑ whose rows
+    are normalised, "NormFace", Wang et al. 2017). With ẑ and ŵ on the sphere the loss is InfoNCE
+    with the query ẑ_i, the positive key ŵ_{y_i} and the C − 1 other prototypes as negatives
+    (``cross_entropy_as_info_nce``): the contrastive–softmax duality. Unlike SupCon, the views of a
+    class are never compared with each other, only with their prototype.
+
+    Args:
+        encoder: f, any module with ``.feature_dim``.
+        num_classes: C ≥ 2.
+        hidden_dim, out_dim, num_layers: the projection head g (the same as SupCon's).
+        temperature: τ > 0 of the cosine logits.
+    """
+
+    def __init__(self, encoder: nn.Module, *, num_classes: int, hidden_dim: int = 512, out_dim: int = 128,
+                 num_layers: int = 2, temperature: float = 0.1):
+        super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
+        where = "CrossEntropyBaseline"
+        self.num_classes = check_int(num_classes, "num_classes", where, minimum=2)
+        self.temperature = check_positive(temperature, "temperature", where)
+        self.prototypes = nn.Parameter(torch.randn(num_classes, out_dim) / math.sqrt(out_dim))  # (C, out_dim) W
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """ŵ_c · ẑ / τ for projections z ``(B, out_dim)``: shape ``(B, C)``."""
+        return torch.einsum("bd,cd->bc", F.normalize(z, dim=1), F.normalize(self.prototypes, dim=1)) / self.temperature
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's own prediction argmax_c logit_c for images x: ``(B,)`` int64."""
+        return self.logits(self.project(x)).argmax(dim=1)
+
+    def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of both views against their labels y ``(B,)`` (required)."""
+        where = "CrossEntropyBaseline.loss"
+        if labels is None:
+            _fail("labels", where, "a tensor of class labels of shape (batch,)", "None")
+        self._check_views(x1, x2)
+        labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
+        z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
+        logits = self.logits(torch.cat([z1, z2])).float()  # (2B, C)
+        return F.cross_entropy(logits, torch.cat([labels, labels]))
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, temperature={self.temperature}"
+
+
+def cross_entropy_as_info_nce(z: torch.Tensor, prototypes: torch.Tensor, labels, *, temperature: float = 0.1):
+    r"""Cross-entropy of a cosine classifier written as InfoNCE against class prototypes.
+
+        −log [ exp(ẑ_i·ŵ_{y_i}/τ) / Σ_c exp(ẑ_i·ŵ_c/τ) ]  =  InfoNCE(q = z_i, k⁺ = w_{y_i}, k⁻ = {w_c : c ≠ y_i})
+
+    The query is the embedding, the positive key its class prototype, the negatives the other
+    C − 1 prototypes: ``losses.info_nce`` with per-query negatives ``(N, C−1, d)``. Equal to
+    ``F.cross_entropy(ẑ Ŵᵀ / τ, y)`` (the seed's "contrastive–softmax duality").
+
+    Args:
+        z: embeddings, shape ``(N, d)``.  prototypes: W, shape ``(C, d)``.  labels: y, ``(N,)`` in [0, C).
+        temperature: τ > 0.
+    """
+    where = "cross_entropy_as_info_nce"
+    check_embeddings(z, "z", where)
+    check_embeddings(prototypes, "prototypes", where, min_rows=2, shape_hint="(classes, dim)")
+    labels = check_labels(labels, z.shape[0], "labels", where).to(z.device)
+    num_classes = prototypes.shape[0]
+    if prototypes.shape[1] != z.shape[1]:
+        _fail("prototypes", where, f"of shape (classes, {z.shape[1]}) like z's rows", f"shape {tuple(prototypes.shape)}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        _fail("labels", where, f"in [0, {num_classes})", f"values in [{int(labels.min())}, {int(labels.max())}]")
+    others = ~F.one_hot(labels, num_classes).bool()  # (N, C): True for c ≠ y_i
+    negatives = prototypes[None].expand(z.shape[0], -1, -1)[others]  # (N·(C−1), d)
+    negatives = negatives.reshape(z.shape[0], num_classes - 1, -1)  # (N, C−1, d)
+    return losses.info_nce(z, prototypes[labels], negatives, temperature=temperature)
+
+
+def flip_labels(labels, rate: float, num_classes: int, *, seed: int = 0) -> torch.Tensor:
+    """Symmetric label noise: each label, with probability ``rate``, becomes a uniformly drawn *other* class.
+
+    So a fraction ≈ ``rate`` of the labels is wrong. Seeded (the same ``seed`` flips the same labels).
+
+    Args:
+        labels: y, shape ``(N,)`` in [0, C).  rate: in [0, 1].  num_classes: C ≥ 2.
+    """
+    where = "flip_labels"
+    rate = check_positive(rate, "rate", where, allow_zero=True)
+    if rate > 1:
+        _fail("rate", where, "in [0, 1]", rate)
+    num_classes = check_int(num_classes, "num_classes", where, minimum=2)
+    labels = check_labels(labels, len(labels), "labels", where).cpu()
+    generator = torch.Generator().manual_seed(seed)
+    flip = torch.rand(labels.shape, generator=generator) < rate  # (N,)
+    shift = torch.randint(1, num_classes, labels.shape, generator=generator)  # (N,) in [1, C): never 0
+    return torch.where(flip, (labels + shift) % num_classes, labels)
+
+
+def with_noisy_labels(dataset, rate: float, *, seed: int = 0):
+    """A shallow copy of an ``ImageTensors`` whose ``labels`` went through ``flip_labels`` (images shared)."""
+    noisy = copy.copy(dataset)
+    noisy.labels = flip_labels(dataset.labels, rate, len(dataset.classes), seed=seed)
+    return noisy

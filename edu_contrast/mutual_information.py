@@ -1,0 +1,297 @@
+"""InfoNCE as a mutual-information estimator, on correlated Gaussians whose MI is known exactly.
+
+Draw N pairs (x_i, y_i) from p(x, y); score every x_i against every y_j with a critic f; then
+
+    I(X; Y) ≥ I_NCE = E[ log N + f(x_i, y_i) − log Σ_{j=1..N} exp f(x_i, y_j) ]
+                    = log N − CrossEntropy(scores, labels = arange(N))
+
+(van den Oord et al. 2018, Eq. 10; Poole et al. 2019, "On Variational Bounds of Mutual Information",
+Eq. 12). Each term f(x_i, y_i) − log Σ_j exp f(x_i, y_j) ≤ 0, so I_NCE ≤ log N for any critic: a
+batch of N can never certify more than log N nats. The best critic is the pointwise MI
+f*(x, y) = log p(y | x) / p(y) (up to a function of x), and even it needs N ≫ e^I to get close to I.
+
+Test bed (Poole et al. 2019, Sec. 5): x ~ 𝒩(0, I_d) and y = ρ x + √(1 − ρ²) ε with ε ~ 𝒩(0, I_d),
+i.e. d independent pairs of correlation ρ, whose MI is I = −(d/2) log(1 − ρ²).
+
+    x, y = sample_correlated_gaussians(512, dim=10, rho=0.7)
+    critic = SeparableCritic(dim=10)
+    train_critic(critic, rho=0.7, batch_size=512, steps=300)
+    estimate_mi(critic, rho=0.7, dim=10, batch_size=512)      # ≈ 3.1 nats, true MI 3.37
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edu_contrast._validation import _fail, check_embeddings, check_int, check_positive
+
+__all__ = [
+    "gaussian_mutual_information",
+    "sample_correlated_gaussians",
+    "optimal_critic",
+    "infonce_bound",
+    "SeparableCritic",
+    "train_critic",
+    "estimate_mi",
+    "infonce_vs_batch_size",
+]
+
+
+def _check_rho(rho, where: str) -> float:
+    """ρ in (−1, 1): |ρ| = 1 makes y a copy of ±x and the MI infinite."""
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)):
+        _fail("rho", where, "a real number in (-1, 1)", f"{rho!r} of type {type(rho).__name__}", TypeError)
+    rho = float(rho)
+    if not -1.0 < rho < 1.0:
+        _fail("rho", where, "in the open interval (-1, 1) (|ρ| = 1 has infinite mutual information)", rho)
+    return rho
+
+
+def gaussian_mutual_information(rho: float, dim: int) -> float:
+    r"""I(X; Y) = −(d/2) log(1 − ρ²) nats, for d independent coordinate pairs of correlation ρ.
+
+    ``rho`` is ρ ∈ (−1, 1), ``dim`` is d. Each pair is a bivariate normal with unit variances, whose MI is
+    −½ log(1 − ρ²) (Cover & Thomas 2006, Example 8.5.1); MI adds over independent pairs.
+    """
+    where = "gaussian_mutual_information"
+    rho = _check_rho(rho, where)
+    dim = check_int(dim, "dim", where)
+    return -0.5 * dim * math.log1p(-rho * rho)
+
+
+def sample_correlated_gaussians(
+    n: int, dim: int, rho: float, *, batches: int | None = None, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""N pairs (x_i, y_i): x ~ 𝒩(0, I_d), y = ρ x + √(1 − ρ²) ε, ε ~ 𝒩(0, I_d) (so y ~ 𝒩(0, I_d) too).
+
+    Args:
+        n: N, pairs per batch. dim: d. rho: ρ ∈ (−1, 1), the correlation of each coordinate pair.
+        batches: B independent batches at once (shape ``(B, N, d)``), or None for one ``(N, d)`` batch.
+        generator: a ``torch.Generator`` for repeatable draws.
+
+    Returns:
+        ``(x, y)``, float32, each ``(N, d)`` (or ``(B, N, d)``); row i of y is the partner of row i of x.
+    """
+    where = "sample_correlated_gaussians"
+    n, dim, rho = check_int(n, "n", where), check_int(dim, "dim", where), _check_rho(rho, where)
+    shape = (n, dim) if batches is None else (check_int(batches, "batches", where), n, dim)
+    x = torch.randn(shape, generator=generator)
+    noise = torch.randn(shape, generator=generator)
+    return x, rho * x + math.sqrt(1.0 - rho * rho) * noise
+
+
+def optimal_critic(x: torch.Tensor, y: torch.Tensor, rho: float) -> torch.Tensor:
+    r"""The scores f*(x_i, y_j) = log p(y_j | x_i) / p(y_j) of every x_i against every y_j.
+
+    For the Gaussians of ``sample_correlated_gaussians``, with v = 1 − ρ²,
+
+        f*(x, y) = −(d/2) log v + (ρ/v) x·y − ρ²‖x‖²/(2v) − ρ²‖y‖²/(2v),
+
+    the pointwise mutual information, whose mean over the positive pairs is I. It is the critic that
+    maximises the InfoNCE bound (Poole et al. 2019, Sec. 2.3), so ``infonce_bound(optimal_critic(...))``
+    is the best any learned critic can do with N samples.
+
+    Args:
+        x: ``(N, d)`` or ``(B, N, d)``. y: the same shape. rho: ρ, the correlation used to draw them.
+
+    Returns:
+        Scores of shape ``(N, N)`` (or ``(B, N, N)``): row i is x_i, column j is y_j; positives on the diagonal.
+    """
+    where = "optimal_critic"
+    rho = _check_rho(rho, where)
+    x, y = _check_pair(x, y, where)
+    v = 1.0 - rho * rho
+    cross = torch.einsum("...id,...jd->...ij", x, y)  # (…, N, N) x_i · y_j
+    x_sq = x.pow(2).sum(-1).unsqueeze(-1)  # (…, N, 1) ‖x_i‖²
+    y_sq = y.pow(2).sum(-1).unsqueeze(-2)  # (…, 1, N) ‖y_j‖²
+    return -0.5 * x.shape[-1] * math.log(v) + (rho * cross - 0.5 * rho * rho * (x_sq + y_sq)) / v
+
+
+def _check_pair(x, y, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    ndim = x.dim() if isinstance(x, torch.Tensor) and x.dim() in (2, 3) else 2
+    check_embeddings(x, "x", where, ndim=ndim, shape_hint="(N, d) or (B, N, d)")
+    check_embeddings(y, "y", where, ndim=ndim, shape_hint="(N, d) or (B, N, d)")
+    if x.shape != y.shape:
+        _fail("y", where, f"the same shape as 'x' {tuple(x.shape)}", f"shape {tuple(y.shape)}")
+    return x, y
+
+
+def infonce_bound(scores: torch.Tensor) -> torch.Tensor:
+    r"""I_NCE = log N + (1/N) Σ_i [ f(x_i, y_i) − log Σ_j exp f(x_i, y_j) ] = log N − CE(scores, arange(N)).
+
+    ``scores`` holds f(x_i, y_j): row i is x_i, column j is y_j, and the positive pair of row i sits in
+    column i, which is why the cross-entropy labels are ``arange(N)``. The value is a lower bound on
+    I(X; Y) in expectation and is ≤ log N for every critic (van den Oord et al. 2018, Eq. 10).
+
+    Args:
+        scores: ``(N, N)``, or ``(B, N, N)`` for B batches (the bound is averaged over them), N ≥ 2.
+
+    Returns:
+        A 0-dim tensor in nats that backpropagates into the critic (maximise it to train the critic).
+    """
+    where = "infonce_bound"
+    if not isinstance(scores, torch.Tensor) or not torch.is_floating_point(scores):
+        _fail("scores", where, "a floating-point torch.Tensor of shape (N, N)", type(scores).__name__, TypeError)
+    if scores.dim() not in (2, 3) or scores.shape[-1] != scores.shape[-2] or scores.shape[-1] < 2:
+        _fail("scores", where, "a square (N, N) or (B, N, N) matrix with N >= 2", f"shape {tuple(scores.shape)}")
+    n = scores.shape[-1]
+    flat = scores.reshape(-1, n)  # (B·N, N): one row per x_i
+    labels = torch.arange(n, device=scores.device).repeat(flat.shape[0] // n)  # (B·N,) positive of row i is i
+    return math.log(n) - F.cross_entropy(flat, labels)
+
+
+def _mlp(dim: int, hidden: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+
+class SeparableCritic(nn.Module):
+    r"""f(x, y) = g(x) · h(y): two small MLP encoders and a dot product (Poole et al. 2019, Sec. 5).
+
+    The same shape as contrastive learning: g and h embed each side, the score is their inner product,
+    and all N² scores of a batch cost one matrix product. ``dim`` is d, ``hidden`` the MLP width,
+    ``embed_dim`` the size of g(x) and h(y).
+    """
+
+    def __init__(self, dim: int, hidden: int = 64, embed_dim: int = 32):
+        super().__init__()
+        for name, value in (("dim", dim), ("hidden", hidden), ("embed_dim", embed_dim)):
+            check_int(value, name, "SeparableCritic")
+        self.dim = dim
+        self.g, self.h = _mlp(dim, hidden, embed_dim), _mlp(dim, hidden, embed_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scores ``(…, N, N)`` of x ``(…, N, d)`` against y ``(…, N, d)``: row i is x_i, column j is y_j."""
+        return torch.einsum("...ik,...jk->...ij", self.g(x), self.h(y))  # (…, N, N)
+
+
+def train_critic(
+    critic: nn.Module,
+    *,
+    rho: float,
+    batch_size: int,
+    steps: int = 300,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+) -> list[float]:
+    r"""Maximise I_NCE over the critic with Adam, on a fresh batch of N correlated pairs per step.
+
+        θ ← θ + Adam(∇_θ I_NCE(f_θ; x_{1..N}, y_{1..N}))
+
+    Args:
+        critic: a module ``critic(x, y) -> (N, N) scores`` with a ``dim`` attribute (``SeparableCritic``).
+        rho: ρ of the data. batch_size: N, the batch (1 positive and N − 1 negatives per x_i).
+        steps: optimiser steps. lr: Adam's learning rate.
+        generator: seeds the data stream (the critic's initial weights come from ``torch.manual_seed``).
+
+    Returns:
+        The training bound (nats) of every step, for a learning curve.
+    """
+    where = "train_critic"
+    rho = _check_rho(rho, where)
+    batch_size = check_int(batch_size, "batch_size", where, minimum=2)
+    steps = check_int(steps, "steps", where)
+    lr = check_positive(lr, "lr", where)
+    dim = _critic_dim(critic, where)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
+    history = []
+    critic.train()
+    for _ in range(steps):
+        x, y = sample_correlated_gaussians(batch_size, dim, rho, generator=generator)
+        bound = infonce_bound(critic(x, y))
+        optimizer.zero_grad(set_to_none=True)
+        (-bound).backward()
+        optimizer.step()
+        history.append(float(bound.detach()))
+    return history
+
+
+def _critic_dim(critic, where: str) -> int:
+    dim = getattr(critic, "dim", None)
+    if not isinstance(critic, nn.Module) or not isinstance(dim, int):
+        _fail("critic", where, "an nn.Module with an int attribute 'dim' (e.g. SeparableCritic)",
+              f"an object of type {type(critic).__name__}", TypeError)
+    return dim
+
+
+@torch.no_grad()
+def estimate_mi(
+    critic: nn.Module | None,
+    *,
+    rho: float,
+    dim: int,
+    batch_size: int,
+    samples: int = 16384,
+    generator: torch.Generator | None = None,
+) -> float:
+    r"""The InfoNCE estimate of I(X; Y) with batches of N: I_NCE averaged over fresh held-out batches.
+
+    Args:
+        critic: a trained critic, or None for ``optimal_critic`` (the tightest bound at this N).
+        rho: ρ. dim: d. batch_size: N.
+        samples: about this many pairs in total, split into ⌈samples / N⌉ batches of N.
+        generator: for repeatable batches.
+
+    Returns:
+        float (nats), ≤ log N always, and ≤ I(X; Y) up to sampling noise.
+    """
+    where = "estimate_mi"
+    rho, dim = _check_rho(rho, where), check_int(dim, "dim", where)
+    batch_size = check_int(batch_size, "batch_size", where, minimum=2)
+    samples = check_int(samples, "samples", where)
+    if critic is not None and _critic_dim(critic, where) != dim:
+        _fail("dim", where, f"the critic's input size {critic.dim}", dim)
+    batches = max(1, math.ceil(samples / batch_size))
+    x, y = sample_correlated_gaussians(batch_size, dim, rho, batches=batches, generator=generator)  # (B, N, d)
+    if critic is None:
+        return float(infonce_bound(optimal_critic(x, y, rho)))
+    was_training = critic.training
+    critic.eval()
+    try:
+        return float(infonce_bound(critic(x, y)))
+    finally:
+        critic.train(was_training)
+
+
+def infonce_vs_batch_size(
+    batch_sizes, *, rho: float, dim: int, steps: int = 300, lr: float = 1e-3, seed: int = 0
+) -> list[dict]:
+    r"""The experiment of notebook 01: for each N, train a fresh critic with batches of N, then estimate I.
+
+    Args:
+        batch_sizes: the values of N (each ≥ 2), e.g. ``[2, 8, 32, 128, 512]``.
+        rho, dim: ρ and d of the data; the true MI is ``gaussian_mutual_information(rho, dim)``.
+        steps, lr: training of each critic (``train_critic``). seed: seeds weights and data.
+
+    Returns:
+        One dict per N: ``batch_size`` N, ``log_n`` = log N, ``true_mi`` I, ``learned`` (the trained
+        critic's estimate), ``optimal`` (the optimal critic's estimate), ``train_history``.
+    """
+    where = "infonce_vs_batch_size"
+    sizes = list(batch_sizes) if not isinstance(batch_sizes, int) else [batch_sizes]
+    if not sizes:
+        _fail("batch_sizes", where, "a non-empty list of batch sizes N >= 2", batch_sizes)
+    for n in sizes:
+        check_int(n, "batch_sizes", where, minimum=2)
+    rho, dim = _check_rho(rho, where), check_int(dim, "dim", where)
+    true_mi = gaussian_mutual_information(rho, dim)
+    rows = []
+    for n in sizes:
+        torch.manual_seed(seed + n)
+        critic = SeparableCritic(dim)
+        history = train_critic(
+            critic, rho=rho, batch_size=n, steps=steps, lr=lr, generator=torch.Generator().manual_seed(seed + n)
+        )
+        test = torch.Generator().manual_seed(10_000 + seed + n)
+        rows.append({
+            "batch_size": n,
+            "log_n": math.log(n),
+            "true_mi": true_mi,
+            "learned": estimate_mi(critic, rho=rho, dim=dim, batch_size=n, generator=test),
+            "optimal": estimate_mi(None, rho=rho, dim=dim, batch_size=n, generator=test),
+            "train_history": history,
+        })
+    return rows

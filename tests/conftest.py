@@ -1,0 +1,48 @@
+"""Shared fixtures: small fake datasets in the genuine on-disk formats, so the real loaders run offline."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edu_contrast.data import make_fake_cifar10
+
+
+def write_idx(path: Path, array: np.ndarray, *, magic_type: int = 0x08) -> Path:
+    """Write ``array`` (uint8) as an IDX file (gzipped when the name ends in .gz): the MNIST format."""
+    header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
+    return path
+
+
+@pytest.fixture(name="write_idx")
+def write_idx_fixture():
+    """The IDX writer, for tests that build their own (possibly broken) Fashion-MNIST files."""
+    return write_idx
+
+
+@pytest.fixture
+def fake_fashion_mnist_root(tmp_path) -> Path:
+    """A folder with the four Fashion-MNIST .gz files: 60 train and 20 test random 28×28 images,
+    labels cycling 0..9. Function-scoped: tests may corrupt the files."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fashion"
+    for prefix, n in (("train", 60), ("t10k", 20)):
+        write_idx(
+            root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        )
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_cifar10_root(tmp_path_factory) -> Path:
+    """A fake CIFAR-10 (200 train / 50 test images) in the genuine layout, shared by the session:
+    read it, do not modify it (build your own with ``make_fake_cifar10`` to corrupt one)."""
+    return make_fake_cifar10(tmp_path_factory.mktemp("cifar"), n_train=200, n_test=50)
