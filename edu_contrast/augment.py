@@ -1,14 +1,14 @@
 """SimCLR data augmentation, per image (readable) and batched on the device (fast).
 
-A positive pair is two draws from the augmentation distribution 𝒜 applied to one image x:
+A positive pair is two draws from the augmentation family 𝒯 applied to one image x:
 
-    x⁽¹⁾ = t₁(x),  x⁽²⁾ = t₂(x),  t₁, t₂ ~ 𝒜 independently,
+    x̃⁽¹⁾ = a₁(x),  x̃⁽²⁾ = a₂(x),  a₁, a₂ ~ 𝒯 independently,
 
-    t = solarize ∘ blur ∘ grayscale ∘ jitter ∘ flip ∘ crop,
+    a = solarize ∘ blur ∘ grayscale ∘ jitter ∘ flip ∘ crop,
 
 each step applied with its own probability (Chen et al. 2020, "A Simple Framework for Contrastive
 Learning of Visual Representations", Sec. 3 and Appendix A; solarize from BYOL, Grill et al. 2020).
-What 𝒜 leaves unchanged is what the two views share, so 𝒜 decides which features the encoder learns.
+What 𝒯 leaves unchanged is what the two views share, so 𝒯 decides which features the encoder learns.
 
 Two implementations draw from the same distribution (tests/test_augment.py measures it):
 
@@ -62,7 +62,7 @@ def _check_range(value, name: str, low: float, high: float) -> None:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Parameters of the SimCLR augmentation distribution 𝒜; the defaults are SimCLR's CIFAR-10 recipe.
+    """Parameters of the SimCLR augmentation family 𝒯; the defaults are SimCLR's CIFAR-10 recipe.
 
     crop_scale:  area fraction s ~ U(crop_scale) of the random resized crop.
     crop_ratio:  aspect ratio r, log r ~ U(log crop_ratio).
@@ -181,10 +181,10 @@ class _ProtectLastChannels(nn.Module):
 
 
 def per_image(size: int, channels: int, config: AugmentConfig | None = None, *, protected_channels: int = 0):
-    """A torchvision v2 pipeline t ~ 𝒜: float ``(channels, H, W)`` in [0, 1] → ``(channels, size, size)``.
+    """A torchvision v2 pipeline a ~ 𝒯: float ``(channels, H, W)`` in [0, 1] → ``(channels, size, size)``.
 
-    Every call draws new random parameters, so ``view1, view2 = t(x), t(x)`` is a positive pair
-    (Chen et al. 2020, Sec. 3). ``config`` is 𝒜 (default ``AugmentConfig.for_size(size)``); the last
+    Every call draws new random parameters, so ``x1, x2 = a(x), a(x)`` is a positive pair
+    (Chen et al. 2020, Sec. 3). ``config`` is 𝒯 (default ``AugmentConfig.for_size(size)``); the last
     ``protected_channels`` channels are returned unchanged (RandBit's bits).
     """
     size, augmented, cfg = _checked(size, channels, config, protected_channels, "per_image")
@@ -236,7 +236,7 @@ def _hue_shift_radians(images: torch.Tensor, radians: torch.Tensor) -> torch.Ten
 
 
 class BatchAugment(nn.Module):
-    """t ~ 𝒜 drawn independently for every image of a ``(B, channels, H, W)`` float batch in [0, 1].
+    """a ~ 𝒯 drawn independently for every image of a ``(B, channels, H, W)`` float batch in [0, 1].
 
     Built by ``batched(...)``. Runs on the batch's device (CPU or GPU), without gradients. The
     per-sample distributions match ``per_image`` except one detail: the random order of the four jitter
@@ -300,9 +300,9 @@ class BatchAugment(nn.Module):
 def batched(
     size: int, channels: int, config: AugmentConfig | None = None, *, protected_channels: int = 0
 ) -> BatchAugment:
-    """A kornia ``nn.Module`` applying t ~ 𝒜 independently to each image of a batch, on its device.
+    """A kornia ``nn.Module`` applying a ~ 𝒯 independently to each image of a batch, on its device.
 
-    Same distribution as ``per_image(size, channels, config, protected_channels=...)``; ``config`` is 𝒜
+    Same distribution as ``per_image(size, channels, config, protected_channels=...)``; ``config`` is 𝒯
     (default ``AugmentConfig.for_size(size)``). Use it after moving the batch to the GPU:
     ``aug = batched(32, 3); x1, x2 = aug(x), aug(x)``.
     """

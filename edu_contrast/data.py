@@ -166,7 +166,7 @@ class ImageTensors(Dataset):
 
 
 class TwoViews(Dataset):
-    """Positive pairs: ``(t₁(x), t₂(x), y)`` with t₁, t₂ two independent draws of ``transform``.
+    """Positive pairs: ``(a₁(x), a₂(x), y)`` = (x̃⁽¹⁾, x̃⁽²⁾, y), a₁, a₂ two independent draws of ``transform``.
 
     ``dataset`` yields ``(x, y)``; ``transform`` is a random augmentation such as ``augment.per_image``.
     """

@@ -6,6 +6,7 @@ One run = ``train.fit`` plus a geometry record per epoch on a fixed set of held-
     alignment   L_align   = (1/n) Σ_i ‖ẑ⁽¹⁾_i − ẑ⁽²⁾_i‖²                         (Wang & Isola 2020)
     uniformity  L_uniform = log 2/(n(n−1)) Σ_{i<j} exp(−2 ‖ẑ_i − ẑ_j‖²)
     pair_distance          = 2/(n(n−1)) Σ_{i<j} ‖ẑ_i − ẑ_j‖²  (how far apart unrelated images land)
+    std_z                  = (1/d) Σ_j std(z^j)               (spread of the raw z, before normalising)
     effective_rank_z / _h  = erank of z and of the encoder features h                (Roy & Vetterli 2007)
 
 ``track_run`` returns a ``Run`` holding that history, the final z and h, and (for 2-D and 3-D
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast import augment, diagnostics, losses, train
+from edu_contrast import augment, diagnostics, losses, probes, train
 from edu_contrast._validation import _fail, check_choice, check_int, check_positive
 from edu_contrast.methods import BYOL, SimCLR, VICReg
 from edu_contrast.methods.base import ContrastiveMethod
@@ -75,8 +76,17 @@ class AlignUniform(ContrastiveMethod):
         weight: λ ≥ 0. alpha: α > 0. t: t > 0.
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 weight: float = 1.0, alpha: float = 2.0, t: float = 2.0):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        weight: float = 1.0,
+        alpha: float = 2.0,
+        t: float = 2.0,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "AlignUniform"
         self.weight = check_positive(weight, "weight", where, allow_zero=True)
@@ -112,9 +122,18 @@ class Generalized(ContrastiveMethod):
         weight: λ ≥ 0. temperature: τ > 0. distribution: "lse" or "swd". prior: the SWD prior.
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 weight: float = 1.0, temperature: float = 0.5, distribution: str = "lse",
-                 prior: str = "hypersphere"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        weight: float = 1.0,
+        temperature: float = 0.5,
+        distribution: str = "lse",
+        prior: str = "hypersphere",
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "Generalized"
         self.weight = check_positive(weight, "weight", where, allow_zero=True)
@@ -126,12 +145,20 @@ class Generalized(ContrastiveMethod):
         """L_align + λ·L_dist of the two views' projections; ``labels`` are ignored."""
         self._check_views(x1, x2)
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
-        return losses.generalized_contrastive(z1, z2, distribution=self.distribution, prior=self.prior,
-                                              weight=self.weight, temperature=self.temperature)
+        return losses.generalized_contrastive(
+            z1,
+            z2,
+            distribution=self.distribution,
+            prior=self.prior,
+            weight=self.weight,
+            temperature=self.temperature,
+        )
 
     def extra_repr(self) -> str:
-        return (f"weight={self.weight}, temperature={self.temperature}, distribution={self.distribution!r}, "
-                f"prior={self.prior!r}")
+        return (
+            f"weight={self.weight}, temperature={self.temperature}, distribution={self.distribution!r}, "
+            f"prior={self.prior!r}"
+        )
 
 
 class BYOLAblation(BYOL):
@@ -151,11 +178,26 @@ class BYOLAblation(BYOL):
         base_momentum: τ_base in [0, 1]. predictor: use q_θ. stop_gradient: regress onto sg(target network).
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 predictor_hidden_dim: int = 512, base_momentum: float = 0.99, predictor: bool = True,
-                 stop_gradient: bool = True):
-        super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers,
-                         predictor_hidden_dim=predictor_hidden_dim, base_momentum=base_momentum)
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        predictor_hidden_dim: int = 512,
+        base_momentum: float = 0.99,
+        predictor: bool = True,
+        stop_gradient: bool = True,
+    ):
+        super().__init__(
+            encoder,
+            hidden_dim=hidden_dim,
+            out_dim=out_dim,
+            num_layers=num_layers,
+            predictor_hidden_dim=predictor_hidden_dim,
+            base_momentum=base_momentum,
+        )
         for name, value in (("predictor", predictor), ("stop_gradient", stop_gradient)):
             if not isinstance(value, bool):
                 _fail(name, "BYOLAblation", "True or False", repr(value), TypeError)
@@ -190,13 +232,47 @@ def without_projector(method: ContrastiveMethod) -> ContrastiveMethod:
         _fail("method", where, "a ContrastiveMethod", f"an object of type {type(method).__name__}", TypeError)
     for part in ("predictor", "target_projector", "key_projector"):
         if hasattr(method, part):
-            _fail("method", where, "a method without momentum network or predictor (SimCLR, VICReg, ...)",
-                  f"{type(method).__name__}, which has a '{part}'")
+            _fail(
+                "method",
+                where,
+                "a method without momentum network or predictor (SimCLR, VICReg, ...)",
+                f"{type(method).__name__}, which has a '{part}'",
+            )
     method.projector = nn.Identity()
     return method
 
 
 # ----------------------------------------------------------------------------- measuring a run
+
+
+@torch.no_grad()
+def calibrate_batchnorm(
+    method: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device=None
+) -> None:
+    """Re-estimate every BatchNorm's running mean and variance on ``images`` (uint8), changing no weight.
+
+    An untrained network's running statistics are the defaults (mean 0, variance 1), so in eval mode it
+    maps every image to nearly the same point, whatever its weights: a collapse that is an artefact of the
+    measurement, not of the network. One pass over the images in train mode with a cumulative average
+    (``momentum=None``) replaces them with the true statistics, as ``torch.optim.swa_utils.update_bn`` does.
+    Training itself is unaffected: in train mode BatchNorm uses the statistics of each batch.
+    """
+    device = torch.device(device) if device is not None else next(method.parameters()).device
+    norms = [m for m in method.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    was_training = method.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    method.train()
+    try:
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(device).float().div_(255)  # (b, C, H, W)
+            method.project(x)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        method.train(was_training)
 
 
 @torch.no_grad()
@@ -221,12 +297,21 @@ def _pair_distance(z: torch.Tensor) -> float:
     return float(2 - 2 * (u.sum(dim=0).pow(2).sum() - n) / (n * (n - 1)))
 
 
-def measure_geometry(method: nn.Module, images: torch.Tensor, *, augment_config=None, seed: int = 0,
-                     device=None, protected_channels: int = 0) -> dict:
+def measure_geometry(
+    method: nn.Module,
+    images: torch.Tensor,
+    *,
+    augment_config=None,
+    seed: int = 0,
+    device=None,
+    protected_channels: int = 0,
+) -> dict:
     r"""The geometry of ``method``'s embeddings of the uint8 ``images`` ``(n, C, H, W)``, as floats and tensors.
 
     Returns a dict with ``alignment`` (L_align of two augmented views, α = 2), ``uniformity`` (L_uniform
-    of the clean z, t = 2), ``pair_distance`` (mean ‖ẑ_i − ẑ_j‖² over i < j), ``effective_rank_z`` and
+    of the clean z, t = 2), ``pair_distance`` (mean ‖ẑ_i − ẑ_j‖² over i < j), ``std_z`` (the standard
+    deviation of each coordinate of the raw z, averaged over coordinates: VICReg's v(Z) watches it),
+    ``effective_rank_z`` and
     ``effective_rank_h``, and the tensors ``z`` ``(n, d)`` and ``h`` ``(n, feature_dim)`` on the CPU.
     Views use ``augment_config`` (default ``AugmentConfig.for_size``) with the fixed ``seed``, so the
     numbers of two epochs compare the same images and the same augmentations.
@@ -246,6 +331,7 @@ def measure_geometry(method: nn.Module, images: torch.Tensor, *, augment_config=
         "alignment": diagnostics.alignment(z1, z2),
         "uniformity": diagnostics.uniformity(z),
         "pair_distance": _pair_distance(z),
+        "std_z": float(z.double().std(dim=0).mean()),
         "effective_rank_z": diagnostics.effective_rank(z),
         "effective_rank_h": diagnostics.effective_rank(h),
         "z": z,
@@ -257,9 +343,10 @@ def measure_geometry(method: nn.Module, images: torch.Tensor, *, augment_config=
 class Run:
     """One training run and its geometry.
 
-    ``history[e]`` merges ``train.fit``'s record of epoch e (loss, knn_accuracy, positive_cosine,
+    ``history[e]`` merges ``train.fit``'s record of epoch e (loss, knn_accuracy on h, positive_cosine,
     effective_rank, seconds) with ``measure_geometry``'s floats (alignment, uniformity, pair_distance,
-    effective_rank_z, effective_rank_h); entry 0 is before training. ``snapshots[e]`` is ẑ ``(n, d)`` of
+    std_z, effective_rank_z, effective_rank_h) and ``knn_z``, the kNN accuracy of the tracked images on ẑ
+    (neighbours: the first ``REFERENCE_SIZE`` training images); entry 0 is before training. ``snapshots[e]`` is ẑ ``(n, d)`` of
     the tracked images after epoch e (empty unless requested). ``z``, ``h``, ``labels`` are the final
     projections, features and classes of the tracked images; ``linear_accuracy`` is fit's probe on h.
     """
@@ -285,14 +372,41 @@ class Run:
 
     def summary(self) -> dict:
         """The final numbers in one flat dict (a row of a results table)."""
-        keys = ("alignment", "uniformity", "pair_distance", "effective_rank_z", "effective_rank_h", "knn_accuracy")
-        return {"run": self.name, **{k: self.final[k] for k in keys}, "linear_accuracy": self.linear_accuracy,
-                "seconds": self.seconds}
+        keys = (
+            "alignment",
+            "uniformity",
+            "pair_distance",
+            "std_z",
+            "effective_rank_z",
+            "effective_rank_h",
+            "knn_z",
+            "knn_accuracy",
+        )
+        return {
+            "run": self.name,
+            **{k: self.final[k] for k in keys},
+            "linear_accuracy": self.linear_accuracy,
+            "seconds": self.seconds,
+        }
 
 
-def track_run(method: nn.Module, train_data, eval_data, *, epochs: int, name: str = "run", batch_size: int = 256,
-              lr: float = 2e-3, weight_decay: float = 1e-4, augment_config=None, seed: int = 0,
-              track_size: int = 512, snapshots: bool | None = None, device=None, **fit_kwargs) -> Run:
+def track_run(
+    method: nn.Module,
+    train_data,
+    eval_data,
+    *,
+    epochs: int,
+    name: str = "run",
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-4,
+    augment_config=None,
+    seed: int = 0,
+    track_size: int = 512,
+    snapshots: bool | None = None,
+    device=None,
+    **fit_kwargs,
+) -> Run:
     r"""Train ``method`` with ``train.fit`` and measure its geometry before training and after every epoch.
 
     Args:
@@ -314,30 +428,73 @@ def track_run(method: nn.Module, train_data, eval_data, *, epochs: int, name: st
     track_size = check_int(track_size, "track_size", where, minimum=2)
     device = torch.device(device) if device is not None else train._default_device()
     images, labels = eval_data.images[:track_size], eval_data.labels[:track_size]  # (n, C, H, W), (n,)
+    reference = train_data.images[:REFERENCE_SIZE]  # (m, C, H, W): the kNN probe's labelled neighbours on z
+    reference_labels = train_data.labels[:REFERENCE_SIZE]
     protected = getattr(train_data, "protected_channels", 0)
     geometry: list[dict] = []
     kept: list[torch.Tensor] = []
 
     def record(_entry=None) -> None:
-        g = measure_geometry(method, images, augment_config=augment_config, seed=seed, device=device,
-                             protected_channels=protected)
+        g = measure_geometry(
+            method,
+            images,
+            augment_config=augment_config,
+            seed=seed,
+            device=device,
+            protected_channels=protected,
+        )
+        z_reference = train.embed_images(method, reference, device=device, project=True)  # (m, d)
+        g["knn_z"] = probes.knn_probe(
+            z_reference, reference_labels, g["z"], labels, k=min(20, len(reference))
+        )
         if snapshots if snapshots is not None else g["z"].shape[1] <= 3:
             kept.append(F.normalize(g["z"], dim=1))  # (n, d) ẑ
         geometry.append(g)
 
     method.to(device)
     start = time.perf_counter()
+    calibrate_batchnorm(method, train_data.images[:REFERENCE_SIZE], device=device)
     record()
-    result = train.fit(method, train_data, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                       augment_config=augment_config, eval_data=eval_data, seed=seed, device=device,
-                       progress=False, callback=record, **fit_kwargs)
+    result = train.fit(
+        method,
+        train_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        augment_config=augment_config,
+        eval_data=eval_data,
+        seed=seed,
+        device=device,
+        progress=False,
+        callback=record,
+        **fit_kwargs,
+    )
     seconds = time.perf_counter() - start
     floats = [{k: v for k, v in g.items() if not isinstance(v, torch.Tensor)} for g in geometry]
     history = [{**fit_entry, **g} for fit_entry, g in zip(result["history"], floats)]
-    config = {"method": repr(method).splitlines()[0], "epochs": epochs, "batch_size": batch_size, "lr": lr,
-              "seed": seed, "augment": augment_config}
-    return Run(name=name, history=history, linear_accuracy=result["linear_accuracy"], z=geometry[-1]["z"],
-               h=geometry[-1]["h"], labels=labels.clone(), snapshots=kept, config=config, seconds=seconds)
+    config = {
+        "method": repr(method).splitlines()[0],
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "augment": augment_config,
+    }
+    return Run(
+        name=name,
+        history=history,
+        linear_accuracy=result["linear_accuracy"],
+        z=geometry[-1]["z"],
+        h=geometry[-1]["h"],
+        labels=labels.clone(),
+        snapshots=kept,
+        config=config,
+        seconds=seconds,
+    )
+
+
+REFERENCE_SIZE = 1024  # training images whose z are the neighbours of the kNN probe on z
 
 
 # ----------------------------------------------------------------------------- the session cache
@@ -358,8 +515,13 @@ def cached_run(name: str, compute: Callable[[], Run]) -> Run:
     if name not in _SESSION_RUNS:
         run = compute()
         if not isinstance(run, Run):
-            _fail("compute", "cached_run", "a function returning a Run", f"one returning {type(run).__name__}",
-                  TypeError)
+            _fail(
+                "compute",
+                "cached_run",
+                "a function returning a Run",
+                f"one returning {type(run).__name__}",
+                TypeError,
+            )
         _SESSION_RUNS[name] = run
     return _SESSION_RUNS[name]
 
@@ -412,8 +574,16 @@ def _show(value) -> str:
     return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
 
 
-def build_ablation(family: str, *, in_channels: int = 1, width: int = 16, out_dim: int = 64,
-                   hidden_dim: int = 256, seed: int = 0, **switches) -> nn.Module:
+def build_ablation(
+    family: str,
+    *,
+    in_channels: int = 1,
+    width: int = 16,
+    out_dim: int = 64,
+    hidden_dim: int = 256,
+    seed: int = 0,
+    **switches,
+) -> nn.Module:
     """A fresh method of the collapse grid, seeded (same initial encoder for every switch setting).
 
     * "byol": ``BYOLAblation(predictor, stop_gradient, base_momentum)``.
@@ -429,21 +599,42 @@ def build_ablation(family: str, *, in_channels: int = 1, width: int = 16, out_di
         encoder = SmallConvNet(in_channels, width=width)
         head = {"hidden_dim": hidden_dim, "out_dim": out_dim}
         if family == "byol":
-            return BYOLAblation(encoder, **head, predictor_hidden_dim=hidden_dim,
-                                base_momentum=setting["base_momentum"], predictor=setting["predictor"],
-                                stop_gradient=setting["stop_gradient"])
+            return BYOLAblation(
+                encoder,
+                **head,
+                predictor_hidden_dim=hidden_dim,
+                base_momentum=setting["base_momentum"],
+                predictor=setting["predictor"],
+                stop_gradient=setting["stop_gradient"],
+            )
         if family == "vicreg":
-            return VICReg(encoder, **head, num_layers=2, var_weight=25.0 if setting["variance"] else 0.0,
-                          cov_weight=1.0 if setting["covariance"] else 0.0)
+            return VICReg(
+                encoder,
+                **head,
+                num_layers=2,
+                var_weight=25.0 if setting["variance"] else 0.0,
+                cov_weight=1.0 if setting["covariance"] else 0.0,
+            )
         if family == "simclr":
             method = SimCLR(encoder, **head, temperature=0.5)
             return method if setting["projector"] else without_projector(method)
         return AlignUniform(encoder, **head, weight=1.0 if setting["uniformity"] else 0.0)
 
 
-def run_ablation(family: str, train_data, eval_data, *, epochs: int, seed: int = 0, lr: float = 2e-3,
-                 track_size: int = 512, width: int = 16, out_dim: int = 64, hidden_dim: int = 256,
-                 **switches) -> Run:
+def run_ablation(
+    family: str,
+    train_data,
+    eval_data,
+    *,
+    epochs: int,
+    seed: int = 0,
+    lr: float = 2e-3,
+    track_size: int = 512,
+    width: int = 16,
+    out_dim: int = 64,
+    hidden_dim: int = 256,
+    **switches,
+) -> Run:
     """Train one point of the collapse grid (``build_ablation``) and cache it for the session.
 
     The "simclr" family's ``augmentation="weak"`` trains with ``AugmentConfig.weak()`` (large crops only)
@@ -453,18 +644,36 @@ def run_ablation(family: str, train_data, eval_data, *, epochs: int, seed: int =
     setting = _switches(family, switches, where)
     epochs = check_int(epochs, "epochs", where, minimum=0)
     name = ablation_name(family, **switches)
-    key = f"{name} | epochs={epochs} seed={seed} lr={lr} width={width} out_dim={out_dim} hidden_dim={hidden_dim} " \
-          f"train={len(train_data)} eval={len(eval_data)} track={track_size}"
+    key = (
+        f"{name} | epochs={epochs} seed={seed} lr={lr} width={width} out_dim={out_dim} hidden_dim={hidden_dim} "
+        f"train={len(train_data)} eval={len(eval_data)} track={track_size}"
+    )
     weak = family == "simclr" and setting["augmentation"] == "weak"
     batch_size = setting["batch_size"] if family == "simclr" else 256
 
     def compute() -> Run:
-        method = build_ablation(family, in_channels=train_data.images.shape[1], width=width, out_dim=out_dim,
-                                hidden_dim=hidden_dim, seed=seed, **switches)
+        method = build_ablation(
+            family,
+            in_channels=train_data.images.shape[1],
+            width=width,
+            out_dim=out_dim,
+            hidden_dim=hidden_dim,
+            seed=seed,
+            **switches,
+        )
         config = augment.AugmentConfig.weak() if weak else None
         # 32-image batches: the same number of images per epoch, in smaller steps with a smaller rate
-        return track_run(method, train_data, eval_data, epochs=epochs, name=name, batch_size=batch_size,
-                         lr=lr * math.sqrt(batch_size / 256), augment_config=config, seed=seed,
-                         track_size=track_size)
+        return track_run(
+            method,
+            train_data,
+            eval_data,
+            epochs=epochs,
+            name=name,
+            batch_size=batch_size,
+            lr=lr * math.sqrt(batch_size / 256),
+            augment_config=config,
+            seed=seed,
+            track_size=track_size,
+        )
 
     return cached_run(key, compute)

@@ -1,12 +1,12 @@
-"""Encoders f, projection heads g and BYOL's predictor q.
+"""Encoders f_θ, projection heads g_θ and BYOL's predictor q_θ.
 
-    h = f(x)   (encoder features: what probes and downstream tasks use)
-    z = g(h)   (projection: where the contrastive loss is computed)
-    p = q(z)   (BYOL/SimSiam only: predicts the other view's projection)
+    h = f_θ(x)   (encoder features: what probes and downstream tasks use)
+    z = g_θ(h)   (projection: where the contrastive loss is computed)
+    p = q_θ(z)   (BYOL only: predicts the other branch's projection)
 
-Chen et al. 2020 ("SimCLR", Sec. 2.1 and Appendix B.9): f is a ResNet whose CIFAR-10 variant has a
-3×3 stride-1 first convolution and no max-pool, g a 2-layer MLP; Grill et al. 2020 ("BYOL", Sec. 3.3):
-q is an MLP like g. Every encoder has ``feature_dim``, the size of h.
+Chen et al. 2020 ("SimCLR", Sec. 2.1 and Appendix B.9): f_θ is a ResNet whose CIFAR-10 variant has a
+3×3 stride-1 first convolution and no max-pool, g_θ a 2-layer MLP; Grill et al. 2020 ("BYOL",
+Sec. 3.3): q_θ is an MLP like g_θ. Every encoder has ``feature_dim``, the size of h.
 """
 
 from __future__ import annotations
@@ -87,9 +87,9 @@ def resnet50_cifar(in_channels: int = 3) -> nn.Module:
 
 
 class ProjectionHead(nn.Module):
-    """g: z = W_L σ(BN(W_{L−1} … σ(BN(W_1 h)))), an MLP of ``num_layers`` = L linear layers.
+    """g_θ: z = W_L σ(BN(W_{L−1} … σ(BN(W_1 h)))), an MLP of ``num_layers`` = L linear layers.
 
-    SimCLR's g (Chen et al. 2020, Sec. 2.1; L = 2, with BN as in SimCLRv2). ``in_dim`` is the size of h
+    SimCLR's g_θ (Chen et al. 2020, Sec. 2.1; L = 2, with BN as in SimCLRv2). ``in_dim`` is the size of h
     (the encoder's ``feature_dim``), ``hidden_dim`` the width of the hidden layers, ``out_dim`` the size
     of z. ``num_layers=1`` is a linear projection.
     """
@@ -116,7 +116,7 @@ class ProjectionHead(nn.Module):
 
 
 class Predictor(nn.Module):
-    """q: p = W₂ σ(BN(W₁ z)), BYOL's predictor (Grill et al. 2020, Sec. 3.3): ``(B, dim)`` → ``(B, dim)``.
+    """q_θ: p = W₂ σ(BN(W₁ z)), BYOL's predictor (Grill et al. 2020, Sec. 3.3): ``(B, dim)`` → ``(B, dim)``.
 
     ``dim`` is the projection size, ``hidden_dim`` the hidden width (4096 in the paper, 512 here).
     """
@@ -138,7 +138,7 @@ class Predictor(nn.Module):
 
 
 def build_encoder(name: str, in_channels: int, **kwargs) -> nn.Module:
-    """The encoder f called ``name`` ∈ {"convnet", "resnet18", "resnet50"}, with ``.feature_dim``.
+    """The encoder f_θ called ``name`` ∈ {"convnet", "resnet18", "resnet50"}, with ``.feature_dim``.
 
     ``kwargs`` go to ``SmallConvNet`` (``feature_dim``, ``width``); the ResNets take none.
     """

@@ -99,7 +99,8 @@ def optimal_critic(x: torch.Tensor, y: torch.Tensor, rho: float) -> torch.Tensor
         x: ``(N, d)`` or ``(B, N, d)``. y: the same shape. rho: ρ, the correlation used to draw them.
 
     Returns:
-        Scores of shape ``(N, N)`` (or ``(B, N, N)``): row i is x_i, column j is y_j; positives on the diagonal.
+        Scores of shape ``(N, N)`` (or ``(B, N, N)``): row i is x_i, column j is y_j; positives on the
+        diagonal.
     """
     where = "optimal_critic"
     rho = _check_rho(rho, where)
@@ -135,9 +136,13 @@ def infonce_bound(scores: torch.Tensor) -> torch.Tensor:
     """
     where = "infonce_bound"
     if not isinstance(scores, torch.Tensor) or not torch.is_floating_point(scores):
-        _fail("scores", where, "a floating-point torch.Tensor of shape (N, N)", type(scores).__name__, TypeError)
+        _fail(
+            "scores", where, "a floating-point torch.Tensor of shape (N, N)", type(scores).__name__, TypeError
+        )
     if scores.dim() not in (2, 3) or scores.shape[-1] != scores.shape[-2] or scores.shape[-1] < 2:
-        _fail("scores", where, "a square (N, N) or (B, N, N) matrix with N >= 2", f"shape {tuple(scores.shape)}")
+        _fail(
+            "scores", where, "a square (N, N) or (B, N, N) matrix with N >= 2", f"shape {tuple(scores.shape)}"
+        )
     n = scores.shape[-1]
     flat = scores.reshape(-1, n)  # (B·N, N): one row per x_i
     labels = torch.arange(n, device=scores.device).repeat(flat.shape[0] // n)  # (B·N,) positive of row i is i
@@ -212,8 +217,13 @@ def train_critic(
 def _critic_dim(critic, where: str) -> int:
     dim = getattr(critic, "dim", None)
     if not isinstance(critic, nn.Module) or not isinstance(dim, int):
-        _fail("critic", where, "an nn.Module with an int attribute 'dim' (e.g. SeparableCritic)",
-              f"an object of type {type(critic).__name__}", TypeError)
+        _fail(
+            "critic",
+            where,
+            "an nn.Module with an int attribute 'dim' (e.g. SeparableCritic)",
+            f"an object of type {type(critic).__name__}",
+            TypeError,
+        )
     return dim
 
 
@@ -245,7 +255,9 @@ def estimate_mi(
     if critic is not None and _critic_dim(critic, where) != dim:
         _fail("dim", where, f"the critic's input size {critic.dim}", dim)
     batches = max(1, math.ceil(samples / batch_size))
-    x, y = sample_correlated_gaussians(batch_size, dim, rho, batches=batches, generator=generator)  # (B, N, d)
+    x, y = sample_correlated_gaussians(
+        batch_size, dim, rho, batches=batches, generator=generator
+    )  # (B, N, d)
     if critic is None:
         return float(infonce_bound(optimal_critic(x, y, rho)))
     was_training = critic.training
@@ -283,15 +295,22 @@ def infonce_vs_batch_size(
         torch.manual_seed(seed + n)
         critic = SeparableCritic(dim)
         history = train_critic(
-            critic, rho=rho, batch_size=n, steps=steps, lr=lr, generator=torch.Generator().manual_seed(seed + n)
+            critic,
+            rho=rho,
+            batch_size=n,
+            steps=steps,
+            lr=lr,
+            generator=torch.Generator().manual_seed(seed + n),
         )
-        test = torch.Generator().manual_seed(10_000 + seed + n)
-        rows.append({
-            "batch_size": n,
-            "log_n": math.log(n),
-            "true_mi": true_mi,
-            "learned": estimate_mi(critic, rho=rho, dim=dim, batch_size=n, generator=test),
-            "optimal": estimate_mi(None, rho=rho, dim=dim, batch_size=n, generator=test),
-            "train_history": history,
-        })
+        test = lambda: torch.Generator().manual_seed(10_000 + seed + n)  # the same held-out batches for both
+        rows.append(
+            {
+                "batch_size": n,
+                "log_n": math.log(n),
+                "true_mi": true_mi,
+                "learned": estimate_mi(critic, rho=rho, dim=dim, batch_size=n, generator=test()),
+                "optimal": estimate_mi(None, rho=rho, dim=dim, batch_size=n, generator=test()),
+                "train_history": history,
+            }
+        )
     return rows

@@ -10,8 +10,9 @@ import math
 import pytest
 import torch
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
 
-from edu_contrast.augment import AugmentConfig, BatchAugment, batched, blur_kernel_size, per_image
+from edu_contrast.augment import AugmentConfig, BatchAugment, batched, blur_kernel_size, hue_shift, per_image
 
 KINDS = ("per_image", "batched")
 OFF = dict(flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0)  # every step off
@@ -150,6 +151,20 @@ def test_hue_shift_is_uniform(kind):
     assert hue.mean().item() == pytest.approx(0.0, abs=0.005)
     assert hue.std().item() == pytest.approx(0.2 / math.sqrt(12), abs=0.005)
     assert torch.allclose(r, torch.ones_like(r), atol=1e-4)
+
+
+def test_hue_shift_equals_torchvisions_adjust_hue_per_image():
+    """The closed form against torchvision's RGB → HSV → RGB round trip, one factor per image,
+    including gray pixels (no hue), saturated primaries and the ends ±0.5 of the range."""
+    torch.manual_seed(0)
+    images = torch.rand(12, 3, 9, 9)
+    images[0] = 0.4  # gray: unchanged by any hue shift
+    images[1] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+    images[2, :, :4] = images[2, :1, :4]  # two equal channels on part of the image
+    turns = torch.cat([torch.tensor([0.3, -0.5, 0.5, 0.0]), torch.empty(8).uniform_(-0.5, 0.5)])
+    expected = torch.stack([TF.adjust_hue(image, float(t)) for image, t in zip(images, turns)])
+    assert torch.allclose(hue_shift(images, turns), expected, atol=1e-5)
+    assert torch.allclose(hue_shift(images.double(), turns.double()), expected.double(), atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -50,8 +50,8 @@ def _unpack(result, n: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         )
     if logits.shape != (2 * n, 2 * n):
         raise ExerciseError(
-            f"{name}: logits must have shape (2N, 2N) = {(2 * n, 2 * n)} for N = {n} pairs (every view against "
-            f"every view of z = cat([z1, z2])). Got {tuple(logits.shape)}."
+            f"{name}: logits must have shape (2N, 2N) = {(2 * n, 2 * n)} for N = {n} pairs (every view "
+            f"against every view of z = cat([z1, z2])). Got {tuple(logits.shape)}."
         )
     labels = torch.as_tensor(labels)
     if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.shape != (2 * n,):
@@ -75,8 +75,9 @@ def _check_labels(labels: torch.Tensor, n: int, name: str) -> None:
         )
     i = int(wrong[0])
     raise ExerciseError(
-        f"{name}: wrong positive index: row {i}'s label is {int(labels[i])}, but its positive (the other view "
-        f"of sample {i % n}) is column {int(expected[i])}. With z = cat([z1, z2]), labels_i = (i + N) mod 2N."
+        f"{name}: wrong positive index: row {i}'s label is {int(labels[i])}, but its positive (the other "
+        f"view of sample {i % n}) is column {int(expected[i])}. With z = cat([z1, z2]), "
+        f"labels_i = (i + N) mod 2N."
     )
 
 
@@ -88,9 +89,9 @@ def _check_mask(logits: torch.Tensor, name: str) -> None:
     if bool((on_itself > _MASKED).any()):
         i = int(on_itself.argmax()) if on_itself[0] <= _MASKED else 0
         raise ExerciseError(
-            f"{name}: self-similarities are not masked: row {i} puts {float(on_itself[i]):.0%} of its weight on "
-            f"itself (s_{i}{i} = 1, the largest similarity). An anchor must not be its own candidate: set the "
-            f"diagonal to −inf before the softmax (logits.fill_diagonal_(float('-inf')))."
+            f"{name}: self-similarities are not masked: row {i} puts {float(on_itself[i]):.0%} of its "
+            f"weight on itself (s_{i}{i} = 1, the largest similarity). An anchor must not be its own "
+            f"candidate: set the diagonal to −inf before the softmax (logits.fill_diagonal_(float('-inf')))."
         )
 
 
@@ -104,27 +105,46 @@ def _check_values(logits, z1, z2, temperature: float, name: str) -> None:
     if close(cosine / temperature):
         return
     mistakes = [
-        (cosine, f"forgot the temperature: your logits are the cosine similarities s_ij; divide them by "
-                 f"τ = {temperature:g}"),
-        (dot / temperature, "forgot to normalise: your logits are z_i · z_j / τ with the raw embeddings; divide "
-                            "every row by its norm first (ẑ = z / ‖z‖, F.normalize(z, dim=1)) so s_ij is a cosine"),
-        (dot, f"forgot to normalise and forgot the temperature: use ẑ = z / ‖z‖ and divide by τ = {temperature:g}"),
-        (cosine * temperature, f"multiplied by the temperature: logits are s_ij / τ, not s_ij · τ "
-                               f"(τ = {temperature:g})"),
-        (F.normalize(z, dim=0) @ F.normalize(z, dim=0).T / temperature,
-         "normalised the columns (dim=0) instead of each embedding's row (dim=1)"),
+        (
+            cosine,
+            f"forgot the temperature: your logits are the cosine similarities s_ij; divide them by "
+            f"τ = {temperature:g}",
+        ),
+        (
+            dot / temperature,
+            "forgot to normalise: your logits are z_i · z_j / τ with the raw embeddings; divide "
+            "every row by its norm first (ẑ = z / ‖z‖, F.normalize(z, dim=1)) so s_ij is a cosine",
+        ),
+        (
+            dot,
+            f"forgot to normalise and forgot the temperature: use ẑ = z / ‖z‖ and divide by "
+            f"τ = {temperature:g}",
+        ),
+        (
+            cosine * temperature,
+            f"multiplied by the temperature: logits are s_ij / τ, not s_ij · τ (τ = {temperature:g})",
+        ),
+        (
+            F.normalize(z, dim=0) @ F.normalize(z, dim=0).T / temperature,
+            "normalised the columns (dim=0) instead of each embedding's row (dim=1)",
+        ),
     ]
     for candidate, message in mistakes:
         if close(candidate):
             raise ExerciseError(f"{name}: {message}.")
-    expect_close(torch.where(off, logits, 0.0), torch.where(off, cosine / temperature, 0.0),
-                 what="the off-diagonal logits (expected s_ij / τ with z = cat([z1, z2]))", name=name)
+    expect_close(
+        torch.where(off, logits, 0.0),
+        torch.where(off, cosine / temperature, 0.0),
+        what="the off-diagonal logits (expected s_ij / τ with z = cat([z1, z2]))",
+        name=name,
+    )
 
 
 def check_nt_xent_logits(student_fn) -> bool:
     r"""Check ``student_fn(z1, z2, temperature) -> (logits, labels)``, the NT-Xent logits and targets.
 
-        z = [z1; z2] (2N views),  logits_ij = ẑ_i · ẑ_j / τ (j ≠ i),  logits_ii = −inf,  labels_i = (i + N) mod 2N
+        z = [z1; z2] (2N views),  logits_ij = ẑ_i · ẑ_j / τ (j ≠ i),  logits_ii = −inf,
+        labels_i = (i + N) mod 2N
 
     On two small float64 batches (rows of different norms, two temperatures), in this order: the labels,
     the mask on the diagonal, the off-diagonal values s_ij / τ, and finally that
@@ -140,6 +160,12 @@ def check_nt_xent_logits(student_fn) -> bool:
         _check_mask(logits, name)
         _check_values(logits, z1, z2, temperature, name)
         loss = F.cross_entropy(logits, labels)
-        expect_close(loss, losses.nt_xent(z1, z2, temperature=temperature),
-                     what="F.cross_entropy(logits, labels)", name=name, atol=1e-8, rtol=1e-6)
+        expect_close(
+            loss,
+            losses.nt_xent(z1, z2, temperature=temperature),
+            what="F.cross_entropy(logits, labels)",
+            name=name,
+            atol=1e-8,
+            rtol=1e-6,
+        )
     return passed(name, "F.cross_entropy(logits, labels) is the NT-Xent loss.")

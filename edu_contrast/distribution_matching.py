@@ -1,0 +1,256 @@
+"""Contrastive learning as alignment + matching a prior (Chen, Luo & Li 2020b, Sec. 2 and Appendix A.2).
+
+    L = L_align + λ · L_dist                                        (Eq. 2, ``losses.generalized_contrastive``)
+
+NT-Xent is the member whose L_dist is the log-sum-exp ("lse") term, which spreads ẑ uniformly on
+the hypersphere. The sliced Wasserstein distance ("swd", ``losses.sliced_wasserstein``) can pull z
+towards any prior we can sample: uniform on the hypersphere, uniform in the hypercube [−1, 1]^d,
+or the standard normal. This module has what the notebook needs around those losses:
+
+* ``GeneralizedContrastive``: the loss as a method (encoder + head) that ``train.fit`` trains;
+* ``swd_to_prior``: the distance of a set of embeddings to a prior, measured with a fixed generator
+  (so two models are compared on the same projections and prior samples);
+* ``project_on_directions`` and ``sphere_projection_density``: the 1-D random projections of
+  Figure A.1 and the exact density of a projection of the uniform hypersphere;
+* a 2-D toy (``toy_inputs``, ``train_toy``, ``weight_temperature_grid``) small enough to train live:
+  an MLP maps noisy 2-D points to z ∈ ℝ², so the fitted distribution can be seen directly.
+
+Symbols as in ``notebooks/00_notation.md``: z embeddings, ẑ = z/‖z‖, λ ``weight``, τ ``temperature``,
+P prior samples, w_k the K projection directions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from edu_contrast import diagnostics, losses
+from edu_contrast._validation import _fail, check_choice, check_embeddings, check_int, check_positive
+from edu_contrast.losses._common import normalize
+from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
+from edu_contrast.methods.base import ContrastiveMethod
+
+__all__ = [
+    "PRIORS",
+    "DISTRIBUTIONS",
+    "GeneralizedContrastive",
+    "random_directions",
+    "project_on_directions",
+    "swd_to_prior",
+    "sphere_projection_density",
+    "toy_inputs",
+    "ToyEncoder",
+    "train_toy",
+    "weight_temperature_grid",
+]
+
+
+def _check_loss_choice(distribution: str, prior: str, where: str) -> None:
+    check_choice(distribution, "distribution", where, DISTRIBUTIONS)
+    check_choice(prior, "prior", where, PRIORS)
+    if distribution == "lse" and prior != "hypersphere":
+        _fail("prior", where, "'hypersphere' when distribution='lse' (use 'swd' for other priors)", repr(prior))
+
+
+class GeneralizedContrastive(ContrastiveMethod):
+    r"""Train an encoder with the generalized contrastive loss of Chen et al. 2020b (Eq. 2–4, Table 1).
+
+        z = g(f(x)),   L = L_align(z1, z2) + λ · L_dist([z1; z2], P)
+
+    the ``losses.generalized_contrastive`` of the two views' projections. ``distribution="lse"``
+    (hypersphere only) is NT-Xent split in two; ``"swd"`` matches ``prior`` by sliced Wasserstein.
+
+    Args:
+        encoder: f, any module with ``.feature_dim``.
+        distribution: ``"lse"`` or ``"swd"``.  prior: ``"hypersphere"``, ``"hypercube"`` or ``"normal"``.
+        weight: λ ≥ 0.  temperature: τ > 0 (used by ``"lse"`` only).
+        hidden_dim, out_dim, num_layers: the projection head g (the paper uses out_dim = 64 on CIFAR-10).
+    """
+
+    def __init__(self, encoder: nn.Module, *, distribution: str = "swd", prior: str = "normal", weight: float = 1.0,
+                 temperature: float = 0.5, hidden_dim: int = 512, out_dim: int = 64, num_layers: int = 2):
+        super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
+        where = "GeneralizedContrastive"
+        _check_loss_choice(distribution, prior, where)
+        self.distribution, self.prior = distribution, prior
+        self.weight = check_positive(weight, "weight", where, allow_zero=True)
+        self.temperature = check_positive(temperature, "temperature", where)
+
+    def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """L_align + λ L_dist of the two views' projections; ``labels`` are ignored (self-supervised)."""
+        self._check_views(x1, x2)
+        z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
+        return losses.generalized_contrastive(z1, z2, distribution=self.distribution, prior=self.prior,
+                                              weight=self.weight, temperature=self.temperature)
+
+    def extra_repr(self) -> str:
+        return (f"distribution={self.distribution!r}, prior={self.prior!r}, weight={self.weight}, "
+                f"temperature={self.temperature}")
+
+
+def random_directions(dim: int, num_projections: int | None = None, *, seed: int = 0) -> torch.Tensor:
+    """K random orthonormal directions w_k as the columns of a float32 ``(d, K)`` tensor (K = d by default).
+
+    The directions ``losses.sliced_wasserstein`` uses (blocks of d orthonormal vectors), drawn from a
+    CPU generator seeded with ``seed``, so the same seed gives the same directions everywhere.
+    """
+    where = "random_directions"
+    dim = check_int(dim, "dim", where)
+    num_projections = dim if num_projections is None else check_int(num_projections, "num_projections", where)
+    generator = torch.Generator().manual_seed(seed)
+    return _orthogonal_directions(dim, num_projections, generator, torch.float32, "cpu")  # (d, K)
+
+
+@torch.no_grad()
+def project_on_directions(z: torch.Tensor, directions: torch.Tensor, *, prior: str = "normal") -> torch.Tensor:
+    r"""The 1-D projections z·w_k, shape ``(N, K)``: what the SWD sorts and Figure A.1 draws as histograms.
+
+    For the hypersphere prior the rows are normalised first (ẑ·w_k), as ``losses.sliced_wasserstein`` does.
+
+    Args:
+        z: embeddings ``(N, d)``.  directions: ``(d, K)`` (``random_directions``).  prior: as in the loss.
+    """
+    where = "project_on_directions"
+    check_choice(prior, "prior", where, PRIORS)
+    check_embeddings(z, "z", where)
+    check_embeddings(directions, "directions", where, shape_hint="(dim, num_projections)")
+    if directions.shape[0] != z.shape[1]:
+        _fail("directions", where, f"of shape ({z.shape[1]}, K) to match z's dimension", f"shape {tuple(directions.shape)}")
+    z = normalize(z) if prior == "hypersphere" else z.float()
+    return torch.einsum("id,dk->ik", z.cpu(), directions.to(z.dtype).cpu())  # (N, K)
+
+
+@torch.no_grad()
+def swd_to_prior(z: torch.Tensor, prior: str, *, num_projections: int | None = None, seed: int = 0) -> float:
+    r"""L_SWD(z, P) as a float, with a generator seeded by ``seed`` (the same projections and prior samples).
+
+    The exact ``losses.sliced_wasserstein`` value, computed on the CPU without gradient. A fixed seed
+    makes a before/after comparison of one model, or a comparison of two models, a fair one: only the
+    embeddings change. Its floor for N samples of the prior itself is of order 1/N (sampling noise).
+    """
+    check_choice(prior, "prior", "swd_to_prior", PRIORS)
+    generator = torch.Generator().manual_seed(seed)
+    z = z.detach().float().cpu()
+    return float(losses.sliced_wasserstein(z, prior=prior, num_projections=num_projections, generator=generator))
+
+
+def sphere_projection_density(dim: int, t) -> torch.Tensor:
+    r"""Density of w·u for u uniform on S^{d−1} and any unit w:  p(t) = c_d (1 − t²)^{(d−3)/2} on [−1, 1].
+
+    c_d = Γ(d/2) / (√π Γ((d−1)/2)). Its variance is 1/d, and for large d it is close to N(0, 1/d): why
+    Chen et al. say that random projections of a uniform hypersphere "should be Gaussian like".
+
+    Args:
+        dim: d ≥ 2.  t: points (a float, list, array or tensor).
+
+    Returns:
+        float64 tensor of densities, 0 outside [−1, 1] (d = 2 has an integrable singularity at ±1).
+    """
+    dim = check_int(dim, "dim", "sphere_projection_density", minimum=2)
+    t = torch.as_tensor(t, dtype=torch.float64)
+    log_c = math.lgamma(dim / 2) - 0.5 * math.log(math.pi) - math.lgamma((dim - 1) / 2)
+    inside = t.abs() < 1
+    base = torch.where(inside, 1 - t.pow(2), torch.ones_like(t))  # avoids log(0) in the unused branch
+    return torch.where(inside, torch.exp(log_c + 0.5 * (dim - 3) * torch.log(base)), torch.zeros_like(t))
+
+
+# ----------------------------------------------------------------------------- the 2-D toy
+
+TOY_CENTRES = ((-1.0, 0.0), (1.0, 0.0), (0.0, 1.5))
+
+
+def toy_inputs(n: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points x ∈ ℝ² from three Gaussian blobs (σ = 0.35) and their blob index: ``(n, 2)``, ``(n,)``."""
+    n = check_int(n, "n", "toy_inputs", minimum=3)
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % len(TOY_CENTRES)  # (n,) balanced blobs
+    centres = torch.tensor(TOY_CENTRES)[labels]  # (n, 2)
+    return centres + 0.35 * torch.randn(n, 2, generator=generator), labels
+
+
+class ToyEncoder(nn.Module):
+    """A small MLP ℝ² → ℝ^out_dim (two hidden layers of ``width`` with ReLU), the toy's f."""
+
+    def __init__(self, out_dim: int = 2, width: int = 64):
+        super().__init__()
+        out_dim = check_int(out_dim, "out_dim", "ToyEncoder")
+        width = check_int(width, "width", "ToyEncoder")
+        self.net = nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                 nn.Linear(width, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, 2) → (B, out_dim)
+
+
+def train_toy(prior: str = "hypersphere", *, distribution: str = "swd", weight: float = 1.0,
+              temperature: float = 0.5, steps: int = 200, batch_size: int = 128, noise: float = 0.1,
+              lr: float = 1e-2, out_dim: int = 2, seed: int = 0) -> dict:
+    r"""Train ``ToyEncoder`` with ``losses.generalized_contrastive`` on noisy pairs of toy points.
+
+    Two views of x are x + ε₁ and x + ε₂, ε ~ N(0, ``noise``² I): alignment asks f to ignore the
+    noise, the distribution term asks f(x) to fill the prior. Adam, ``steps`` steps of ``batch_size``
+    fresh points. Everything is seeded by ``seed``.
+
+    Returns:
+        A dict with ``z`` (``(512, out_dim)`` embeddings of fixed evaluation points), ``labels`` (their
+        blob), ``alignment`` (E‖ẑ1 − ẑ2‖² on the hypersphere prior, E‖z1 − z2‖² otherwise, over two noisy
+        views of the evaluation points), ``uniformity`` (of ẑ) and ``swd`` (``swd_to_prior``).
+    """
+    where = "train_toy"
+    _check_loss_choice(distribution, prior, where)
+    weight = check_positive(weight, "weight", where, allow_zero=True)
+    temperature = check_positive(temperature, "temperature", where)
+    steps = check_int(steps, "steps", where, minimum=0)
+    batch_size = check_int(batch_size, "batch_size", where, minimum=2)
+    noise = check_positive(noise, "noise", where, allow_zero=True)
+    lr = check_positive(lr, "lr", where)
+    with torch.random.fork_rng():  # the loss draws SWD directions from the global generator
+        torch.manual_seed(seed)
+        model = ToyEncoder(out_dim)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in range(steps):
+            x, _ = toy_inputs(batch_size, seed=int(torch.randint(0, 2**31 - 1, ())))  # (B, 2)
+            z1, z2 = model(x + noise * torch.randn_like(x)), model(x + noise * torch.randn_like(x))
+            loss = losses.generalized_contrastive(z1, z2, distribution=distribution, prior=prior, weight=weight,
+                                                  temperature=temperature)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            x, labels = toy_inputs(512, seed=seed + 10_000)  # fixed evaluation points, never trained on
+            z = model(x)
+            z1, z2 = model(x + noise * torch.randn_like(x)), model(x + noise * torch.randn_like(x))
+    on_sphere = prior == "hypersphere"
+    pairs = (normalize(z1), normalize(z2)) if on_sphere else (z1, z2)
+    return {
+        "z": z,
+        "labels": labels,
+        "alignment": float((pairs[0] - pairs[1]).pow(2).sum(dim=1).mean()),
+        "uniformity": diagnostics.uniformity(z),
+        "swd": swd_to_prior(z, prior),
+    }
+
+
+def weight_temperature_grid(weights, temperatures, *, steps: int = 150, seed: int = 0) -> dict:
+    r"""Train the toy with the "lse" loss for every (λ, τ) and return its alignment and uniformity grids.
+
+    Scaling L by τ does not move its minimum: τL = −s_{ii⁺} + λ·[τ log Σ_k exp(s_ik/τ)], so the distribution
+    term's weight against the alignment is λτ (Chen et al. 2020b, Appendix A.2). Raising τ acts like
+    raising λ: the iso-lines of the grids run along λτ ≈ const.
+
+    Returns:
+        ``{"weights": (W,), "temperatures": (T,), "alignment": (T, W), "uniformity": (T, W)}`` tensors.
+    """
+    weights = [check_positive(w, "weights", "weight_temperature_grid") for w in weights]
+    temperatures = [check_positive(t, "temperatures", "weight_temperature_grid") for t in temperatures]
+    alignment = torch.zeros(len(temperatures), len(weights))
+    uniformity = torch.zeros(len(temperatures), len(weights))
+    for row, temperature in enumerate(temperatures):
+        for col, weight in enumerate(weights):
+            run = train_toy("hypersphere", distribution="lse", weight=weight, temperature=temperature,
+                            steps=steps, seed=seed)
+            alignment[row, col], uniformity[row, col] = run["alignment"], run["uniformity"]
+    return {"weights": torch.tensor(weights), "temperatures": torch.tensor(temperatures),
+            "alignment": alignment, "uniformity": uniformity}

@@ -1,0 +1,227 @@
+"""Checkers for notebook 06 (the methods): MoCo's momentum update and its queue of negatives.
+
+``check_momentum_update(fn)``: ``fn(target, online, m)`` moves the key (target) network towards the
+query (online) network in place, for every parameter (He et al. 2020, "Momentum Contrast", Eq. 2):
+
+    ξ ← m·ξ + (1 − m)·θ
+
+as ``methods.base.ema_update`` does (BatchNorm running statistics stay the target's own).
+
+``check_enqueue(fn)``: ``fn(queue, ptr, keys)`` writes the n new keys into the ring buffer ``queue``
+``(K, d)`` at slots ptr, ptr + 1, … (mod K), overwriting the oldest entries, and returns the new pointer
+(ptr + n) mod K — what ``MoCo.enqueue`` does to its ``queue`` and ``queue_ptr`` buffers.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.methods import MoCo
+from edu_contrast.methods.base import ema_update, frozen_copy
+
+__all__ = ["check_momentum_update", "check_enqueue"]
+
+
+# ---------------------------------------------------------------------------- momentum update
+
+
+def _small_network(seed: int) -> nn.Module:
+    """A little MLP with BatchNorm (parameters and buffers), standing in for encoder + head."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
+
+
+def _flat(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])  # (P,) all parameters
+
+
+def _pair(seed: int) -> tuple[nn.Module, nn.Module]:
+    """(target, online) with different weights and BatchNorm statistics, as after some training."""
+    online = _small_network(seed)
+    with torch.no_grad():
+        online[1].running_mean.uniform_(-1, 1)
+    target = frozen_copy(_small_network(seed + 100))
+    return target, online
+
+
+def _implied_momentum(got: torch.Tensor, old: torch.Tensor, online: torch.Tensor) -> tuple[float, float]:
+    """Least-squares m' with got ≈ m'·ξ + (1 − m')·θ, and the relative residual of that fit."""
+    direction = old - online  # (P,)
+    m = float((got - online) @ direction / (direction @ direction))
+    residual = float((got - online - m * direction).norm() / direction.norm())
+    return m, residual
+
+
+def _diagnose_update(got: torch.Tensor, old: torch.Tensor, online: torch.Tensor, m: float, name: str) -> None:
+    implied, residual = _implied_momentum(got, old, online)
+    if torch.allclose(got, old, atol=1e-7):
+        raise ExerciseError(f"{name}: the target's weights did not change. The update must write the mix "
+                            f"m·ξ + (1 − m)·θ into the target's own parameters, in place.")
+    if residual < 1e-4:
+        hint = " (did you swap m and 1 − m?)" if abs(implied - (1 - m)) < 1e-4 else ""
+        raise ExerciseError(
+            f"{name}: with m = {m} each target weight should keep {m:.0%} of itself and take {1 - m:.0%} of the "
+            f"online weight; yours keeps {implied:.1%}{hint}.")
+    if torch.allclose(got, m * old + online, atol=1e-5):
+        raise ExerciseError(f"{name}: you added the online weights with factor 1: ξ ← m·ξ + θ. The two factors "
+                            f"must sum to one, ξ ← m·ξ + (1 − m)·θ, so the target stays an average.")
+    raise ExerciseError(f"{name}: the new target weights are not a mix m·ξ + (1 − m)·θ of the old target ξ and "
+                        f"the online weights θ (the best such mix is off by {residual:.1%}). Update every "
+                        f"parameter p_ξ of the target with its partner p_θ at the same position.")
+
+
+def _check_one_update(student_fn, m: float, seed: int, name: str) -> None:
+    target, online = _pair(seed)
+    expected = copy.deepcopy(target)
+    ema_update(expected, online, m)
+    old_target, old_online = _flat(target), _flat(online)
+    buffers = [b.clone() for b in target.buffers()]
+    returned = call_student(student_fn, target, online, m, name=name)
+    if not torch.equal(_flat(online), old_online):
+        raise ExerciseError(f"{name}: your function changed the online network's weights θ. Only the target ξ "
+                            f"moves here; θ is trained by the optimiser.")
+    if isinstance(returned, nn.Module) and returned is not target and torch.equal(_flat(target), old_target):
+        raise ExerciseError(f"{name}: you returned a new network, but the method keeps using the one it passed "
+                            f"in. Update `target` in place (e.g. p_ξ.mul_(m).add_(p_θ, alpha=1 - m)).")
+    if any(p.requires_grad or p.grad_fn is not None for p in target.parameters()):
+        raise ExerciseError(f"{name}: after your update the target's weights carry gradient history (they now "
+                            f"require grad). Wrap the update in `with torch.no_grad():`: no gradient flows into "
+                            f"the momentum network.")
+    got = _flat(target)
+    if not torch.allclose(got, _flat(expected), atol=1e-6, rtol=1e-5):
+        _diagnose_update(got, old_target, old_online, m, name)
+    for before, after in zip(buffers, target.buffers()):
+        if after.dtype.is_floating_point and not torch.allclose(before, after):
+            raise ExerciseError(f"{name}: the parameters are right, but you also changed the target's BatchNorm "
+                                f"running statistics. Iterate over .parameters() only: in MoCo the buffers "
+                                f"stay the key encoder's own (they follow the keys it sees).")
+
+
+def check_momentum_update(student_fn) -> bool:
+    r"""Check ``student_fn(target, online, m)`` against ``methods.base.ema_update``.
+
+        ξ ← m·ξ + (1 − m)·θ     for every parameter (He et al. 2020, Eq. 2)
+
+    ``target`` (ξ) and ``online`` (θ) are two small networks of the same architecture; the function
+    updates ``target`` in place. Tried with m = 0.9, 0.99 and 0 (a plain copy). Returns True and prints
+    a confirmation, or raises ``ExerciseError`` naming the mistake.
+    """
+    name = "check_momentum_update"
+    for seed, m in enumerate((0.9, 0.99, 0.0)):
+        _check_one_update(student_fn, m, seed, name)
+    return passed(name, "ξ ← m·ξ + (1 − m)·θ, in place, without gradient.")
+
+
+# ---------------------------------------------------------------------------- enqueue
+
+
+class _Flat(nn.Module):
+    """The smallest encoder MoCo accepts: a 1-d feature (only its queue is used here)."""
+
+    feature_dim = 1
+
+    def forward(self, x):
+        return x.flatten(1)[:, :1]
+
+
+def _reference_enqueue(queue: torch.Tensor, ptr: int, keys: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The package's MoCo.enqueue on a copy of ``queue`` with its pointer at ``ptr``."""
+    moco = MoCo(_Flat(), hidden_dim=2, out_dim=queue.shape[1], queue_size=queue.shape[0])
+    moco.queue.copy_(queue)
+    moco.queue_ptr.fill_(ptr)
+    moco.enqueue(keys)
+    return moco.queue.clone(), int(moco.queue_ptr)
+
+
+def _labelled_keys(n: int, dim: int, start: int) -> torch.Tensor:
+    """n unit keys that are easy to tell apart: key j points along axis (start + j) mod dim, with a tilt."""
+    keys = torch.zeros(n, dim)
+    for j in range(n):
+        keys[j, (start + j) % dim] = 1.0
+        keys[j, (start + j + 1) % dim] = 0.1 * (1 + j)
+    return F.normalize(keys, dim=1)  # (n, dim), already unit length like MoCo's keys
+
+
+def _describe(row: torch.Tensor, old: torch.Tensor, keys: torch.Tensor) -> str:
+    """Say what a queue row holds: 'key j of this batch', 'the old entry of slot s', or 'something else'."""
+    for j, key in enumerate(keys):
+        if torch.allclose(row, key, atol=1e-6):
+            return f"key {j} of this batch"
+    for s, entry in enumerate(old):
+        if torch.allclose(row, entry, atol=1e-6):
+            return f"the old entry of slot {s}"
+    return "something else (a mix or a modified key?)"
+
+
+def _as_pointer(value, name: str) -> int:
+    if isinstance(value, tuple):
+        raise ExerciseError(f"{name}: return only the new pointer (an int); the queue is written in place, so "
+                            f"it need not be returned. Got a tuple of {len(value)} values.")
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_floating_point:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    got = "None (no return statement?)" if value is None else type(value).__name__
+    raise ExerciseError(f"{name}: return the new pointer, an int in [0, K). Got {got}.")
+
+
+def _check_one_enqueue(student_fn, size: int, ptr: int, n: int, dim: int, name: str) -> None:
+    g = torch.Generator().manual_seed(size * 100 + ptr * 10 + n)
+    old = F.normalize(torch.randn(size, dim, generator=g), dim=1)  # (K, d) random old entries
+    keys = _labelled_keys(n, dim, start=ptr)  # (n, d)
+    expected_queue, expected_ptr = _reference_enqueue(old, ptr, keys)
+    queue = old.clone()
+    situation = f"queue of K = {size} slots, ptr = {ptr}, a batch of n = {n} keys"
+    try:
+        returned = call_student(student_fn, queue, ptr, keys.clone(), name=name)
+    except ExerciseError as error:
+        if ptr + n > size:
+            raise ExerciseError(f"{error} (In this call the batch runs past the end of the queue: {situation}; "
+                                f"slots ptr, ptr + 1, … must wrap around with % K.)") from error
+        raise
+    if queue.shape != old.shape:
+        raise ExerciseError(f"{name}: the queue changed shape to {tuple(queue.shape)}; it must stay "
+                            f"{tuple(old.shape)} (a ring buffer of fixed size K).")
+    for slot in range(size):
+        if not torch.allclose(queue[slot], expected_queue[slot], atol=1e-6):
+            holds, wanted = _describe(queue[slot], old, keys), _describe(expected_queue[slot], old, keys)
+            advice = ""
+            if n > size:
+                advice = (" When a batch has more keys than the queue holds, only the newest K keys stay: "
+                          "writing them one by one in order at (ptr + j) % K does exactly that.")
+            elif ptr + n > size:
+                advice = " The batch runs past the end of the queue, so it must wrap around to slot 0."
+            elif holds.startswith("the old") and wanted.startswith("key"):
+                advice = " The new keys go at slots ptr, ptr + 1, …, overwriting the oldest entries."
+            raise ExerciseError(f"{name}: {situation}: slot {slot} should hold {wanted}, but it holds {holds}."
+                                + advice)
+    new_ptr = _as_pointer(returned, name)
+    if new_ptr != expected_ptr:
+        if new_ptr == ptr:
+            why = "the pointer did not move; it must advance by n"
+        elif new_ptr == ptr + n:
+            why = "the pointer must wrap around too: return (ptr + n) % K"
+        else:
+            why = "the next write must start right after the last key written"
+        raise ExerciseError(f"{name}: {situation}: the new pointer should be {expected_ptr}, got {new_ptr} ({why}).")
+
+
+def check_enqueue(student_fn) -> bool:
+    r"""Check ``student_fn(queue, ptr, keys) -> new_ptr`` against ``MoCo.enqueue``.
+
+        queue[(ptr + j) mod K] ← k_j   for j = 0 … n − 1,     new ptr = (ptr + n) mod K
+
+    ``queue`` is ``(K, d)`` and written in place, ``keys`` is ``(n, d)`` (unit vectors), ``ptr`` an int.
+    Tried on a first batch, a batch that ends exactly at the end, one that wraps around, a partial
+    batch, and a batch larger than the queue (only the newest K keys stay).
+    """
+    name = "check_enqueue"
+    cases = [(8, 0, 3), (8, 5, 3), (8, 6, 4), (5, 4, 1), (4, 1, 6)]  # (K, ptr, n)
+    for size, ptr, n in cases:
+        _check_one_enqueue(student_fn, size, ptr, n, dim=6, name=name)
+    return passed(name, "a ring buffer: writes at (ptr + j) % K, returns (ptr + n) % K.")
