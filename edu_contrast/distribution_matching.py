@@ -5,9 +5,9 @@
 NT-Xent is the member whose L_dist is the log-sum-exp ("lse") term, which spreads ẑ uniformly on
 the hypersphere. The sliced Wasserstein distance ("swd", ``losses.sliced_wasserstein``) can pull z
 towards any prior we can sample: uniform on the hypersphere, uniform in the hypercube [−1, 1]^d,
-or the standard normal. This module has what the notebook needs around those losses:
+or the standard normal. ``experiments.Generalized`` trains an encoder with either loss; this module
+has what the notebook needs around them:
 
-* ``GeneralizedContrastive``: the loss as a method (encoder + head) that ``train.fit`` trains;
 * ``swd_to_prior``: the distance of a set of embeddings to a prior, measured with a fixed generator
   (so two models are compared on the same projections and prior samples);
 * ``project_on_directions`` and ``sphere_projection_density``: the 1-D random projections of
@@ -30,12 +30,10 @@ from edu_contrast import diagnostics, losses
 from edu_contrast._validation import _fail, check_choice, check_embeddings, check_int, check_positive
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
-from edu_contrast.methods.base import ContrastiveMethod
 
 __all__ = [
     "PRIORS",
     "DISTRIBUTIONS",
-    "GeneralizedContrastive",
     "random_directions",
     "project_on_directions",
     "swd_to_prior",
@@ -52,42 +50,6 @@ def _check_loss_choice(distribution: str, prior: str, where: str) -> None:
     check_choice(prior, "prior", where, PRIORS)
     if distribution == "lse" and prior != "hypersphere":
         _fail("prior", where, "'hypersphere' when distribution='lse' (use 'swd' for other priors)", repr(prior))
-
-
-class GeneralizedContrastive(ContrastiveMethod):
-    r"""Train an encoder with the generalized contrastive loss of Chen et al. 2020b (Eq. 2–4, Table 1).
-
-        z = g(f(x)),   L = L_align(z1, z2) + λ · L_dist([z1; z2], P)
-
-    the ``losses.generalized_contrastive`` of the two views' projections. ``distribution="lse"``
-    (hypersphere only) is NT-Xent split in two; ``"swd"`` matches ``prior`` by sliced Wasserstein.
-
-    Args:
-        encoder: f, any module with ``.feature_dim``.
-        distribution: ``"lse"`` or ``"swd"``.  prior: ``"hypersphere"``, ``"hypercube"`` or ``"normal"``.
-        weight: λ ≥ 0.  temperature: τ > 0 (used by ``"lse"`` only).
-        hidden_dim, out_dim, num_layers: the projection head g (the paper uses out_dim = 64 on CIFAR-10).
-    """
-
-    def __init__(self, encoder: nn.Module, *, distribution: str = "swd", prior: str = "normal", weight: float = 1.0,
-                 temperature: float = 0.5, hidden_dim: int = 512, out_dim: int = 64, num_layers: int = 2):
-        super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
-        where = "GeneralizedContrastive"
-        _check_loss_choice(distribution, prior, where)
-        self.distribution, self.prior = distribution, prior
-        self.weight = check_positive(weight, "weight", where, allow_zero=True)
-        self.temperature = check_positive(temperature, "temperature", where)
-
-    def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """L_align + λ L_dist of the two views' projections; ``labels`` are ignored (self-supervised)."""
-        self._check_views(x1, x2)
-        z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
-        return losses.generalized_contrastive(z1, z2, distribution=self.distribution, prior=self.prior,
-                                              weight=self.weight, temperature=self.temperature)
-
-    def extra_repr(self) -> str:
-        return (f"distribution={self.distribution!r}, prior={self.prior!r}, weight={self.weight}, "
-                f"temperature={self.temperature}")
 
 
 def random_directions(dim: int, num_projections: int | None = None, *, seed: int = 0) -> torch.Tensor:

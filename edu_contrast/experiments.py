@@ -9,6 +9,10 @@ One run = ``train.fit`` plus a geometry record per epoch on a fixed set of held-
     std_z                  = (1/d) Σ_j std(z^j)               (spread of the raw z, before normalising)
     effective_rank_z / _h  = erank of z and of the encoder features h                (Roy & Vetterli 2007)
 
+Before the first measurement ``calibrate_batchnorm`` estimates BatchNorm's running statistics on
+training images: with the default ones (mean 0, variance 1) an untrained network in eval mode maps every
+image to nearly the same point, a collapse of the measurement, not of the network.
+
 ``track_run`` returns a ``Run`` holding that history, the final z and h, and (for 2-D and 3-D
 embeddings) a snapshot of ẑ after every epoch for the circle and sphere plots. ``cached_run`` keeps
 runs for the rest of the session, so a widget can switch between them without training again.
@@ -40,12 +44,15 @@ from edu_contrast.methods import BYOL, SimCLR, VICReg
 from edu_contrast.methods.base import ContrastiveMethod
 from edu_contrast.models import SmallConvNet
 
+REFERENCE_SIZE = 1024  # training images whose z are the neighbours of the kNN probe on z
+
 __all__ = [
     "AlignUniform",
     "Generalized",
     "BYOLAblation",
     "without_projector",
     "Run",
+    "calibrate_batchnorm",
     "measure_geometry",
     "track_run",
     "cached_run",
@@ -113,8 +120,9 @@ class Generalized(ContrastiveMethod):
 
         L = L_align + λ · L_dist        (``losses.generalized_contrastive``)
 
-    With ``distribution="lse"``, L_align = −(1/2N) Σ_i s_{i i⁺}/τ and L_dist = (1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ):
-    λ = 1 is exactly SimCLR's NT-Xent, λ = 0 is alignment only (collapse), λ > 1 spreads harder.
+    With ``distribution="lse"``, L_align = −(1/2N) Σ_i s_{i i⁺}/τ and
+    L_dist = (1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ): λ = 1 is exactly SimCLR's NT-Xent, λ = 0 is alignment
+    only (collapse), λ > 1 spreads harder.
 
     Args:
         encoder: f, any module with ``.feature_dim``.
@@ -306,7 +314,7 @@ def measure_geometry(
     device=None,
     protected_channels: int = 0,
 ) -> dict:
-    r"""The geometry of ``method``'s embeddings of the uint8 ``images`` ``(n, C, H, W)``, as floats and tensors.
+    r"""The geometry of ``method``'s embeddings of uint8 ``images`` ``(n, C, H, W)``, as floats and tensors.
 
     Returns a dict with ``alignment`` (L_align of two augmented views, α = 2), ``uniformity`` (L_uniform
     of the clean z, t = 2), ``pair_distance`` (mean ‖ẑ_i − ẑ_j‖² over i < j), ``std_z`` (the standard
@@ -346,9 +354,10 @@ class Run:
     ``history[e]`` merges ``train.fit``'s record of epoch e (loss, knn_accuracy on h, positive_cosine,
     effective_rank, seconds) with ``measure_geometry``'s floats (alignment, uniformity, pair_distance,
     std_z, effective_rank_z, effective_rank_h) and ``knn_z``, the kNN accuracy of the tracked images on ẑ
-    (neighbours: the first ``REFERENCE_SIZE`` training images); entry 0 is before training. ``snapshots[e]`` is ẑ ``(n, d)`` of
-    the tracked images after epoch e (empty unless requested). ``z``, ``h``, ``labels`` are the final
-    projections, features and classes of the tracked images; ``linear_accuracy`` is fit's probe on h.
+    (neighbours: the first ``REFERENCE_SIZE`` training images); entry 0 is before training.
+    ``snapshots[e]`` is ẑ ``(n, d)`` of the tracked images after epoch e (empty unless requested).
+    ``z``, ``h``, ``labels`` are the final projections, features and classes of the tracked images;
+    ``linear_accuracy`` is fit's linear probe on h.
     """
 
     name: str
@@ -494,9 +503,6 @@ def track_run(
     )
 
 
-REFERENCE_SIZE = 1024  # training images whose z are the neighbours of the kNN probe on z
-
-
 # ----------------------------------------------------------------------------- the session cache
 
 _SESSION_RUNS: dict[str, Run] = {}
@@ -536,11 +542,11 @@ def clear_cached_runs() -> None:
     _SESSION_RUNS.clear()
 
 
-# ----------------------------------------------------------------------------- the collapse grid (notebook 04)
+# ------------------------------------------------------------------------ the collapse grid (notebook 04)
 
 # Each family's switches and their allowed values; the first value of each is the healthy recipe.
 ABLATIONS: dict[str, dict[str, tuple]] = {
-    "byol": {"predictor": (True, False), "stop_gradient": (True, False), "base_momentum": (0.99, 0.999, 1.0)},
+    "byol": {"predictor": (True, False), "stop_gradient": (True, False), "base_momentum": (0.99, 0.999, 1.0, 0.0)},
     "vicreg": {"variance": (True, False), "covariance": (True, False)},
     "simclr": {"projector": (True, False), "augmentation": ("default", "weak"), "batch_size": (256, 32)},
     "align_uniform": {"uniformity": (True, False)},
@@ -645,7 +651,8 @@ def run_ablation(
     epochs = check_int(epochs, "epochs", where, minimum=0)
     name = ablation_name(family, **switches)
     key = (
-        f"{name} | epochs={epochs} seed={seed} lr={lr} width={width} out_dim={out_dim} hidden_dim={hidden_dim} "
+        f"{name} | epochs={epochs} seed={seed} lr={lr} width={width} out_dim={out_dim} "
+        f"hidden_dim={hidden_dim} "
         f"train={len(train_data)} eval={len(eval_data)} track={track_size}"
     )
     weak = family == "simclr" and setting["augmentation"] == "weak"

@@ -45,15 +45,27 @@ def _from_p(make_p):
 @pytest.mark.parametrize(
     ("student", "message"),
     [
-        (_from_p(lambda z: torch.linalg.svdvals(z).pow(2) / torch.linalg.svdvals(z).pow(2).sum()),
-         "you used the squared singular values"),
+        (
+            _from_p(lambda z: torch.linalg.svdvals(z).pow(2) / torch.linalg.svdvals(z).pow(2).sum()),
+            "you used the squared singular values",
+        ),
         (_from_p(lambda z: torch.linalg.svdvals(z)), "you forgot to normalise p"),
-        (_from_p(lambda z: (s := torch.linalg.svdvals(z - z.mean(0))) / s.sum()), "you centred the embeddings"),
-        (_from_p(lambda z: (s := torch.linalg.svdvals(F.normalize(z, dim=1))) / s.sum()),
-         "you normalised the rows"),
-        (lambda z: -(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log()).sum(), "you returned the entropy H"),
-        (lambda z: torch.exp(-(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log2()).sum()),
-         "you mixed logarithm bases"),
+        (
+            _from_p(lambda z: (s := torch.linalg.svdvals(z - z.mean(0))) / s.sum()),
+            "you centred the embeddings",
+        ),
+        (
+            _from_p(lambda z: (s := torch.linalg.svdvals(F.normalize(z, dim=1))) / s.sum()),
+            "you normalised the rows",
+        ),
+        (
+            lambda z: -(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log()).sum(),
+            "you returned the entropy H",
+        ),
+        (
+            lambda z: torch.exp(-(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log2()).sum()),
+            "you mixed logarithm bases",
+        ),
     ],
 )
 def test_mistakes_are_named(student, message):
@@ -65,7 +77,9 @@ def test_closed_form_failure_explains_equal_singular_values():
     # The ordinary rank is right for the closed forms (1 and 3) and wrong afterwards.
     with pytest.raises(ExerciseError, match="you returned the ordinary rank"):
         check_effective_rank(lambda z: float(torch.linalg.matrix_rank(z)))
-    with pytest.raises(ExerciseError, match=r"3 equal non-zero singular value\(s\).*exactly 3; yours is 1\.0"):
+    with pytest.raises(
+        ExerciseError, match=r"3 equal non-zero singular value\(s\).*exactly 3; yours is 1\.0"
+    ):
         check_effective_rank(lambda z: 1.0)
 
 

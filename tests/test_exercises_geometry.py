@@ -43,15 +43,32 @@ def test_correct_alignments_pass(capsys):
     ("student", "message"),
     [
         (lambda z1, z2, alpha=2: (z1 - z2).norm(dim=1).pow(alpha).mean(), "you did not normalise"),
-        (lambda z1, z2, alpha=2: (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).pow(2).sum(1).mean(),
-         "you ignored 'alpha'"),
-        (lambda z1, z2, alpha=2: (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).pow(2).sum(1).pow(alpha).mean(),
-         "you raised the squared distance to the power α"),
-        (lambda z1, z2, alpha=2: (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).norm(dim=1).pow(alpha).sum(),
-         "you summed over the N positive pairs"),
-        (lambda z1, z2, alpha=2: F.cosine_similarity(z1, z2).mean(), "you returned the mean cosine similarity"),
-        (lambda z1, z2, alpha=2: torch.cdist(F.normalize(z1, dim=1), F.normalize(z2, dim=1)).pow(alpha).mean(),
-         "you compared every z1_i with every z2_j"),
+        (
+            lambda z1, z2, alpha=2: (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).pow(2).sum(1).mean(),
+            "you ignored 'alpha'",
+        ),
+        (
+            lambda z1, z2, alpha=2: (
+                (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).pow(2).sum(1).pow(alpha).mean()
+            ),
+            "you raised the squared distance to the power α",
+        ),
+        (
+            lambda z1, z2, alpha=2: (
+                (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).norm(dim=1).pow(alpha).sum()
+            ),
+            "you summed over the N positive pairs",
+        ),
+        (
+            lambda z1, z2, alpha=2: F.cosine_similarity(z1, z2).mean(),
+            "you returned the mean cosine similarity",
+        ),
+        (
+            lambda z1, z2, alpha=2: (
+                torch.cdist(F.normalize(z1, dim=1), F.normalize(z2, dim=1)).pow(alpha).mean()
+            ),
+            "you compared every z1_i with every z2_j",
+        ),
     ],
 )
 def test_alignment_mistakes_are_named(student, message):
@@ -111,16 +128,26 @@ def _all_pairs(z, t=2):
         (lambda z, t=2: torch.pdist(z).pow(2).mul(-t).exp().mean().log(), "you did not normalise"),
         (_all_pairs, "you included the i = j pairs"),
         (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(t).exp().mean().log(), "wrong sign"),
-        (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-2).exp().mean().log(),
-         r"you used t = 2 whatever the 't' argument \(t = 0.5 here\)"),
-        (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).mul(-t).exp().mean().log(),
-         "not its square"),
+        (
+            lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-2).exp().mean().log(),
+            r"you used t = 2 whatever the 't' argument \(t = 0.5 here\)",
+        ),
+        (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).mul(-t).exp().mean().log(), "not its square"),
         (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).exp().mean(), "you forgot the log"),
-        (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).mean(), "the log goes outside the mean"),
-        (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).exp().sum().div(z.shape[0] ** 2).log(),
-         r"divided by N² instead"),
-        (lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).exp().sum().log(),
-         "without dividing by their number"),
+        (
+            lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).mean(),
+            "the log goes outside the mean",
+        ),
+        (
+            lambda z, t=2: (
+                torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).exp().sum().div(z.shape[0] ** 2).log()
+            ),
+            r"divided by N² instead",
+        ),
+        (
+            lambda z, t=2: torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).exp().sum().log(),
+            "without dividing by their number",
+        ),
     ],
 )
 def test_uniformity_mistakes_are_named(student, message):

@@ -13,3 +13,6 @@ __all__ = ["ExerciseError"]
 from edu_contrast.exercises.simclr import *  # noqa: F403
 from edu_contrast.exercises.geometry import *  # noqa: F403
 from edu_contrast.exercises.collapse import *  # noqa: F403
+from edu_contrast.exercises.infonce import *  # noqa: F403
+from edu_contrast.exercises.temperature import *  # noqa: F403
+from edu_contrast.exercises.methods import *  # noqa: F403

@@ -51,7 +51,9 @@ def _as_float(value, name: str) -> float:
     got = "None (no return statement?)" if value is None else type(value).__name__
     if isinstance(value, torch.Tensor):
         got = f"a tensor of shape {tuple(value.shape)}"
-    raise ExerciseError(f"{name}: return one number, the effective rank (a float or a 0-dim tensor). Got {got}.")
+    raise ExerciseError(
+        f"{name}: return one number, the effective rank (a float or a 0-dim tensor). Got {got}."
+    )
 
 
 def _close(a: float, b: float) -> bool:
@@ -69,24 +71,35 @@ def _mistakes(z: torch.Tensor):
     centred = torch.linalg.svdvals(z - z.mean(dim=0, keepdim=True))
     rows = torch.linalg.svdvals(F.normalize(z, dim=1))
     return [
-        (_entropy(squared).exp(),
-         "you used the squared singular values σ_k² (the eigenvalues of zᵀz) in p: Roy & Vetterli's "
-         "p_k = σ_k / Σ σ uses the singular values themselves"),
-        (_entropy(sigma).exp(),
-         "you forgot to normalise p: divide the singular values by their sum, p_k = σ_k / Σ_l σ_l, so that "
-         "p is a probability distribution (Σ p_k = 1)"),
-        (_entropy(centred / centred.sum()).exp(),
-         "you centred the embeddings (subtracted the mean row): the effective rank here is that of z itself, "
-         "not centred (only singular_spectrum centres, for the collapse plots)"),
-        (_entropy(rows / rows.sum()).exp(),
-         "you normalised the rows to unit length first: use z as given"),
-        (_entropy(p),
-         "you returned the entropy H(p): the effective rank is its exponential, exp(H(p))"),
-        (torch.exp(-(p * torch.log2(p)).sum()),
-         "you mixed logarithm bases: with log₂ in the entropy, take 2 ** H, or use the natural log with exp"),
-        (torch.tensor(float(torch.linalg.matrix_rank(z))),
-         "you returned the ordinary rank (the number of non-zero singular values): the effective rank "
-         "weights them, exp(H(p)), so it is not an integer in general"),
+        (
+            _entropy(squared).exp(),
+            "you used the squared singular values σ_k² (the eigenvalues of zᵀz) in p: Roy & Vetterli's "
+            "p_k = σ_k / Σ σ uses the singular values themselves",
+        ),
+        (
+            _entropy(sigma).exp(),
+            "you forgot to normalise p: divide the singular values by their sum, p_k = σ_k / Σ_l σ_l, "
+            "so that "
+            "p is a probability distribution (Σ p_k = 1)",
+        ),
+        (
+            _entropy(centred / centred.sum()).exp(),
+            "you centred the embeddings (subtracted the mean row): the effective rank here is that of "
+            "z itself, "
+            "not centred (only singular_spectrum centres, for the collapse plots)",
+        ),
+        (_entropy(rows / rows.sum()).exp(), "you normalised the rows to unit length first: use z as given"),
+        (_entropy(p), "you returned the entropy H(p): the effective rank is its exponential, exp(H(p))"),
+        (
+            torch.exp(-(p * torch.log2(p)).sum()),
+            "you mixed logarithm bases: with log₂ in the entropy, take 2 ** H, "
+            "or use the natural log with exp",
+        ),
+        (
+            torch.tensor(float(torch.linalg.matrix_rank(z))),
+            "you returned the ordinary rank (the number of non-zero singular values): the effective rank "
+            "weights them, exp(H(p)), so it is not an integer in general",
+        ),
     ]
 
 
@@ -95,7 +108,9 @@ def _diagnose(got: float, expected: float, z: torch.Tensor, name: str, *, hint: 
     n, d = z.shape
     for value, message in _mistakes(z):
         if _close(got, float(value)) and not _close(float(value), expected):
-            raise ExerciseError(f"{name}: {message}. (For a {n} × {d} z: yours {got:.6f}, expected {expected:.6f}.)")
+            raise ExerciseError(
+                f"{name}: {message}. (For a {n} × {d} z: yours {got:.6f}, expected {expected:.6f}.)"
+            )
     raise ExerciseError(f"{name}: {hint}")
 
 
@@ -113,15 +128,28 @@ def check_effective_rank(student_fn) -> bool:
         z = _with_spectrum(sigma, n=12, d=6, seed=len(sigma))  # (12, 6)
         got = _as_float(call_student(student_fn, z.clone(), name=name), name)
         if not _close(got, float(len(sigma))):
-            _diagnose(got, float(len(sigma)), z, name, hint=(
-                f"a 12 × 6 matrix with {len(sigma)} equal non-zero singular value(s) {sigma} has "
-                f"p = {[round(1 / len(sigma), 3)] * len(sigma)}, so its effective rank is exactly {len(sigma)}; "
-                f"yours is {got:.6f}."))
+            _diagnose(
+                got,
+                float(len(sigma)),
+                z,
+                name,
+                hint=(
+                    f"a 12 × 6 matrix with {len(sigma)} equal non-zero singular value(s) {sigma} has "
+                    f"p = {[round(1 / len(sigma), 3)] * len(sigma)}, so its effective rank is exactly "
+                    f"{len(sigma)}; "
+                    f"yours is {got:.6f}."
+                ),
+            )
     for n, d, seed in ((30, 6, 0), (16, 10, 1)):
         z = _shifted(n, d, seed)
         expected = diagnostics.effective_rank(z)
         got = _as_float(call_student(student_fn, z.clone(), name=name), name)
         if not _close(got, expected):
-            _diagnose(got, expected, z, name, hint=(
-                f"for a {n} × {d} z your function returned {got:.6f}, expected {expected:.6f}."))
+            _diagnose(
+                got,
+                expected,
+                z,
+                name,
+                hint=(f"for a {n} × {d} z your function returned {got:.6f}, expected {expected:.6f}."),
+            )
     return passed(name, "erank = exp(H(σ / Σσ)).")

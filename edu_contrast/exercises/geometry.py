@@ -69,27 +69,41 @@ def _alignment_mistakes(z1: torch.Tensor, z2: torch.Tensor, alpha: float):
     cosine = (u1 * u2).sum(dim=1)  # (N,)
     all_pairs = torch.cdist(u1, u2)  # (N, N) ‖ẑ1_i − ẑ2_j‖ for every i, j
     return [
-        ((z1 - z2).norm(dim=1).pow(alpha).mean(),
-         "you did not normalise: alignment is measured on the sphere, so divide every row by its norm "
-         "(ẑ = z / ‖z‖, e.g. F.normalize(z, dim=1)) before taking distances"),
-        (distance.pow(2).mean(),
-         f"you ignored 'alpha' (α = {alpha:g} here) and always squared the distance: return the mean of "
-         f"‖ẑ1_i − ẑ2_i‖^α"),
-        (distance.pow(2 * alpha).mean(),
-         "you raised the squared distance to the power α: ‖ẑ1 − ẑ2‖^α = (‖ẑ1 − ẑ2‖²)^(α/2)"),
-        (distance.mean(),
-         "you returned the mean distance ‖ẑ1_i − ẑ2_i‖ without raising it to the power α"),
-        (distance.pow(alpha).sum(),
-         "you summed over the N positive pairs instead of averaging: divide by N (use .mean())"),
-        (cosine.mean(),
-         "you returned the mean cosine similarity: alignment is a distance, ‖ẑ1 − ẑ2‖² = 2 − 2 cos(z1, z2), "
-         "and it is small when the pairs agree"),
-        (-cosine.mean(),
-         "you returned minus the mean cosine similarity: alignment is the distance ‖ẑ1 − ẑ2‖^α "
-         "(‖ẑ1 − ẑ2‖² = 2 − 2 cos)"),
-        (all_pairs.pow(alpha).mean(),
-         "you compared every z1_i with every z2_j: alignment pairs row i of z1 only with row i of z2 "
-         "(the two views of the same sample)"),
+        (
+            (z1 - z2).norm(dim=1).pow(alpha).mean(),
+            "you did not normalise: alignment is measured on the sphere, so divide every row by its norm "
+            "(ẑ = z / ‖z‖, e.g. F.normalize(z, dim=1)) before taking distances",
+        ),
+        (
+            distance.pow(2).mean(),
+            f"you ignored 'alpha' (α = {alpha:g} here) and always squared the distance: return the mean of "
+            f"‖ẑ1_i − ẑ2_i‖^α",
+        ),
+        (
+            distance.pow(2 * alpha).mean(),
+            "you raised the squared distance to the power α: ‖ẑ1 − ẑ2‖^α = (‖ẑ1 − ẑ2‖²)^(α/2)",
+        ),
+        (distance.mean(), "you returned the mean distance ‖ẑ1_i − ẑ2_i‖ without raising it to the power α"),
+        (
+            distance.pow(alpha).sum(),
+            "you summed over the N positive pairs instead of averaging: divide by N (use .mean())",
+        ),
+        (
+            cosine.mean(),
+            "you returned the mean cosine similarity: alignment is a distance, "
+            "‖ẑ1 − ẑ2‖² = 2 − 2 cos(z1, z2), "
+            "and it is small when the pairs agree",
+        ),
+        (
+            -cosine.mean(),
+            "you returned minus the mean cosine similarity: alignment is the distance ‖ẑ1 − ẑ2‖^α "
+            "(‖ẑ1 − ẑ2‖² = 2 − 2 cos)",
+        ),
+        (
+            all_pairs.pow(alpha).mean(),
+            "you compared every z1_i with every z2_j: alignment pairs row i of z1 only with row i of z2 "
+            "(the two views of the same sample)",
+        ),
     ]
 
 
@@ -126,32 +140,53 @@ def _uniformity_mistakes(z: torch.Tensor, t: float):
     pairs = n * (n - 1) / 2
     log_sum = torch.logsumexp(-t * sq, dim=0)
     return [
-        (torch.logsumexp(-t * raw_sq, dim=0) - math.log(pairs),
-         "you did not normalise: uniformity is measured on the sphere, so divide every row by its norm "
-         "(ẑ = z / ‖z‖) before taking distances"),
-        (torch.logsumexp(-t * all_sq.flatten(), dim=0) - math.log(n * n),
-         "you included the i = j pairs: each point with itself adds exp(0) = 1 to the mean; average over "
-         "the pairs i < j (or i ≠ j) only"),
-        (torch.logsumexp(t * sq, dim=0) - math.log(pairs),
-         "wrong sign in the exponent: the potential is exp(−t ‖ẑ_i − ẑ_j‖²), large for nearby points"),
-        (torch.logsumexp(-2 * sq, dim=0) - math.log(pairs),
-         f"you used t = 2 whatever the 't' argument (t = {t:g} here)"),
-        (torch.logsumexp(-sq, dim=0) - math.log(pairs),
-         f"you left out t: the exponent is −t ‖ẑ_i − ẑ_j‖² (t = {t:g} here)"),
-        (torch.logsumexp(-t * sq.sqrt(), dim=0) - math.log(pairs),
-         "you used the distance ‖ẑ_i − ẑ_j‖, not its square, in the exponent"),
-        ((-t * sq).exp().mean(),
-         "you forgot the log: L_uniform = log of the mean of exp(−t ‖ẑ_i − ẑ_j‖²)"),
-        ((-t * sq).mean(),
-         "you averaged the exponent −t ‖ẑ_i − ẑ_j‖² instead of the potential exp(−t ‖ẑ_i − ẑ_j‖²): the log "
-         "goes outside the mean, log E exp(·), not E log exp(·)"),
-        (log_sum - math.log(n * n),
-         "you summed over the pairs i < j but divided by N² instead of their number N(N−1)/2"),
-        (log_sum,
-         "you summed over the pairs without dividing by their number N(N−1)/2 (the log of a sum, not of a mean)"),
-        (log_sum - math.log(2 * pairs),
-         "you divided the sum over the pairs i < j by N(N−1), the number of ordered pairs i ≠ j, "
-         "instead of N(N−1)/2"),
+        (
+            torch.logsumexp(-t * raw_sq, dim=0) - math.log(pairs),
+            "you did not normalise: uniformity is measured on the sphere, so divide every row by its norm "
+            "(ẑ = z / ‖z‖) before taking distances",
+        ),
+        (
+            torch.logsumexp(-t * all_sq.flatten(), dim=0) - math.log(n * n),
+            "you included the i = j pairs: each point with itself adds exp(0) = 1 to the mean; average over "
+            "the pairs i < j (or i ≠ j) only",
+        ),
+        (
+            torch.logsumexp(t * sq, dim=0) - math.log(pairs),
+            "wrong sign in the exponent: the potential is exp(−t ‖ẑ_i − ẑ_j‖²), large for nearby points",
+        ),
+        (
+            torch.logsumexp(-2 * sq, dim=0) - math.log(pairs),
+            f"you used t = 2 whatever the 't' argument (t = {t:g} here)",
+        ),
+        (
+            torch.logsumexp(-sq, dim=0) - math.log(pairs),
+            f"you left out t: the exponent is −t ‖ẑ_i − ẑ_j‖² (t = {t:g} here)",
+        ),
+        (
+            torch.logsumexp(-t * sq.sqrt(), dim=0) - math.log(pairs),
+            "you used the distance ‖ẑ_i − ẑ_j‖, not its square, in the exponent",
+        ),
+        ((-t * sq).exp().mean(), "you forgot the log: L_uniform = log of the mean of exp(−t ‖ẑ_i − ẑ_j‖²)"),
+        (
+            (-t * sq).mean(),
+            "you averaged the exponent −t ‖ẑ_i − ẑ_j‖² instead of the potential "
+            "exp(−t ‖ẑ_i − ẑ_j‖²): the log "
+            "goes outside the mean, log E exp(·), not E log exp(·)",
+        ),
+        (
+            log_sum - math.log(n * n),
+            "you summed over the pairs i < j but divided by N² instead of their number N(N−1)/2",
+        ),
+        (
+            log_sum,
+            "you summed over the pairs without dividing by their number N(N−1)/2 "
+            "(the log of a sum, not of a mean)",
+        ),
+        (
+            log_sum - math.log(2 * pairs),
+            "you divided the sum over the pairs i < j by N(N−1), the number of ordered pairs i ≠ j, "
+            "instead of N(N−1)/2",
+        ),
     ]
 
 

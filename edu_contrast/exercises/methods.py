@@ -180,6 +180,9 @@ def _check_one_enqueue(student_fn, size: int, ptr: int, n: int, dim: int, name: 
     try:
         returned = call_student(student_fn, queue, ptr, keys.clone(), name=name)
     except ExerciseError as error:
+        if n > size:
+            raise ExerciseError(f"{error} (In this call the batch is larger than the queue: {situation}; only "
+                                f"the newest K keys stay, e.g. write them one by one at (ptr + j) % K.)") from error
         if ptr + n > size:
             raise ExerciseError(f"{error} (In this call the batch runs past the end of the queue: {situation}; "
                                 f"slots ptr, ptr + 1, … must wrap around with % K.)") from error
@@ -187,6 +190,9 @@ def _check_one_enqueue(student_fn, size: int, ptr: int, n: int, dim: int, name: 
     if queue.shape != old.shape:
         raise ExerciseError(f"{name}: the queue changed shape to {tuple(queue.shape)}; it must stay "
                             f"{tuple(old.shape)} (a ring buffer of fixed size K).")
+    if torch.equal(queue, old):
+        raise ExerciseError(f"{name}: {situation}: the queue you were given did not change. Write into it in place "
+                            f"(queue[i] = ...); `queue = torch.cat(...)` makes a new tensor the caller never sees.")
     for slot in range(size):
         if not torch.allclose(queue[slot], expected_queue[slot], atol=1e-6):
             holds, wanted = _describe(queue[slot], old, keys), _describe(expected_queue[slot], old, keys)
@@ -221,7 +227,7 @@ def check_enqueue(student_fn) -> bool:
     batch, and a batch larger than the queue (only the newest K keys stay).
     """
     name = "check_enqueue"
-    cases = [(8, 0, 3), (8, 5, 3), (8, 6, 4), (5, 4, 1), (4, 1, 6)]  # (K, ptr, n)
+    cases = [(8, 0, 3), (8, 5, 3), (8, 6, 4), (5, 4, 1), (4, 3, 6)]  # (K, ptr, n)
     for size, ptr, n in cases:
         _check_one_enqueue(student_fn, size, ptr, n, dim=6, name=name)
     return passed(name, "a ring buffer: writes at (ptr + j) % K, returns (ptr + n) % K.")

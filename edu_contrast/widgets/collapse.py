@@ -38,8 +38,9 @@ __all__ = [
 KINDS = ("healthy", "dimensional", "complete")
 
 
-def synthetic_embeddings(kind: str, *, n: int = 512, dim: int = 64, rank: int = 4, noise: float = 0.02,
-                         seed: int = 0) -> torch.Tensor:
+def synthetic_embeddings(
+    kind: str, *, n: int = 512, dim: int = 64, rank: int = 4, noise: float = 0.02, seed: int = 0
+) -> torch.Tensor:
     """Made-up embeddings ``(n, dim)`` that show each failure by construction.
 
     * "healthy": z ~ N(0, I_d), every direction used.
@@ -67,11 +68,15 @@ def plot_collapse_kinds(embeddings: Mapping[str, torch.Tensor]):
     """Left: the centred singular spectra σ_k/σ_1 (log scale); right: the effective rank of each z."""
     where = "plot_collapse_kinds"
     if not isinstance(embeddings, Mapping) or not embeddings:
-        _fail("embeddings", where, "a non-empty dict name → (N, d) tensor", type(embeddings).__name__, TypeError)
+        _fail(
+            "embeddings", where, "a non-empty dict name → (N, d) tensor", type(embeddings).__name__, TypeError
+        )
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
     viz.plot_spectrum(dict(embeddings), ax=left, normalize=True, title="centred singular spectrum")
     ranks = {name: diagnostics.effective_rank(z) for name, z in embeddings.items()}
-    bars = right.bar(list(ranks), list(ranks.values()), color=["tab:blue", "tab:orange", "tab:green", "tab:red"])
+    bars = right.bar(
+        list(ranks), list(ranks.values()), color=["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    )
     right.bar_label(bars, fmt="%.1f")
     dim = next(iter(embeddings.values())).shape[1]
     right.set(ylabel="effective rank erank(z)", title=f"effective rank (d = {dim})", ylim=(0, dim * 1.1))
@@ -96,18 +101,27 @@ def _check_runs(runs, where: str) -> dict[str, Run]:
     return dict(runs)
 
 
-def plot_runs(runs: Mapping[str, Run], *, panels=RUN_PANELS):
-    """The collapse picture of several runs: centred singular spectrum of the final z (σ_k/σ_1, log scale),
-    then one panel per history key of ``panels`` ((key, title) pairs) against the epoch."""
+def plot_runs(runs: Mapping[str, Run], *, panels=RUN_PANELS, space: str = "z"):
+    """The collapse picture of several runs: the centred singular spectrum σ_k/σ_1 (log scale) of the final
+    embeddings, then one panel per history key of ``panels`` ((key, title) pairs) against the epoch.
+
+    ``space`` is "z" (the projections the loss sees) or "h" (the encoder features the probes use).
+    """
     where = "plot_runs"
     runs = _check_runs(runs, where)
+    check_choice(space, "space", where, ("z", "h"))
     fig, axes = plt.subplots(1, 1 + len(panels), figsize=(4.2 * (1 + len(panels)), 3.6), layout="constrained")
-    viz.plot_spectrum({name: r.z for name, r in runs.items()}, ax=axes[0], normalize=True,
-                      title="centred spectrum of the final z")
+    viz.plot_spectrum(
+        {name: getattr(r, space) for name, r in runs.items()},
+        ax=axes[0],
+        normalize=True,
+        title=f"centred spectrum of the final {space}",
+    )
     axes[0].legend(fontsize="x-small")
     for ax, (key, title) in zip(axes[1:], panels):
         for name, r in runs.items():
-            ax.plot([h["epoch"] for h in r.history], [h[key] for h in r.history], "o-", markersize=3, label=name)
+            epochs, values = [h["epoch"] for h in r.history], [h[key] for h in r.history]
+            ax.plot(epochs, values, "o-", markersize=3, label=name)
         ax.set(xlabel="epoch", title=title)
         if key == "std_z":
             ax.set_yscale("log")
@@ -149,18 +163,31 @@ def collapse_explorer(run_for: Callable[..., Run], *, family: str = "byol", **sw
 
     where = "collapse_explorer"
     if not callable(run_for):
-        _fail("run_for", where, "a function run_for(family, **switches) -> Run", type(run_for).__name__, TypeError)
+        _fail(
+            "run_for",
+            where,
+            "a function run_for(family, **switches) -> Run",
+            type(run_for).__name__,
+            TypeError,
+        )
     ablation_name(family, **switches)  # validates the family and the switches
     style = {"description_width": "initial"}
-    controls = {"family": widgets.ToggleButtons(options=list(ABLATIONS), value=family, description="family",
-                                                style=style)}
+    controls = {
+        "family": widgets.ToggleButtons(
+            options=list(ABLATIONS), value=family, description="family", style=style
+        )
+    }
     for fam, allowed in ABLATIONS.items():
         for key, values in allowed.items():
             if key in controls:
                 continue
             value = switches.get(key, values[0]) if fam == family else values[0]
-            controls[key] = widgets.ToggleButtons(options=[(_label(v), v) for v in values], value=value,
-                                                  description=key.replace("_", " "), style=style)
+            controls[key] = widgets.ToggleButtons(
+                options=[(_label(v), v) for v in values],
+                value=value,
+                description=key.replace("_", " "),
+                style=style,
+            )
 
     def draw(family, **values):
         chosen = {k: values[k] for k in ABLATIONS[family]}

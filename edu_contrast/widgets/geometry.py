@@ -83,7 +83,7 @@ def uniform_sphere_uniformity(dim: int, t: float = 2.0) -> float:
 
 
 def uniformity_lower_bound(n: int, dim: int, t: float = 2.0) -> float:
-    r"""A lower bound on L_uniform = log [2/(n(n−1)) Σ_{i<j} exp(−t ‖ẑ_i − ẑ_j‖²)] for any n points on S^{d−1}.
+    r"""A lower bound on L_uniform = log [2/(n(n−1)) Σ_{i<j} exp(−t ‖ẑ_i − ẑ_j‖²)], any n points on S^{d−1}.
 
         max( log[(n e^{L*_d} − 1)/(n − 1)],  −2tn/(n − 1) )
 
@@ -105,8 +105,12 @@ def _check_run(run, where: str, *, snapshots: bool = False) -> Run:
     if not isinstance(run, Run):
         _fail("run", where, "an experiments.Run (from experiments.track_run)", type(run).__name__, TypeError)
     if snapshots and not run.snapshots:
-        _fail("run", where, "a Run with snapshots (2-D or 3-D embeddings, or track_run(snapshots=True))",
-              f"run {run.name!r} without snapshots")
+        _fail(
+            "run",
+            where,
+            "a Run with snapshots (2-D or 3-D embeddings, or track_run(snapshots=True))",
+            f"run {run.name!r} without snapshots",
+        )
     return run
 
 
@@ -131,7 +135,9 @@ def _floor_line(ax, dim: int, n: int) -> None:
     if dim < 2:
         return
     floor = uniform_sphere_uniformity(dim)
-    ax.axvline(floor, color="gray", linestyle="--", linewidth=1, label=f"uniform on $S^{{{dim - 1}}}$: {floor:.3f}")
+    ax.axvline(
+        floor, color="gray", linestyle="--", linewidth=1, label=f"uniform on $S^{{{dim - 1}}}$: {floor:.3f}"
+    )
     bound = uniformity_lower_bound(n, dim)
     ax.axvline(bound, color="black", linestyle=":", linewidth=1, label=f"bound for n = {n}: {bound:.3f}")
 
@@ -154,19 +160,32 @@ def plot_snapshot(run: Run, epoch: int | None = None):
     dim, record = z.shape[1], run.history[epoch]
     fig = plt.figure(figsize=(11, 4.6), layout="constrained")
     spec = fig.add_gridspec(1, 2)
-    _draw_points(_embedding_axes(fig, spec[0], dim), z, run.labels, dim,
-                 f"{run.name}: epoch {epoch}, kNN on ẑ {record['knn_z']:.0%}")
+    _draw_points(
+        _embedding_axes(fig, spec[0], dim),
+        z,
+        run.labels,
+        dim,
+        f"{run.name}: epoch {epoch}, kNN on ẑ {record['knn_z']:.0%}",
+    )
     plane = fig.add_subplot(spec[1])
     viz.plot_alignment_uniformity({run.name: run.trajectory()}, ax=plane, title="alignment–uniformity plane")
-    plane.scatter([record["uniformity"]], [record["alignment"]], s=160, facecolors="none", edgecolors="red",
-                  linewidths=2, zorder=4, label=f"epoch {epoch}")
+    plane.scatter(
+        [record["uniformity"]],
+        [record["alignment"]],
+        s=160,
+        facecolors="none",
+        edgecolors="red",
+        linewidths=2,
+        zorder=4,
+        label=f"epoch {epoch}",
+    )
     _floor_line(plane, dim, z.shape[0])
     plane.legend(fontsize="small", loc="upper right")
     return fig
 
 
 def plot_snapshots(run: Run, epochs=None):
-    """Small multiples of ẑ (circle or sphere) at several epochs of ``run`` (default: 4 spread over the run)."""
+    """Small multiples of ẑ (circle or sphere) at several epochs of ``run`` (default: 4 spread over it)."""
     where = "plot_snapshots"
     run = _check_run(run, where, snapshots=True)
     last = len(run.snapshots) - 1
@@ -180,8 +199,13 @@ def plot_snapshots(run: Run, epochs=None):
     spec = fig.add_gridspec(1, len(epochs))
     for k, e in enumerate(epochs):
         record = run.history[e]
-        _draw_points(_embedding_axes(fig, spec[k], dim), run.snapshots[e], run.labels, dim,
-                     f"epoch {e}\nalign {record['alignment']:.2f}, unif {record['uniformity']:.2f}")
+        _draw_points(
+            _embedding_axes(fig, spec[k], dim),
+            run.snapshots[e],
+            run.labels,
+            dim,
+            f"epoch {e}\nalign {record['alignment']:.2f}, unif {record['uniformity']:.2f}",
+        )
     fig.suptitle(f"{run.name}: ẑ of {run.snapshots[0].shape[0]} held-out digits, coloured by class")
     return fig
 
@@ -203,8 +227,9 @@ def snapshot_explorer(runs: Mapping[str, Run], *, run: str | None = None, epoch:
     style = {"description_width": "initial"}
     controls = {
         "name": widgets.Dropdown(options=names, value=run, description="run", style=style),
-        "epoch": widgets.IntSlider(value=epoch, min=0, max=last, description="epoch", continuous_update=False,
-                                   style=style),
+        "epoch": widgets.IntSlider(
+            value=epoch, min=0, max=last, description="epoch", continuous_update=False, style=style
+        ),
     }
 
     def draw(name, epoch):
@@ -214,7 +239,7 @@ def snapshot_explorer(runs: Mapping[str, Run], *, run: str | None = None, epoch:
     return live_explorer(draw, controls)
 
 
-# ----------------------------------------------------------------------------- the weight λ of the generalized loss
+# ----------------------------------------------------------------------- the weight λ of the generalized loss
 
 
 def _check_weights(runs_by_weight, where: str) -> dict[float, Run]:
@@ -241,24 +266,46 @@ def plot_weight(runs_by_weight: Mapping[float, Run], weight: float):
     dim = chosen.z.shape[1]
     fig = plt.figure(figsize=(14, 4.3), layout="constrained")
     spec = fig.add_gridspec(1, 3)
-    _draw_points(_embedding_axes(fig, spec[0], dim), chosen.z, chosen.labels, dim,
-                 f"λ = {weight:g}: final ẑ, kNN {chosen.final['knn_z']:.0%}")
+    _draw_points(
+        _embedding_axes(fig, spec[0], dim),
+        chosen.z,
+        chosen.labels,
+        dim,
+        f"λ = {weight:g}: final ẑ, kNN {chosen.final['knn_z']:.0%}",
+    )
     plane = fig.add_subplot(spec[1])
     for w, r in runs.items():
         f = r.final
-        plane.scatter(f["uniformity"], f["alignment"], s=140 if w == weight else 50,
-                      color="red" if w == weight else "tab:blue", zorder=3)
-        plane.annotate(f"λ={w:g}", (f["uniformity"], f["alignment"]), textcoords="offset points", xytext=(5, 5),
-                       fontsize="small")
+        plane.scatter(
+            f["uniformity"],
+            f["alignment"],
+            s=140 if w == weight else 50,
+            color="red" if w == weight else "tab:blue",
+            zorder=3,
+        )
+        plane.annotate(
+            f"λ={w:g}",
+            (f["uniformity"], f["alignment"]),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize="small",
+        )
     _floor_line(plane, dim, chosen.z.shape[0])
-    plane.set(xlabel=r"uniformity $\mathcal{L}_{uniform}$", ylabel=r"alignment $\mathcal{L}_{align}$",
-              title="final points, one per λ")
+    plane.set(
+        xlabel=r"uniformity $\mathcal{L}_{uniform}$",
+        ylabel=r"alignment $\mathcal{L}_{align}$",
+        title="final points, one per λ",
+    )
     plane.legend(fontsize="small", loc="upper right")
     curve = fig.add_subplot(spec[2])
     weights = list(runs)
     curve.plot(weights, [runs[w].final["knn_z"] for w in weights], "o-", label="kNN accuracy on ẑ")
-    curve.plot(weights, [runs[w].final["pair_distance"] / 2 for w in weights], "s--",
-               label="mean ‖ẑ_i − ẑ_j‖² / 2 (spread)")
+    curve.plot(
+        weights,
+        [runs[w].final["pair_distance"] / 2 for w in weights],
+        "s--",
+        label="mean ‖ẑ_i − ẑ_j‖² / 2 (spread)",
+    )
     curve.axvline(weight, color="red", linewidth=1)
     curve.set(xlabel="weight λ of the distribution term", ylim=(0, 1.05), title="what λ buys")
     curve.legend(fontsize="small")
@@ -271,8 +318,11 @@ def weight_explorer(runs_by_weight: Mapping[float, Run], weight: float = 1.0):
 
     runs = _check_weights(runs_by_weight, "weight_explorer")
     weight = float(weight) if float(weight) in runs else next(iter(runs))
-    controls = {"weight": widgets.SelectionSlider(options=list(runs), value=weight, description="λ",
-                                                  continuous_update=False)}
+    controls = {
+        "weight": widgets.SelectionSlider(
+            options=list(runs), value=weight, description="λ", continuous_update=False
+        )
+    }
     return live_explorer(lambda weight: plot_weight(runs, weight), controls)
 
 
@@ -280,12 +330,17 @@ def weight_explorer(runs_by_weight: Mapping[float, Run], weight: float = 1.0):
 
 
 def rank_correlation(x, y) -> float:
-    """Spearman's ρ: the Pearson correlation of the ranks (ties get their mean rank). NaN if one is constant."""
+    """Spearman's ρ: the Pearson correlation of the ranks (ties share their mean rank); NaN for a constant."""
     from scipy.stats import spearmanr
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        _fail("x", "rank_correlation", "two 1-D sequences of the same length >= 2", f"shapes {x.shape}, {y.shape}")
+        _fail(
+            "x",
+            "rank_correlation",
+            "two 1-D sequences of the same length >= 2",
+            f"shapes {x.shape}, {y.shape}",
+        )
     if np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
     return float(spearmanr(x, y).statistic)
@@ -312,6 +367,9 @@ def plot_probe_correlation(runs: Mapping[str, Run], *, accuracy: str = "knn_z"):
         for name, v, a in zip(runs, values, acc):
             ax.annotate(name, (v, a), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
         rho = rank_correlation(values, acc)
-        ax.set(xlabel=f"final {key} (lower is better)", ylabel=accuracy.replace("_", " "),
-               title=f"{key} vs accuracy: Spearman ρ = {rho:.2f}")
+        ax.set(
+            xlabel=f"final {key} (lower is better)",
+            ylabel=accuracy.replace("_", " "),
+            title=f"{key} vs accuracy: Spearman ρ = {rho:.2f}",
+        )
     return fig

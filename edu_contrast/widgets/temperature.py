@@ -255,7 +255,7 @@ def top_eigenvalue_ratio(z: torch.Tensor, k: int = 5) -> float:
 _SWEEP_PANELS = (
     ("alignment", "alignment $L_{align}$ (lower: positives closer)"),
     ("uniformity", "uniformity $L_{uniform}$ (lower: more uniform)"),
-    ("effective_rank", "effective rank of ẑ"),
+    ("effective_rank", "effective rank of z"),
     (("knn_accuracy", "linear_accuracy"), "probe accuracy on h"),
 )
 

@@ -1,0 +1,321 @@
+"""Notebook 06 explorers: MoCo's queue and momentum, and one table for SimCLR, MoCo, BYOL and VICReg.
+
+MoCo (He et al. 2020, "Momentum Contrast", Sec. 3.2) keeps the keys of the last K/N batches in a ring
+buffer of K slots and uses them as negatives. Step t writes its N keys at slots ptr, ptr + 1, … (mod K),
+so slot s holds a key written a = 0, 1, …, ⌈K/N⌉ − 1 steps ago by the key encoder of that time, which
+is an exponential moving average of the query encoder:
+
+    ξ_t = m·ξ_{t−1} + (1 − m)·θ_t   ⇒   ξ_t = Σ_{a ≥ 0} (1 − m)·m^a · θ_{t−a}   (+ the initial weights)
+
+The weights (1 − m)·m^a fall off over about 1/(1 − m) steps: with m close to 1 the key encoder changes
+slowly, so keys written many steps apart stay comparable — the consistency argument of the paper.
+``queue_explorer()`` draws both with sliders for K, N, the step and m.
+
+For the comparison: ``embedding_metrics`` measures a trained method (alignment, uniformity, positive
+cosine, effective rank), ``comparison_table`` formats the rows, ``plot_comparison`` draws them and
+``comparison_explorer`` flips through each method's 2-D embedding next to the bars.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Wedge
+
+from edu_contrast import diagnostics
+from edu_contrast._validation import _fail, check_int, check_positive
+from edu_contrast.widgets.infonce import live_explorer
+
+__all__ = [
+    "queue_ages",
+    "key_encoder_weights",
+    "draw_queue",
+    "queue_explorer",
+    "embedding_metrics",
+    "comparison_table",
+    "plot_comparison",
+    "draw_method_embedding",
+    "comparison_explorer",
+    "METRICS",
+]
+
+QUEUE_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+MOMENTA = (0.0, 0.5, 0.9, 0.99, 0.999)
+
+# column key → (header, format, "higher"/"lower" is better or None)
+METRICS = {
+    "linear_accuracy": ("linear probe", "{:.3f}", "higher"),
+    "alignment": ("alignment", "{:.3f}", "lower"),
+    "uniformity": ("uniformity", "{:.3f}", "lower"),
+    "positive_cosine": ("positive cos", "{:.3f}", None),
+    "effective_rank": ("eff. rank h", "{:.1f}", "higher"),
+    "seconds": ("time (s)", "{:.1f}", "lower"),
+}
+
+
+# ---------------------------------------------------------------------------- MoCo's queue
+
+
+def _check_momentum(momentum, where: str) -> float:
+    momentum = check_positive(momentum, "momentum", where, allow_zero=True)
+    if momentum >= 1:
+        _fail("momentum", where, "in [0, 1)", momentum)
+    return momentum
+
+
+def queue_ages(queue_size: int, batch_size: int, steps: int) -> tuple[np.ndarray, int]:
+    """Which step wrote each slot of MoCo's queue after ``steps`` enqueues of ``batch_size`` keys.
+
+    Step t (t = 1 … T) writes slots (ptr + j) mod K for j < N, ptr = (t − 1)·N mod K, exactly as
+    ``MoCo.enqueue``. ``queue_size`` is K, ``batch_size`` N, ``steps`` T.
+
+    Returns:
+        ``(ages, ptr)``: ``ages`` int array ``(K,)`` with T − t for the slot's writer t (0 = the newest
+        batch) and −1 for slots still holding their random initial value; ``ptr`` the next slot to write.
+    """
+    where = "queue_ages"
+    queue_size = check_int(queue_size, "queue_size", where)
+    batch_size = check_int(batch_size, "batch_size", where)
+    steps = check_int(steps, "steps", where, minimum=0)
+    written = np.full(queue_size, -1, dtype=np.int64)  # (K,) the step that wrote each slot
+    first = max(1, steps - math.ceil(queue_size / batch_size))  # older steps are overwritten entirely
+    for t in range(first, steps + 1):
+        slots = ((t - 1) * batch_size + np.arange(batch_size)) % queue_size  # (N,)
+        written[slots] = t
+    ages = np.where(written >= 0, steps - written, -1)  # (K,)
+    return ages, steps * batch_size % queue_size
+
+
+def key_encoder_weights(momentum: float, max_age: int) -> np.ndarray:
+    r"""(1 − m)·m^a for a = 0 … max_age: the share of the query encoder θ_{t−a} in the key encoder ξ_t.
+
+    Unrolling ξ_t = m·ξ_{t−1} + (1 − m)·θ_t (He et al. 2020, Eq. 2). ``momentum`` is m ∈ [0, 1).
+    """
+    momentum = _check_momentum(momentum, "key_encoder_weights")
+    max_age = check_int(max_age, "max_age", "key_encoder_weights", minimum=0)
+    return (1 - momentum) * momentum ** np.arange(max_age + 1, dtype=np.float64)  # (max_age + 1,)
+
+
+def _runs(ages: np.ndarray) -> list[tuple[int, int, int]]:
+    """Contiguous slots of equal age: [(first slot, length, age)] (one wedge each, however large K is)."""
+    runs, start = [], 0
+    for s in range(1, len(ages) + 1):
+        if s == len(ages) or ages[s] != ages[start]:
+            runs.append((start, s - start, int(ages[start])))
+            start = s
+    return runs
+
+
+def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momentum: float = 0.99):
+    """Left: the K slots of MoCo's queue as a ring, coloured by age, with the write pointer. Right: which
+    past query encoders the key encoder is made of, (1 − m)·m^a, against the ages of the queued keys."""
+    momentum = _check_momentum(momentum, "draw_queue")
+    ages, ptr = queue_ages(queue_size, batch_size, steps)
+    oldest = int(ages.max())
+    fig, (ring, kernel) = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
+    cmap = matplotlib.colormaps["viridis_r"]
+    top = max(oldest, 1)
+    for first, length, age in _runs(ages):
+        # slot s spans the angle [90° − 360°·(s + 1)/K, 90° − 360°·s/K]: clockwise from the top
+        theta1, theta2 = 90 - 360 * (first + length) / queue_size, 90 - 360 * first / queue_size
+        colour = "lightgrey" if age < 0 else cmap(age / top)
+        ring.add_patch(Wedge((0, 0), 1.0, theta1, theta2, width=0.35, facecolor=colour, edgecolor="white", lw=0.5))
+    angle = math.radians(90 - 360 * ptr / queue_size)
+    ring.annotate("next write", xy=(0.62 * math.cos(angle), 0.62 * math.sin(angle)), xytext=(0, 0),
+                  ha="center", va="center", arrowprops={"arrowstyle": "->", "lw": 2, "color": "crimson"})
+    ring.set(xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), aspect="equal",
+             title=f"queue: K = {queue_size} slots, N = {batch_size} keys per step, after {steps} steps")
+    ring.axis("off")
+    filled = int((ages >= 0).sum())
+    ring.text(0, -1.13, f"{filled} of {queue_size} slots hold real keys (grey: random start);\n"
+              f"negatives per query: K = {queue_size} (SimCLR with this N: 2N − 2 = {2 * batch_size - 2})",
+              ha="center", va="top", fontsize=9)
+    horizon = max(oldest + 1, int(3 / max(1 - momentum, 1e-3)) if momentum > 0 else 5, 5)
+    horizon = min(horizon, 2000)
+    weights = key_encoder_weights(momentum, horizon)
+    steps_ago = np.arange(horizon + 1)
+    kernel.fill_between(steps_ago, weights, step="mid", color="tab:blue", alpha=0.8,
+                        label="share of θ from a steps ago")  # one polygon, however long the memory
+    if oldest >= 0:
+        kernel.axvspan(-0.5, oldest + 0.5, color="orange", alpha=0.25, label=f"ages of queued keys (0 … {oldest})")
+    memory = "∞" if momentum == 0 else f"{1 / (1 - momentum):.0f}"
+    kernel.set(xlabel="a: steps ago", ylabel="(1 − m)·m^a",
+               title=f"key encoder ξ_t = Σ_a (1 − m) m^a θ_(t−a), m = {momentum}: memory ≈ 1/(1 − m) = "
+                     f"{1 if momentum == 0 else memory} steps")
+    kernel.legend(fontsize="small", loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momentum: float = 0.99):
+    """Sliders for K, N, the number of steps and m over ``draw_queue``."""
+    import ipywidgets as widgets
+
+    if queue_size not in QUEUE_SIZES:
+        _fail("queue_size", "queue_explorer", f"one of {QUEUE_SIZES}", queue_size)
+    if momentum not in MOMENTA:
+        _fail("momentum", "queue_explorer", f"one of {MOMENTA}", momentum)
+    style = {"description_width": "initial"}
+    controls = {
+        "queue_size": widgets.SelectionSlider(options=QUEUE_SIZES, value=queue_size, description="queue size K",
+                                              continuous_update=False, style=style),
+        "batch_size": widgets.SelectionSlider(options=(4, 8, 16, 32, 64), value=batch_size, description="batch N",
+                                              continuous_update=False, style=style),
+        "steps": widgets.IntSlider(value=steps, min=0, max=100, description="steps", continuous_update=False,
+                                   style=style),
+        "momentum": widgets.SelectionSlider(options=MOMENTA, value=momentum, description="momentum m",
+                                            continuous_update=False, style=style),
+    }
+    return live_explorer(draw_queue, controls)
+
+
+# ---------------------------------------------------------------------------- comparing methods
+
+
+@torch.no_grad()
+def embedding_metrics(method, data, *, max_images: int = 1000, seed: int = 0) -> dict:
+    """How a trained method embeds ``data`` (un-labelled use of its test images).
+
+    Two augmented views x̃⁽¹⁾, x̃⁽²⁾ of up to ``max_images`` images (``augment.batched`` with the
+    image size's default config, the training distribution) give z⁽¹⁾, z⁽²⁾ = g(f(x̃)):
+
+        alignment  = E‖ẑ⁽¹⁾ − ẑ⁽²⁾‖²,   uniformity = log E exp(−2‖ẑ_i − ẑ_j‖²)   (Wang & Isola 2020)
+        positive_cosine = E ẑ⁽¹⁾·ẑ⁽²⁾,  effective_rank = erank(h) of the un-augmented h = f(x)
+
+    Returns a dict of floats with those four keys. Runs in eval mode on the method's device and leaves
+    the global random state untouched.
+    """
+    from edu_contrast import augment, train
+
+    max_images = check_int(max_images, "max_images", "embedding_metrics", minimum=2)
+    images = data.images[:max_images]
+    device = next(method.parameters()).device
+    aug = augment.batched(images.shape[-1], images.shape[1],
+                          protected_channels=getattr(data, "protected_channels", 0)).to(device)
+    was_training = method.training
+    method.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            x = images.to(device).float() / 255  # (n, C, H, W)
+            z1, z2 = method.project(aug(x)).float(), method.project(aug(x)).float()  # (n, out_dim) each
+    finally:
+        method.train(was_training)
+    h = train.embed_images(method, images)  # (n, feature_dim)
+    return {
+        "alignment": diagnostics.alignment(z1, z2),
+        "uniformity": diagnostics.uniformity(z1),
+        "positive_cosine": diagnostics.positive_cosine(z1, z2),
+        "effective_rank": diagnostics.effective_rank(h),
+    }
+
+
+def _check_rows(rows, where: str) -> dict[str, Mapping]:
+    if not isinstance(rows, Mapping) or not rows or not all(isinstance(r, Mapping) for r in rows.values()):
+        _fail("rows", where, "a non-empty dict method name → dict of metrics", repr(rows)[:80])
+    return dict(rows)
+
+
+def comparison_table(rows: Mapping[str, Mapping], columns: Sequence[str] | None = None) -> str:
+    """A Markdown table, one row per method, one column per metric (``METRICS`` gives names and formats).
+
+    ``rows``: {method name: {metric: value}}; a missing or None value prints as "—". The best value of
+    each column with a direction (higher/lower is better) is bold.
+    """
+    where = "comparison_table"
+    rows = _check_rows(rows, where)
+    columns = list(columns) if columns is not None else [c for c in METRICS if any(c in r for r in rows.values())]
+    for c in columns:
+        if c not in METRICS:
+            _fail("columns", where, f"names from {list(METRICS)}", repr(c))
+    best = {}
+    for c in columns:
+        values = [r[c] for r in rows.values() if r.get(c) is not None]
+        direction = METRICS[c][2]
+        if values and direction:
+            best[c] = max(values) if direction == "higher" else min(values)
+    header = "| method | " + " | ".join(METRICS[c][0] for c in columns) + " |"
+    lines = [header, "| --- |" + " ---: |" * len(columns)]
+    for name, row in rows.items():
+        cells = []
+        for c in columns:
+            value = row.get(c)
+            text = "—" if value is None else METRICS[c][1].format(value)
+            cells.append(f"**{text}**" if value is not None and value == best.get(c) else text)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_comparison(rows: Mapping[str, Mapping], columns: Sequence[str] = ("linear_accuracy", "effective_rank",
+                                                                           "alignment", "uniformity"),
+                    *, highlight: str | None = None):
+    """One bar chart per metric, one bar per method; ``highlight`` outlines one method's bars."""
+    where = "plot_comparison"
+    rows = _check_rows(rows, where)
+    names = list(rows)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.4), squeeze=False)
+    colours = matplotlib.colormaps["tab10"].colors
+    for ax, c in zip(axes[0], columns):
+        if c not in METRICS:
+            _fail("columns", where, f"names from {list(METRICS)}", repr(c))
+        values = [rows[n].get(c) for n in names]
+        heights = [np.nan if v is None else v for v in values]
+        bars = ax.bar(range(len(names)), heights, color=[colours[i % 10] for i in range(len(names))])
+        for name, bar in zip(names, bars):
+            if name == highlight:
+                bar.set(edgecolor="black", linewidth=2.5)
+        header, _, direction = METRICS[c]
+        ax.set_title(header + (f" ({direction} is better)" if direction else ""), fontsize=10)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_method_embedding(name: str, rows: Mapping[str, Mapping], coords: Mapping[str, np.ndarray], labels,
+                          *, columns: Sequence[str] = ("linear_accuracy", "effective_rank")):
+    """Left: the 2-D embedding ``coords[name]`` ``(n, 2)`` coloured by ``labels``; right: the bars with
+    ``name`` outlined."""
+    from edu_contrast.viz import _scatter_by_label
+
+    where = "draw_method_embedding"
+    rows = _check_rows(rows, where)
+    if name not in coords:
+        _fail("name", where, f"one of {list(coords)}", repr(name))
+    points = np.asarray(coords[name], dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        _fail("coords", where, "arrays of shape (n, 2)", f"shape {points.shape} for {name!r}")
+    fig = plt.figure(figsize=(11, 4))
+    grid = fig.add_gridspec(1, 1 + len(columns), width_ratios=[2] + [1] * len(columns))
+    ax = fig.add_subplot(grid[0])
+    _scatter_by_label(ax, points, labels, where, s=6)
+    ax.set(title=f"{name}: 2-D map of the test embeddings h", xticks=[], yticks=[])
+    colours = matplotlib.colormaps["tab10"].colors
+    names = list(rows)
+    for i, c in enumerate(columns):
+        bar_ax = fig.add_subplot(grid[1 + i])
+        heights = [np.nan if rows[n].get(c) is None else rows[n][c] for n in names]
+        bars = bar_ax.bar(range(len(names)), heights, color=[colours[j % 10] for j in range(len(names))])
+        for n, bar in zip(names, bars):
+            bar.set(alpha=1.0 if n == name else 0.35, edgecolor="black" if n == name else "none", linewidth=2)
+        bar_ax.set_title(METRICS[c][0], fontsize=10)
+        bar_ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def comparison_explorer(rows: Mapping[str, Mapping], coords: Mapping[str, np.ndarray], labels,
+                        *, name: str | None = None):
+    """A dropdown over the methods (precomputed ``rows`` and ``coords``) redrawing ``draw_method_embedding``."""
+    import ipywidgets as widgets
+
+    names = [n for n in rows if n in coords]
+    if not names:
+        _fail("coords", "comparison_explorer", "2-D coordinates for at least one method of 'rows'", list(coords))
+    name = names[0] if name is None else name
+    controls = {"name": widgets.Dropdown(options=names, value=name, description="method")}
+    return live_explorer(lambda name: draw_method_embedding(name, rows, coords, labels), controls)
