@@ -38,7 +38,9 @@ def _timed(fn, steps: int, warmup: int, device: torch.device) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cpu-smoke", action="store_true", help="tiny CPU version (checks the script, not speed)")
+    parser.add_argument(
+        "--cpu-smoke", action="store_true", help="tiny CPU version (checks the script, not speed)"
+    )
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--encoder", default="resnet18")
     parser.add_argument("--steps", type=int, default=50)
@@ -48,19 +50,29 @@ def main(argv=None) -> int:
     if args.cpu_smoke:
         device, encoder, batch, steps, warmup, n_images = torch.device("cpu"), "convnet", 16, 2, 1, 64
     elif not torch.cuda.is_available():
-        print("bench_gpu_step.py measures GPU throughput and needs CUDA, which is not available here. "
-              "Run it on a GPU machine (e.g. Colab), or pass --cpu-smoke for a tiny functional check.",
-              file=sys.stderr)
+        print(
+            "bench_gpu_step.py measures GPU throughput and needs CUDA, which is not available here. "
+            "Run it on a GPU machine (e.g. Colab), or pass --cpu-smoke for a tiny functional check.",
+            file=sys.stderr,
+        )
         return 2
     else:
-        device, encoder, batch, steps, warmup, n_images = (torch.device("cuda"), args.encoder, args.batch_size,
-                                                           args.steps, 10, 50_000)
+        device, encoder, batch, steps, warmup, n_images = (
+            torch.device("cuda"),
+            args.encoder,
+            args.batch_size,
+            args.steps,
+            10,
+            50_000,
+        )
 
     torch.manual_seed(0)
     images = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, device=device)  # CIFAR-10-shaped
     labels = torch.randint(0, 10, (n_images,), device=device)
     aug = augment.batched(32, 3).to(device)
-    method = build_method("simclr", encoder=encoder, in_channels=3, **({"width": 8} if args.cpu_smoke else {}))
+    method = build_method(
+        "simclr", encoder=encoder, in_channels=3, **({"width": 8} if args.cpu_smoke else {})
+    )
     method.to(device)
     if device.type == "cuda":
         method.to(memory_format=torch.channels_last)
@@ -83,10 +95,17 @@ def main(argv=None) -> int:
     def full_step():
         return train.train_step(method, optimizer, scaler, *pipeline(), amp_dtype)
 
-    seconds = {name: _timed(fn, steps, warmup, device)
-               for name, fn in (("pipeline", pipeline), ("model", model_step), ("full", full_step))}
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke test, not a benchmark)"
-    print(f"device: {name} | encoder {encoder} | batch {batch} | autocast {amp_dtype} | torch {torch.__version__}")
+    seconds = {
+        name: _timed(fn, steps, warmup, device)
+        for name, fn in (("pipeline", pipeline), ("model", model_step), ("full", full_step))
+    }
+    name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke test, not a benchmark)"
+    )
+    print(
+        f"device: {name} | encoder {encoder} | batch {batch} | autocast {amp_dtype} | "
+        f"torch {torch.__version__}"
+    )
     for key, value in seconds.items():
         print(f"{key:>9}: {batch / value:10.0f} images/s  ({1000 * value:.2f} ms/step)")
     ratio = seconds["full"] / seconds["model"]

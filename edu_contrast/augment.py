@@ -207,28 +207,29 @@ def per_image(size: int, channels: int, config: AugmentConfig | None = None, *, 
     return _ProtectLastChannels(pipeline, protected_channels, size) if protected_channels else pipeline
 
 
-_SEXTANT_OFFSET = (5.0, 3.0, 1.0)  # n for R, G, B in the HSV → RGB formula
-
-
 def hue_shift(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate the HSV hue of each RGB image by its own ``turns`` ∈ [−0.5, 0.5] of the colour wheel.
 
-        H = sextant of the largest channel + (difference of the other two) / C ∈ [0, 6),
-        C = max − min,   H' = H + 6·turns,
-        out_n = max − C · clamp(min(k, 4 − k), 0, 1),   k = (n + H') mod 6,  n = 5, 3, 1 for R, G, B
+        V = max(r, g, b),  C = V − min(r, g, b),
+        H = (g − b)/C if V = r,  (b − r)/C + 2 if V = g,  (r − g)/C + 4 if V = b   (sextants),
+        H' = H + 6·turns,
+        out_n = V − C · clamp(min(k, 4 − k), 0, 1),   k = (n + H') mod 6,   n = 5, 3, 1 for R, G, B
 
     — torchvision's ``adjust_hue`` (RGB → HSV, shift, HSV → RGB) in closed form, to float precision,
     with one factor per image. ``images``: ``(B, 3, H, W)`` in [0, 1]; ``turns``: ``(B,)``. BatchAugment
-    uses it inside kornia's ColorJitter: kornia's HSV round trip gives the same values ~10× slower on a CPU.
+    uses it inside kornia's ColorJitter: kornia's HSV round trip gives the same values, slower on a CPU.
     """
-    top, channel = images.max(dim=1, keepdim=True)  # (B, 1, H, W): V and which channel holds it
-    chroma = top - images.min(dim=1, keepdim=True).values  # (B, 1, H, W)
-    others = images.roll(-1, dims=1) - images.roll(-2, dims=1)  # (B, 3, H, W): g−b, b−r, r−g
-    hue = others.gather(1, channel) / chroma.clamp_min(1e-12) + 2 * channel  # (B, 1, H, W), sextants
-    hue = hue + 6 * turns.to(images.dtype).view(-1, 1, 1, 1)
-    offset = images.new_tensor(_SEXTANT_OFFSET).view(1, 3, 1, 1)
-    k = torch.remainder(offset + hue, 6)  # (B, 3, H, W)
-    return top - chroma * torch.minimum(k, 4 - k).clamp(0, 1)
+    r, g, b = images.unbind(dim=1)  # (B, H, W) each
+    top = torch.maximum(torch.maximum(r, g), b)  # V
+    chroma = top - torch.minimum(torch.minimum(r, g), b)  # C
+    safe = chroma.clamp_min(1e-12)  # C = 0 (gray): any H works, out = V
+    hue = torch.where(r == top, (g - b) / safe, torch.where(g == top, (b - r) / safe + 2, (r - g) / safe + 4))
+    hue = hue + 6 * turns.to(images.dtype).view(-1, 1, 1)  # H', (B, H, W)
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(hue + n, 6)
+        channels.append(top - chroma * torch.minimum(k, 4 - k).clamp_(0, 1))
+    return torch.stack(channels, dim=1)  # (B, 3, H, W)
 
 
 def _hue_shift_radians(images: torch.Tensor, radians: torch.Tensor) -> torch.Tensor:

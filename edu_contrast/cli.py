@@ -23,15 +23,38 @@ TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 # Tuned so that each default run is short on its usual machine (CPU for digits and
 # Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
 DATASET_DEFAULTS = {
-    "digits": {"encoder": "convnet", "width": 32, "epochs": 20, "batch_size": 256, "lr": 2e-3,
-               "samples_per_epoch": None},
-    "fashion-mnist": {"encoder": "convnet", "width": 32, "epochs": 10, "batch_size": 256, "lr": 2e-3,
-                      "samples_per_epoch": None},
-    "cifar10": {"encoder": "resnet18", "width": None, "epochs": 100, "batch_size": 512, "lr": 2e-3,
-                "samples_per_epoch": None},
+    "digits": {
+        "encoder": "convnet",
+        "width": 32,
+        "epochs": 20,
+        "batch_size": 256,
+        "lr": 2e-3,
+        "samples_per_epoch": None,
+    },
+    "fashion-mnist": {
+        "encoder": "convnet",
+        "width": 32,
+        "epochs": 10,
+        "batch_size": 256,
+        "lr": 2e-3,
+        "samples_per_epoch": None,
+    },
+    "cifar10": {
+        "encoder": "resnet18",
+        "width": None,
+        "epochs": 100,
+        "batch_size": 512,
+        "lr": 2e-3,
+        "samples_per_epoch": None,
+    },
 }
-METHOD_DEFAULTS = {"simclr": {"temperature": 0.2}, "moco": {"temperature": 0.2}, "supcon": {"temperature": 0.1},
-                   "byol": {}, "vicreg": {}}
+METHOD_DEFAULTS = {
+    "simclr": {"temperature": 0.2},
+    "moco": {"temperature": 0.2},
+    "supcon": {"temperature": 0.1},
+    "byol": {},
+    "vicreg": {},
+}
 
 
 def _positive_float(text: str) -> float:
@@ -80,13 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--warmup-epochs", type=float, help="default: 10%% of the epochs")
     train.add_argument("--temperature", type=_positive_float, help="τ (simclr, moco, supcon)")
     train.add_argument("--samples-per-epoch", type=_positive_int, help="random training images per epoch")
-    train.add_argument("--augment", choices=("default", "weak", "strong"), default="default",
-                       help="augmentation preset (default: tuned to the image size)")
+    train.add_argument(
+        "--augment",
+        choices=("default", "weak", "strong"),
+        default="default",
+        help="augmentation preset (default: tuned to the image size)",
+    )
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--out", type=Path, help="output directory (default: runs/METHOD-DATASET)")
     train.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt up to --epochs")
     train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    train.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto", help="CUDA mixed precision")
+    train.add_argument(
+        "--amp", choices=("auto", "bf16", "fp16", "off"), default="auto", help="CUDA mixed precision"
+    )
     train.add_argument("--data-root", type=Path, help="where datasets are found or downloaded")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
 
@@ -100,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args, parser) -> dict:
     """The command-line values, with the dataset's and method's defaults filled in."""
     if args.temperature is not None and args.method not in TEMPERATURE_METHODS:
-        parser.error(f"argument --temperature: {args.method} has no temperature "
-                     f"(only {', '.join(sorted(TEMPERATURE_METHODS))} do)")
+        parser.error(
+            f"argument --temperature: {args.method} has no temperature "
+            f"(only {', '.join(sorted(TEMPERATURE_METHODS))} do)"
+        )
     settings = {**DATASET_DEFAULTS[args.dataset], **METHOD_DEFAULTS[args.method]}
     for key in ("encoder", "width", "epochs", "batch_size", "lr", "temperature", "samples_per_epoch"):
         value = getattr(args, key)
@@ -109,7 +140,10 @@ def _settings(args, parser) -> dict:
             settings[key] = value
     if settings["encoder"] != "convnet":
         if args.width is not None:
-            parser.error(f"argument --width: only the convnet encoder has a width (got --encoder {settings['encoder']})")
+            parser.error(
+                f"argument --width: only the convnet encoder has a width "
+                f"(got --encoder {settings['encoder']})"
+            )
         settings["width"] = None
     return settings
 
@@ -127,17 +161,34 @@ def _train(args, parser) -> int:
         test_data = data.load_dataset(args.dataset, "test", root=args.data_root)
         torch.manual_seed(args.seed)  # the encoder's initial weights
         hyper = {"temperature": settings["temperature"]} if args.method in TEMPERATURE_METHODS else {}
-        method = methods.build_method(args.method, encoder=settings["encoder"], in_channels=train_data.channels,
-                                      width=settings["width"], **hyper)
+        method = methods.build_method(
+            args.method,
+            encoder=settings["encoder"],
+            in_channels=train_data.channels,
+            width=settings["width"],
+            **hyper,
+        )
         config = None
         if args.augment != "default":
             config = getattr(augment.AugmentConfig, args.augment)()
         out = args.out or Path("runs") / f"{args.method}-{args.dataset}"
         result = train.fit(
-            method, train_data, epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-            weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, augment_config=config,
-            eval_data=test_data, out_dir=out, resume=args.resume, seed=args.seed, device=device,
-            progress=not args.no_progress, samples_per_epoch=settings["samples_per_epoch"], amp=args.amp,
+            method,
+            train_data,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            weight_decay=args.weight_decay,
+            warmup_epochs=args.warmup_epochs,
+            augment_config=config,
+            eval_data=test_data,
+            out_dir=out,
+            resume=args.resume,
+            seed=args.seed,
+            device=device,
+            progress=not args.no_progress,
+            samples_per_epoch=settings["samples_per_epoch"],
+            amp=args.amp,
             config={"dataset": args.dataset},
         )
         if main_process:
@@ -151,14 +202,20 @@ def summary(result: dict, method: str, dataset: str, out: Path) -> str:
     """One screen: the per-epoch table (at most 12 rows), the linear-probe accuracy, the files."""
     history = result["history"]
     rows = history if len(history) <= 12 else history[:1] + history[len(history) - 11 :]
-    lines = [f"{method} on {dataset}", f"{'epoch':>5} {'loss':>8} {'kNN acc':>8} {'pos cos':>8} {'eff rank':>9} "
-             f"{'seconds':>8}"]
+    lines = [
+        f"{method} on {dataset}",
+        f"{'epoch':>5} {'loss':>8} {'kNN acc':>8} {'pos cos':>8} {'eff rank':>9} {'seconds':>8}",
+    ]
     for h in rows:
-        lines.append(f"{h['epoch']:>5} {h['loss']:>8.4f} {h['knn_accuracy']:>8.4f} {h['positive_cosine']:>8.3f} "
-                     f"{h['effective_rank']:>9.1f} {h['seconds']:>8.1f}")
+        lines.append(
+            f"{h['epoch']:>5} {h['loss']:>8.4f} {h['knn_accuracy']:>8.4f} {h['positive_cosine']:>8.3f} "
+            f"{h['effective_rank']:>9.1f} {h['seconds']:>8.1f}"
+        )
     total = sum(h["seconds"] for h in history)
-    lines.append(f"linear-probe accuracy (encoder features): {result['linear_accuracy']:.4f}   "
-                 f"total {total:.0f} s over {len(history) - 1} epochs")
+    lines.append(
+        f"linear-probe accuracy (encoder features): {result['linear_accuracy']:.4f}   "
+        f"total {total:.0f} s over {len(history) - 1} epochs"
+    )
     lines.append(f"wrote {out / 'checkpoint.pt'} and {out / 'metrics.json'}")
     return "\n".join(lines)
 
@@ -170,8 +227,10 @@ def _evaluate(args, parser) -> int:
     if not path.exists():
         parser.error(f"argument run: {path} does not exist (give the --out directory of a training run)")
     result = train.evaluate(path, device=args.device, root=args.data_root)
-    print(f"{path}: epoch {result['epoch']}  linear-probe accuracy {result['linear_accuracy']:.4f}  "
-          f"kNN accuracy {result['knn_accuracy']:.4f}")
+    print(
+        f"{path}: epoch {result['epoch']}  linear-probe accuracy {result['linear_accuracy']:.4f}  "
+        f"kNN accuracy {result['knn_accuracy']:.4f}"
+    )
     return 0
 
 

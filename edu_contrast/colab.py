@@ -63,14 +63,17 @@ def mount_drive(mount_point: str | os.PathLike = DRIVE_MOUNT) -> bool:
     try:
         drive.mount(str(mount_point))
     except Exception as error:  # declined, timed out or quota: not fatal, only less durable
-        print(f"Google Drive was not mounted ({type(error).__name__}: {error}). Checkpoints stay on the Colab "
-              f"disk, which is wiped when the session ends.")
+        print(
+            f"Google Drive was not mounted ({type(error).__name__}: {error}). Checkpoints stay on the Colab "
+            f"disk, which is wiped when the session ends."
+        )
         return False
     return drive_mounted(Path(mount_point) / "MyDrive")
 
 
-def checkpoint_dir(run_name: str, *, local_root: str | os.PathLike = "runs",
-                   drive_home: str | os.PathLike = DRIVE_HOME) -> Path:
+def checkpoint_dir(
+    run_name: str, *, local_root: str | os.PathLike = "runs", drive_home: str | os.PathLike = DRIVE_HOME
+) -> Path:
     """The folder for ``run_name``'s ``checkpoint.pt``, created: on Google Drive when mounted, else local.
 
     Drive: ``drive_home/edu_contrast/run_name``; otherwise ``local_root/run_name``. Run the notebook
@@ -83,8 +86,9 @@ def checkpoint_dir(run_name: str, *, local_root: str | os.PathLike = "runs",
         folder, note = Path(drive_home) / PROJECT_FOLDER / run_name, "on Google Drive (survives a disconnect)"
     else:
         folder = Path(local_root) / run_name
-        note = "on the local disk" + (" (wiped when the Colab session ends: mount Drive to keep it)"
-                                      if in_colab() else "")
+        note = "on the local disk" + (
+            " (wiped when the Colab session ends: mount Drive to keep it)" if in_colab() else ""
+        )
     folder.mkdir(parents=True, exist_ok=True)
     print(f"Checkpoints for {run_name!r}: {folder} {note}")
     return folder

@@ -86,7 +86,9 @@ def gather_with_grad(z: torch.Tensor) -> torch.Tensor:
         identity when ``torch.distributed`` is not initialised, so single-process code is unchanged.
     """
     if not isinstance(z, torch.Tensor):
-        raise TypeError(f"The 'z' parameter of gather_with_grad must be a torch.Tensor. Got {type(z).__name__} instead.")
+        raise TypeError(
+            f"The 'z' parameter of gather_with_grad must be a torch.Tensor. Got {type(z).__name__} instead."
+        )
     if not is_distributed() or world_size() == 1:
         return z
     return _GatherWithGrad.apply(z)
@@ -122,7 +124,9 @@ def init_from_env() -> torch.device:
     before building the DDP model; :func:`cleanup` at the end.
     """
     if not launched_by_torchrun():
-        raise RuntimeError("init_from_env needs the RANK and WORLD_SIZE environment variables set by torchrun.")
+        raise RuntimeError(
+            "init_from_env needs the RANK and WORLD_SIZE environment variables set by torchrun."
+        )
     if torch.cuda.is_available():
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local_rank)

@@ -1,6 +1,6 @@
 """Contrastive learning as alignment + matching a prior (Chen, Luo & Li 2020b, Sec. 2 and Appendix A.2).
 
-    L = L_align + λ · L_dist                                        (Eq. 2, ``losses.generalized_contrastive``)
+    L = L_align + λ · L_dist                            (Eq. 2, ``losses.generalized_contrastive``)
 
 NT-Xent is the member whose L_dist is the log-sum-exp ("lse") term, which spreads ẑ uniformly on
 the hypersphere. The sliced Wasserstein distance ("swd", ``losses.sliced_wasserstein``) can pull z
@@ -22,6 +22,7 @@ P prior samples, w_k the K projection directions.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -42,6 +43,7 @@ __all__ = [
     "ToyEncoder",
     "train_toy",
     "weight_temperature_grid",
+    "doubling_effects",
 ]
 
 
@@ -49,7 +51,9 @@ def _check_loss_choice(distribution: str, prior: str, where: str) -> None:
     check_choice(distribution, "distribution", where, DISTRIBUTIONS)
     check_choice(prior, "prior", where, PRIORS)
     if distribution == "lse" and prior != "hypersphere":
-        _fail("prior", where, "'hypersphere' when distribution='lse' (use 'swd' for other priors)", repr(prior))
+        _fail(
+            "prior", where, "'hypersphere' when distribution='lse' (use 'swd' for other priors)", repr(prior)
+        )
 
 
 def random_directions(dim: int, num_projections: int | None = None, *, seed: int = 0) -> torch.Tensor:
@@ -66,7 +70,9 @@ def random_directions(dim: int, num_projections: int | None = None, *, seed: int
 
 
 @torch.no_grad()
-def project_on_directions(z: torch.Tensor, directions: torch.Tensor, *, prior: str = "normal") -> torch.Tensor:
+def project_on_directions(
+    z: torch.Tensor, directions: torch.Tensor, *, prior: str = "normal"
+) -> torch.Tensor:
     r"""The 1-D projections z·w_k, shape ``(N, K)``: what the SWD sorts and Figure A.1 draws as histograms.
 
     For the hypersphere prior the rows are normalised first (ẑ·w_k), as ``losses.sliced_wasserstein`` does.
@@ -79,7 +85,12 @@ def project_on_directions(z: torch.Tensor, directions: torch.Tensor, *, prior: s
     check_embeddings(z, "z", where)
     check_embeddings(directions, "directions", where, shape_hint="(dim, num_projections)")
     if directions.shape[0] != z.shape[1]:
-        _fail("directions", where, f"of shape ({z.shape[1]}, K) to match z's dimension", f"shape {tuple(directions.shape)}")
+        _fail(
+            "directions",
+            where,
+            f"of shape ({z.shape[1]}, K) to match z's dimension",
+            f"shape {tuple(directions.shape)}",
+        )
     z = normalize(z) if prior == "hypersphere" else z.float()
     return torch.einsum("id,dk->ik", z.cpu(), directions.to(z.dtype).cpu())  # (N, K)
 
@@ -95,7 +106,9 @@ def swd_to_prior(z: torch.Tensor, prior: str, *, num_projections: int | None = N
     check_choice(prior, "prior", "swd_to_prior", PRIORS)
     generator = torch.Generator().manual_seed(seed)
     z = z.detach().float().cpu()
-    return float(losses.sliced_wasserstein(z, prior=prior, num_projections=num_projections, generator=generator))
+    return float(
+        losses.sliced_wasserstein(z, prior=prior, num_projections=num_projections, generator=generator)
+    )
 
 
 def sphere_projection_density(dim: int, t) -> torch.Tensor:
@@ -108,14 +121,14 @@ def sphere_projection_density(dim: int, t) -> torch.Tensor:
         dim: d ≥ 2.  t: points (a float, list, array or tensor).
 
     Returns:
-        float64 tensor of densities, 0 outside [−1, 1] (d = 2 has an integrable singularity at ±1).
+        float64 tensor of densities, 0 outside [−1, 1] (d = 2 is infinite at ±1, an integrable singularity).
     """
     dim = check_int(dim, "dim", "sphere_projection_density", minimum=2)
     t = torch.as_tensor(t, dtype=torch.float64)
     log_c = math.lgamma(dim / 2) - 0.5 * math.log(math.pi) - math.lgamma((dim - 1) / 2)
-    inside = t.abs() < 1
-    base = torch.where(inside, 1 - t.pow(2), torch.ones_like(t))  # avoids log(0) in the unused branch
-    return torch.where(inside, torch.exp(log_c + 0.5 * (dim - 3) * torch.log(base)), torch.zeros_like(t))
+    inside = t.abs() <= 1
+    base = (1 - t.pow(2)).clamp(min=0)  # 0 at ±1, where 0 ** 0 = 1 keeps d = 3 flat
+    return torch.where(inside, math.exp(log_c) * base.pow(0.5 * (dim - 3)), torch.zeros_like(t))
 
 
 # ----------------------------------------------------------------------------- the 2-D toy
@@ -139,16 +152,38 @@ class ToyEncoder(nn.Module):
         super().__init__()
         out_dim = check_int(out_dim, "out_dim", "ToyEncoder")
         width = check_int(width, "width", "ToyEncoder")
-        self.net = nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, out_dim))
+        self.net = nn.Sequential(
+            nn.Linear(2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out_dim)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, 2) → (B, out_dim)
 
 
-def train_toy(prior: str = "hypersphere", *, distribution: str = "swd", weight: float = 1.0,
-              temperature: float = 0.5, steps: int = 200, batch_size: int = 128, noise: float = 0.1,
-              lr: float = 1e-2, out_dim: int = 2, seed: int = 0) -> dict:
+@contextmanager
+def _one_thread():
+    """Run a tiny optimisation on one CPU thread: for a few dozen points, threads only add overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def train_toy(
+    prior: str = "hypersphere",
+    *,
+    distribution: str = "swd",
+    weight: float = 1.0,
+    temperature: float = 0.5,
+    steps: int = 200,
+    batch_size: int = 128,
+    noise: float = 0.1,
+    lr: float = 1e-2,
+    out_dim: int = 2,
+    seed: int = 0,
+) -> dict:
     r"""Train ``ToyEncoder`` with ``losses.generalized_contrastive`` on noisy pairs of toy points.
 
     Two views of x are x + ε₁ and x + ε₂, ε ~ N(0, ``noise``² I): alignment asks f to ignore the
@@ -168,15 +203,16 @@ def train_toy(prior: str = "hypersphere", *, distribution: str = "swd", weight: 
     batch_size = check_int(batch_size, "batch_size", where, minimum=2)
     noise = check_positive(noise, "noise", where, allow_zero=True)
     lr = check_positive(lr, "lr", where)
-    with torch.random.fork_rng():  # the loss draws SWD directions from the global generator
+    with torch.random.fork_rng(), _one_thread():  # the loss draws SWD directions from the global generator
         torch.manual_seed(seed)
         model = ToyEncoder(out_dim)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr)
         for _ in range(steps):
             x, _ = toy_inputs(batch_size, seed=int(torch.randint(0, 2**31 - 1, ())))  # (B, 2)
             z1, z2 = model(x + noise * torch.randn_like(x)), model(x + noise * torch.randn_like(x))
-            loss = losses.generalized_contrastive(z1, z2, distribution=distribution, prior=prior, weight=weight,
-                                                  temperature=temperature)
+            loss = losses.generalized_contrastive(
+                z1, z2, distribution=distribution, prior=prior, weight=weight, temperature=temperature
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -195,12 +231,16 @@ def train_toy(prior: str = "hypersphere", *, distribution: str = "swd", weight: 
     }
 
 
-def weight_temperature_grid(weights, temperatures, *, steps: int = 150, seed: int = 0) -> dict:
+def weight_temperature_grid(
+    weights, temperatures, *, steps: int = 150, out_dim: int = 8, seed: int = 0
+) -> dict:
     r"""Train the toy with the "lse" loss for every (λ, τ) and return its alignment and uniformity grids.
 
-    Scaling L by τ does not move its minimum: τL = −s_{ii⁺} + λ·[τ log Σ_k exp(s_ik/τ)], so the distribution
-    term's weight against the alignment is λτ (Chen et al. 2020b, Appendix A.2). Raising τ acts like
-    raising λ: the iso-lines of the grids run along λτ ≈ const.
+    L = −(1/2N) Σ_i s_{ii⁺}/τ + λ·(1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ) (``losses.generalized_contrastive``).
+    Chen et al. 2020b (Appendix A.2) report that, within a range of τ, a higher temperature acts like a
+    larger weight of the distribution term: the grid measures it. Where it holds, the iso-lines of both
+    measures run along λτ ≈ const (``doubling_effects`` fits the two slopes). ``out_dim`` is the dimension
+    of z; every run uses the same ``seed``.
 
     Returns:
         ``{"weights": (W,), "temperatures": (T,), "alignment": (T, W), "uniformity": (T, W)}`` tensors.
@@ -211,8 +251,36 @@ def weight_temperature_grid(weights, temperatures, *, steps: int = 150, seed: in
     uniformity = torch.zeros(len(temperatures), len(weights))
     for row, temperature in enumerate(temperatures):
         for col, weight in enumerate(weights):
-            run = train_toy("hypersphere", distribution="lse", weight=weight, temperature=temperature,
-                            steps=steps, seed=seed)
+            run = train_toy(
+                "hypersphere",
+                distribution="lse",
+                weight=weight,
+                temperature=temperature,
+                steps=steps,
+                out_dim=out_dim,
+                seed=seed,
+            )
             alignment[row, col], uniformity[row, col] = run["alignment"], run["uniformity"]
-    return {"weights": torch.tensor(weights), "temperatures": torch.tensor(temperatures),
-            "alignment": alignment, "uniformity": uniformity}
+    return {
+        "weights": torch.tensor(weights),
+        "temperatures": torch.tensor(temperatures),
+        "alignment": alignment,
+        "uniformity": uniformity,
+    }
+
+
+def doubling_effects(grid: dict, key: str) -> dict:
+    r"""The least-squares fit value ≈ a·log₂λ + b·log₂τ + c over a ``weight_temperature_grid``.
+
+    ``{"weight": a, "temperature": b}``: how much ``key`` ("alignment" or "uniformity") changes when λ,
+    resp. τ, doubles. λ and τ trade off (only λτ matters) when a ≈ b: doubling τ does what doubling λ does.
+    """
+    check_choice(key, "key", "doubling_effects", ("alignment", "uniformity"))
+    log_w = torch.log2(grid["weights"].double())  # (W,)
+    log_t = torch.log2(grid["temperatures"].double())  # (T,)
+    rows, cols = torch.meshgrid(log_t, log_w, indexing="ij")  # (T, W) each
+    design = torch.stack(
+        [cols.flatten(), rows.flatten(), torch.ones(rows.numel(), dtype=torch.float64)], dim=1
+    )
+    coefficients = torch.linalg.lstsq(design, grid[key].double().reshape(-1, 1)).solution  # (3, 1)
+    return {"weight": float(coefficients[0]), "temperature": float(coefficients[1])}

@@ -69,7 +69,8 @@ __all__ = [
 
 
 class AlignUniform(ContrastiveMethod):
-    r"""Wang & Isola's loss, optimised directly (Wang & Isola 2020, Sec. 5, Eq. 4–5).
+    r"""Wang & Isola's loss, optimised directly (Wang & Isola 2020, Sec. 4.1 defines both terms, Sec. 5
+    trains encoders on their weighted sum).
 
         L = L_align(z1, z2; α) + λ · ½ [L_uniform(z1; t) + L_uniform(z2; t)]
 
@@ -262,8 +263,9 @@ def calibrate_batchnorm(
     An untrained network's running statistics are the defaults (mean 0, variance 1), so in eval mode it
     maps every image to nearly the same point, whatever its weights: a collapse that is an artefact of the
     measurement, not of the network. One pass over the images in train mode with a cumulative average
-    (``momentum=None``) replaces them with the true statistics, as ``torch.optim.swa_utils.update_bn`` does.
-    Training itself is unaffected: in train mode BatchNorm uses the statistics of each batch.
+    (``momentum=None``: the mean of the batches' statistics) replaces them with the statistics of the
+    data, as ``torch.optim.swa_utils.update_bn`` does. Training itself is unaffected: in train mode
+    BatchNorm uses the statistics of each batch.
     """
     device = torch.device(device) if device is not None else next(method.parameters()).device
     norms = [m for m in method.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -319,10 +321,9 @@ def measure_geometry(
     Returns a dict with ``alignment`` (L_align of two augmented views, α = 2), ``uniformity`` (L_uniform
     of the clean z, t = 2), ``pair_distance`` (mean ‖ẑ_i − ẑ_j‖² over i < j), ``std_z`` (the standard
     deviation of each coordinate of the raw z, averaged over coordinates: VICReg's v(Z) watches it),
-    ``effective_rank_z`` and
-    ``effective_rank_h``, and the tensors ``z`` ``(n, d)`` and ``h`` ``(n, feature_dim)`` on the CPU.
-    Views use ``augment_config`` (default ``AugmentConfig.for_size``) with the fixed ``seed``, so the
-    numbers of two epochs compare the same images and the same augmentations.
+    ``effective_rank_z`` and ``effective_rank_h``, and the tensors ``z`` ``(n, d)`` and ``h``
+    ``(n, feature_dim)`` on the CPU. Views use ``augment_config`` (default ``AugmentConfig.for_size``)
+    with the fixed ``seed``, so two epochs are compared on the same images and the same augmentations.
     """
     where = "measure_geometry"
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
@@ -456,7 +457,8 @@ def track_run(
         g["knn_z"] = probes.knn_probe(
             z_reference, reference_labels, g["z"], labels, k=min(20, len(reference))
         )
-        if snapshots if snapshots is not None else g["z"].shape[1] <= 3:
+        keep = snapshots if snapshots is not None else g["z"].shape[1] <= 3
+        if keep:
             kept.append(F.normalize(g["z"], dim=1))  # (n, d) ẑ
         geometry.append(g)
 
@@ -483,7 +485,7 @@ def track_run(
     floats = [{k: v for k, v in g.items() if not isinstance(v, torch.Tensor)} for g in geometry]
     history = [{**fit_entry, **g} for fit_entry, g in zip(result["history"], floats)]
     config = {
-        "method": repr(method).splitlines()[0],
+        "method": f"{type(method).__name__}({method.extra_repr()})",
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
@@ -546,7 +548,11 @@ def clear_cached_runs() -> None:
 
 # Each family's switches and their allowed values; the first value of each is the healthy recipe.
 ABLATIONS: dict[str, dict[str, tuple]] = {
-    "byol": {"predictor": (True, False), "stop_gradient": (True, False), "base_momentum": (0.99, 0.999, 1.0, 0.0)},
+    "byol": {
+        "predictor": (True, False),
+        "stop_gradient": (True, False),
+        "base_momentum": (0.99, 0.999, 1.0, 0.0),
+    },
     "vicreg": {"variance": (True, False), "covariance": (True, False)},
     "simclr": {"projector": (True, False), "augmentation": ("default", "weak"), "batch_size": (256, 32)},
     "align_uniform": {"uniformity": (True, False)},
@@ -641,10 +647,17 @@ def run_ablation(
     hidden_dim: int = 256,
     **switches,
 ) -> Run:
-    """Train one point of the collapse grid (``build_ablation``) and cache it for the session.
+    """Train one point of the collapse grid (``build_ablation``) with ``track_run``, cached for the session.
 
-    The "simclr" family's ``augmentation="weak"`` trains with ``AugmentConfig.weak()`` (large crops only)
-    and its ``batch_size`` sets the batch; every other run uses the default augmentation and 256.
+    Args:
+        family, **switches: the grid point, e.g. ``"byol", predictor=False`` (``ABLATIONS``; the switches
+            left out keep their healthy value).
+        train_data, eval_data, epochs, seed, lr, track_size: as in ``track_run``.
+        width, out_dim, hidden_dim: the encoder width w and the head's output d and hidden width.
+
+    The "simclr" family's ``augmentation="weak"`` trains with ``AugmentConfig.weak()`` (large crops, no
+    colour changes) and its ``batch_size`` sets the batch (the learning rate scaled by √(B/256)); every
+    other run uses the default augmentation and batches of 256. Returns the ``Run``.
     """
     where = "run_ablation"
     setting = _switches(family, switches, where)

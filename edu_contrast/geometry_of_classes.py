@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast import losses
-from edu_contrast._validation import _fail, check_embeddings, check_int, check_labels, check_positive
+from edu_contrast import losses, probes, train
+from edu_contrast._validation import (
+    _fail,
+    check_embeddings,
+    check_int,
+    check_labels,
+    check_positive,
+    compute_dtype,
+)
 from edu_contrast.methods.base import ContrastiveMethod
 
 __all__ = [
@@ -35,10 +43,12 @@ __all__ = [
     "simplex_deviation",
     "regular_simplex",
     "class_geometry",
+    "supcon_free_embeddings",
     "CrossEntropyBaseline",
     "cross_entropy_as_info_nce",
     "flip_labels",
     "with_noisy_labels",
+    "label_noise_scores",
 ]
 
 
@@ -114,16 +124,19 @@ def simplex_deviation(z: torch.Tensor, labels) -> float:
 
 
 def regular_simplex(num_classes: int, dim: int | None = None) -> torch.Tensor:
-    r"""The C unit vertices of a regular simplex, v_c ∝ e_c − (1/C)·1, shape ``(C, dim)`` (dim ≥ C, default C).
+    r"""The C unit vertices of a regular simplex centred at 0, shape ``(C, dim)``, dim ≥ C − 1 (the default).
 
-    They sum to 0 and have pairwise cosine −1/(C−1): the configuration SupCon's class means approach.
+    v_c ∝ e_c − (1/C)·1 lie in the (C − 1)-dimensional subspace orthogonal to 1; written in an orthonormal
+    basis of it (then zero-padded to ``dim``), they sum to 0 and have pairwise cosine −1/(C−1): the
+    configuration SupCon's class means approach.
     """
     where = "regular_simplex"
     num_classes = check_int(num_classes, "num_classes", where, minimum=2)
-    dim = num_classes if dim is None else check_int(dim, "dim", where, minimum=num_classes)
+    dim = num_classes - 1 if dim is None else check_int(dim, "dim", where, minimum=num_classes - 1)
     centred = torch.eye(num_classes, dtype=torch.float64) - 1.0 / num_classes  # (C, C) rows e_c − 1/C
-    vertices = F.normalize(centred, dim=1)  # (C, C)
-    return F.pad(vertices, (0, dim - num_classes))  # (C, dim)
+    basis = torch.linalg.svd(centred).Vh[: num_classes - 1]  # (C − 1, C) orthonormal rows spanning the rows
+    vertices = F.normalize(centred @ basis.T, dim=1)  # (C, C − 1)
+    return F.pad(vertices, (0, dim - (num_classes - 1)))  # (C, dim)
 
 
 def class_geometry(z: torch.Tensor, labels) -> dict:
@@ -137,6 +150,61 @@ def class_geometry(z: torch.Tensor, labels) -> dict:
         "simplex_deviation": simplex_deviation(z, labels),
         "mean_norm": float(means.norm(dim=1).mean()),
     }
+
+
+@contextmanager
+def _one_thread():
+    """Run a tiny optimisation on one CPU thread: for a few dozen points, threads only add overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def supcon_free_embeddings(
+    num_classes: int,
+    dim: int,
+    *,
+    per_class: int = 10,
+    temperature: float = 0.5,
+    steps: int = 200,
+    lr: float = 0.1,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Minimise ``losses.supcon`` over free points ẑ_i ∈ S^{dim−1} (no encoder): what SupCon wants.
+
+    ``per_class`` points per class start at random and Adam moves them for ``steps`` steps. Graf et al.
+    2021 prove that the minimiser, when dim ≥ C − 1, puts each class on one point and the C points on
+    a regular simplex; with dim < C − 1 no regular simplex fits and the classes settle elsewhere.
+
+    Args:
+        num_classes: C ≥ 2.  dim: d ≥ 2.  per_class: points per class (≥ 2).  temperature: τ > 0.
+        steps: Adam steps.  lr: Adam's learning rate.  seed: the starting points.
+
+    Returns:
+        ẑ ``(C·per_class, dim)`` float64 unit rows and their labels ``(C·per_class,)``.
+    """
+    where = "supcon_free_embeddings"
+    num_classes = check_int(num_classes, "num_classes", where, minimum=2)
+    dim = check_int(dim, "dim", where, minimum=2)
+    per_class = check_int(per_class, "per_class", where, minimum=2)
+    temperature = check_positive(temperature, "temperature", where)
+    steps = check_int(steps, "steps", where, minimum=0)
+    lr = check_positive(lr, "lr", where)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)  # (N,)
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(labels), dim, generator=generator, dtype=torch.float64).requires_grad_()  # (N, d)
+    optimiser = torch.optim.Adam([z], lr=lr)
+    with _one_thread():
+        for _ in range(steps):
+            # one view per point: P(i) = the other points of i's class (τ_b = τ, the plain Eq. 2)
+            loss = losses.supcon(z[:, None], labels, temperature=temperature, base_temperature=temperature)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return F.normalize(z.detach(), dim=1), labels
 
 
 class CrossEntropyBaseline(ContrastiveMethod):
@@ -157,17 +225,30 @@ class CrossEntropyBaseline(ContrastiveMethod):
         temperature: τ > 0 of the cosine logits.
     """
 
-    def __init__(self, encoder: nn.Module, *, num_classes: int, hidden_dim: int = 512, out_dim: int = 128,
-                 num_layers: int = 2, temperature: float = 0.1):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        num_classes: int,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        temperature: float = 0.1,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "CrossEntropyBaseline"
         self.num_classes = check_int(num_classes, "num_classes", where, minimum=2)
         self.temperature = check_positive(temperature, "temperature", where)
-        self.prototypes = nn.Parameter(torch.randn(num_classes, out_dim) / math.sqrt(out_dim))  # (C, out_dim) W
+        self.prototypes = nn.Parameter(
+            torch.randn(num_classes, out_dim) / math.sqrt(out_dim)
+        )  # (C, out_dim) W
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """ŵ_c · ẑ / τ for projections z ``(B, out_dim)``: shape ``(B, C)``."""
-        return torch.einsum("bd,cd->bc", F.normalize(z, dim=1), F.normalize(self.prototypes, dim=1)) / self.temperature
+        return (
+            torch.einsum("bd,cd->bc", F.normalize(z, dim=1), F.normalize(self.prototypes, dim=1))
+            / self.temperature
+        )
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The classifier's own prediction argmax_c logit_c for images x: ``(B,)`` int64."""
@@ -181,7 +262,8 @@ class CrossEntropyBaseline(ContrastiveMethod):
         self._check_views(x1, x2)
         labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
-        logits = self.logits(torch.cat([z1, z2])).float()  # (2B, C)
+        logits = self.logits(torch.cat([z1, z2]))  # (2B, C)
+        logits = logits.to(compute_dtype(logits))  # float32 at least under autocast
         return F.cross_entropy(logits, torch.cat([labels, labels]))
 
     def extra_repr(self) -> str:
@@ -191,7 +273,7 @@ class CrossEntropyBaseline(ContrastiveMethod):
 def cross_entropy_as_info_nce(z: torch.Tensor, prototypes: torch.Tensor, labels, *, temperature: float = 0.1):
     r"""Cross-entropy of a cosine classifier written as InfoNCE against class prototypes.
 
-        −log [ exp(ẑ_i·ŵ_{y_i}/τ) / Σ_c exp(ẑ_i·ŵ_c/τ) ]  =  InfoNCE(q = z_i, k⁺ = w_{y_i}, k⁻ = {w_c : c ≠ y_i})
+        −log [ exp(ẑ_i·ŵ_{y_i}/τ) / Σ_c exp(ẑ_i·ŵ_c/τ) ] = InfoNCE(q = z_i, k⁺ = w_{y_i}, k⁻ = {w_c: c ≠ y_i})
 
     The query is the embedding, the positive key its class prototype, the negatives the other
     C − 1 prototypes: ``losses.info_nce`` with per-query negatives ``(N, C−1, d)``. Equal to
@@ -207,9 +289,16 @@ def cross_entropy_as_info_nce(z: torch.Tensor, prototypes: torch.Tensor, labels,
     labels = check_labels(labels, z.shape[0], "labels", where).to(z.device)
     num_classes = prototypes.shape[0]
     if prototypes.shape[1] != z.shape[1]:
-        _fail("prototypes", where, f"of shape (classes, {z.shape[1]}) like z's rows", f"shape {tuple(prototypes.shape)}")
+        _fail(
+            "prototypes",
+            where,
+            f"of shape (classes, {z.shape[1]}) like z's rows",
+            f"shape {tuple(prototypes.shape)}",
+        )
     if labels.min() < 0 or labels.max() >= num_classes:
-        _fail("labels", where, f"in [0, {num_classes})", f"values in [{int(labels.min())}, {int(labels.max())}]")
+        _fail(
+            "labels", where, f"in [0, {num_classes})", f"values in [{int(labels.min())}, {int(labels.max())}]"
+        )
     others = ~F.one_hot(labels, num_classes).bool()  # (N, C): True for c ≠ y_i
     negatives = prototypes[None].expand(z.shape[0], -1, -1)[others]  # (N·(C−1), d)
     negatives = negatives.reshape(z.shape[0], num_classes - 1, -1)  # (N, C−1, d)
@@ -241,3 +330,23 @@ def with_noisy_labels(dataset, rate: float, *, seed: int = 0):
     noisy = copy.copy(dataset)
     noisy.labels = flip_labels(dataset.labels, rate, len(dataset.classes), seed=seed)
     return noisy
+
+
+def label_noise_scores(method: nn.Module, noisy_train, test, *, k: int = 20) -> dict:
+    """How a model trained on ``noisy_train`` does on the clean ``test`` labels.
+
+    ``knn_accuracy``: the kNN probe on the encoder features h, whose neighbours carry the *noisy* training
+    labels (the only labels one has), scored on the clean test labels; ``spread``: ``within_class_spread``
+    of the test projections z under their clean labels.
+
+    Args:
+        method: a trained method (``embed``/``project``).  noisy_train, test: ``ImageTensors``.
+        k: the number of neighbours.
+    """
+    h_train = train.embed_images(method, noisy_train.images)  # (N, feature_dim)
+    h_test = train.embed_images(method, test.images)  # (M, feature_dim)
+    z_test = train.embed_images(method, test.images, project=True)  # (M, out_dim)
+    return {
+        "knn_accuracy": probes.knn_probe(h_train, noisy_train.labels, h_test, test.labels, k=k),
+        "spread": within_class_spread(z_test, test.labels),
+    }

@@ -292,8 +292,9 @@ def infonce_vs_batch_size(
     true_mi = gaussian_mutual_information(rho, dim)
     rows = []
     for n in sizes:
-        torch.manual_seed(seed + n)
-        critic = SeparableCritic(dim)
+        with torch.random.fork_rng():  # seeded weights without touching the caller's random stream
+            torch.manual_seed(seed + n)
+            critic = SeparableCritic(dim)
         history = train_critic(
             critic,
             rho=rho,
@@ -302,14 +303,18 @@ def infonce_vs_batch_size(
             lr=lr,
             generator=torch.Generator().manual_seed(seed + n),
         )
-        test = lambda: torch.Generator().manual_seed(10_000 + seed + n)  # the same held-out batches for both
+        held_out = 10_000 + seed + n  # the same held-out batches for both critics
         rows.append(
             {
                 "batch_size": n,
                 "log_n": math.log(n),
                 "true_mi": true_mi,
-                "learned": estimate_mi(critic, rho=rho, dim=dim, batch_size=n, generator=test()),
-                "optimal": estimate_mi(None, rho=rho, dim=dim, batch_size=n, generator=test()),
+                "learned": estimate_mi(
+                    critic, rho=rho, dim=dim, batch_size=n, generator=torch.Generator().manual_seed(held_out)
+                ),
+                "optimal": estimate_mi(
+                    None, rho=rho, dim=dim, batch_size=n, generator=torch.Generator().manual_seed(held_out)
+                ),
                 "train_history": history,
             }
         )

@@ -34,7 +34,10 @@ def lab(tmp_path):
         pytest.fail(f"{CHROMIUM} is missing: run `apt-get install -y chromium chromium-driver`")
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     port, token = _free_port(), "edu-contrast-test"
-    env = dict(os.environ, EDU_CONTRAST_QUICK="1")
+    # One BLAS/OpenMP thread: the kernel shares two cores with the browser and the server, and
+    # oversubscribed OpenMP threads spin-wait (a 20x slowdown measured on a loaded 2-core machine).
+    threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env = dict(os.environ, EDU_CONTRAST_QUICK="1", **threads)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1"]
     cmd += [f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"]
     cmd += ["--LabApp.expose_app_in_browser=True"]  # window.jupyterapp lets the test run commands
@@ -58,15 +61,36 @@ def lab(tmp_path):
 
 
 def _output_images(page) -> list[str]:
-    return page.eval_on_selector_all(".jp-OutputArea-output img", "els => els.map(e => e.getAttribute('src'))")
+    return page.eval_on_selector_all(
+        ".jp-OutputArea-output img", "els => els.map(e => e.getAttribute('src'))"
+    )
+
+
+# The notebook panel's own state (not the DOM: JupyterLab may virtualise off-screen cells).
+_KERNEL_IDLE = """() => { const w = window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle'; }"""
+_RUN_STATE = """() => { const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  const errors = cells.flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error'))
+                      .map(o => o.ename + ': ' + o.evalue);
+  const done = cells.every(c => c.model.executionCount !== null);
+  return {errors, done: done && w.sessionContext.session.kernel.status === 'idle'}; }"""
 
 
 def _wait_idle(page, timeout_ms):
-    page.wait_for_function(
-        "() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');"
-        " return s && s.getAttribute('data-status') === 'idle'; }",
+    page.wait_for_function(_KERNEL_IDLE, timeout=timeout_ms)
+
+
+def _wait_all_cells_run(page, timeout_ms):
+    """Until every code cell has an execution count and the kernel is idle; fail at the first error."""
+    handle = page.wait_for_function(
+        f"() => {{ const s = ({_RUN_STATE})(); return (s.errors.length || s.done) ? s : false; }}",
         timeout=timeout_ms,
+        polling=500,
     )
+    state = handle.json_value()
+    assert not state["errors"], f"{NOTEBOOK} raised while running all cells: {state['errors']}"
 
 
 def test_moving_the_temperature_slider_redraws_the_figure(lab):
@@ -75,19 +99,20 @@ def test_moving_the_temperature_slider_redraws_the_figure(lab):
     shots = ROOT / "build" / "screenshots"
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(lab)
             page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            _wait_idle(page, 60_000)  # kernel started
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            _wait_idle(page, 120_000)  # the kernel has started
+            # Not awaited: the command's promise resolves only when every cell has run.
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             slider = page.locator(".widget-hslider", has=page.locator(".widget-label", has_text=SLIDER_LABEL))
             slider.first.wait_for(timeout=240_000)
-            page.wait_for_timeout(500)
-            _wait_idle(page, 240_000)  # every cell has run
+            _wait_all_cells_run(page, 300_000)  # the training cells after the explorer, too
             before = _output_images(page)
             readout = slider.first.locator(".widget-readout")
             value_before = readout.inner_text()
@@ -96,14 +121,17 @@ def test_moving_the_temperature_slider_redraws_the_figure(lab):
                 page.keyboard.press("ArrowLeft")
             page.wait_for_function(
                 "(b) => { const s = Array.from(document.querySelectorAll('.jp-OutputArea-output img'),"
-                " e => e.getAttribute('src')); return s.some((x, i) => x !== b[i]) || s.length !== b.length; }",
+                " e => e.getAttribute('src'));"
+                " return s.some((x, i) => x !== b[i]) || s.length !== b.length; }",
                 arg=before,
                 timeout=60_000,
             )
             _wait_idle(page, 60_000)
             assert readout.inner_text() != value_before, "the τ slider did not move"
             assert _output_images(page) != before, "moving τ did not redraw the figure"
-            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            tracebacks = page.locator(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+            )
             assert "Traceback" not in " ".join(tracebacks.all_inner_texts())
         except Exception:
             shots.mkdir(parents=True, exist_ok=True)

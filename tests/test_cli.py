@@ -14,18 +14,44 @@ import pytest
 
 from edu_contrast import cli
 
-FAST = ["--batch-size", "128", "--samples-per-epoch", "512", "--width", "4", "--no-progress", "--device", "cpu"]
+FAST = [
+    "--batch-size",
+    "128",
+    "--samples-per-epoch",
+    "512",
+    "--width",
+    "4",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 KEYS = {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "edu_contrast", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "edu_contrast", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 def _train(out, epochs, *extra):
-    proc = _run("train", "--method", "simclr", "--dataset", "digits", "--temperature", "0.3", "--seed", "1",
-                "--epochs", epochs, "--out", out, *FAST, *extra)
+    proc = _run(
+        "train",
+        "--method",
+        "simclr",
+        "--dataset",
+        "digits",
+        "--temperature",
+        "0.3",
+        "--seed",
+        "1",
+        "--epochs",
+        epochs,
+        "--out",
+        out,
+        *FAST,
+        *extra,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -94,7 +120,16 @@ def test_corrupt_checkpoint_is_reported_without_a_traceback(tmp_path, capsys):
 
 
 def test_summary_fits_one_screen():
-    history = [{"epoch": e, "loss": 1.0, "knn_accuracy": 0.5, "positive_cosine": 0.9, "effective_rank": 3.0,
-                "seconds": 1.0} for e in range(101)]
+    history = [
+        {
+            "epoch": e,
+            "loss": 1.0,
+            "knn_accuracy": 0.5,
+            "positive_cosine": 0.9,
+            "effective_rank": 3.0,
+            "seconds": 1.0,
+        }
+        for e in range(101)
+    ]
     text = cli.summary({"history": history, "linear_accuracy": 0.9}, "simclr", "digits", cli.Path("runs/x"))
     assert len(text.splitlines()) <= 16 and "  100 " in text and "0.9000" in text

@@ -101,3 +101,22 @@ def test_mount_drive_declined_is_not_fatal(monkeypatch, tmp_path, capsys):
     _fake_colab(monkeypatch, mount)
     assert colab.mount_drive(tmp_path) is False
     assert "wiped when the session ends" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_notebook_09_full_mode_without_gpu_stops_at_the_gpu_check(monkeypatch):
+    """Full mode on a CPU refuses in section 1, before any download or training."""
+    from pathlib import Path
+
+    from nbclient.exceptions import CellExecutionError
+
+    from edu_contrast.notebook_runner import execute_notebook
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the kernel inherits it: no GPU even on a GPU machine
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "09_simclr_cifar10.ipynb"
+    with pytest.raises(CellExecutionError) as info:
+        execute_notebook(path, quick=False)
+    message = str(info.value)
+    assert "GPURequiredError" in message and "Runtime → Change runtime type → T4 GPU" in message
+    assert "colab.check_gpu(required=not QUICK)" in message  # the failing cell is the GPU check

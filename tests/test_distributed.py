@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -45,7 +49,7 @@ def _simclr():
 
 
 def _nt_xent_grad(x, w, gather):
-    """Loss and DDP-averaged dL/dW when each process holds its rows of z = xW and gathers them with ``gather``."""
+    """Loss and DDP-averaged dL/dW when each process holds its rows of z = xW, gathered by ``gather``."""
     w = w.clone().requires_grad_(True)
     x1, x2 = x @ w, (x + 0.1) @ w  # (b, 4) this process's rows of the two views
     loss = losses.nt_xent(gather(x1), gather(x2), temperature=TEMPERATURE)
@@ -91,6 +95,7 @@ def results(tmp_path_factory):
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
+@pytest.mark.slow  # spawns two processes
 def test_gather_with_grad_reproduces_the_full_batch_loss_and_gradient(results):
     x, w, _ = _data()
     expected_loss, expected_grad = _nt_xent_grad_single(x, w)
@@ -99,6 +104,7 @@ def test_gather_with_grad_reproduces_the_full_batch_loss_and_gradient(results):
         assert torch.allclose(r["grad"], expected_grad, atol=1e-6), r["rank"]
 
 
+@pytest.mark.slow  # spawns two processes
 def test_gather_without_autograd_gets_the_gradient_wrong(results):
     # The same check fails for the classic bug, so the test above can fail.
     x, w, _ = _data()
@@ -107,11 +113,13 @@ def test_gather_without_autograd_gets_the_gradient_wrong(results):
     assert not torch.allclose(results[0]["buggy_grad"], expected_grad, atol=1e-4)  # ...the gradient is not
 
 
+@pytest.mark.slow  # spawns two processes
 def test_gather_concatenates_in_rank_order(results):
     for r in results:
         assert r["gathered"].tolist() == [0, 1, 2, 10, 11, 12]
 
 
+@pytest.mark.slow  # spawns two processes
 def test_simclr_under_ddp_matches_the_single_process_full_batch(results):
     _, _, images = _data()
     model = _simclr()
@@ -137,3 +145,41 @@ def test_identity_without_a_process_group():
     assert distributed.world_size() == 1 and distributed.rank() == 0 and not distributed.is_distributed()
     with pytest.raises(TypeError, match="'z' parameter of gather_with_grad"):
         distributed.gather_with_grad([1, 2])
+
+
+@pytest.mark.slow
+def test_torchrun_trains_with_ddp_and_only_rank_0_writes(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed next to this Python")
+    out = tmp_path / "run"
+    command = [
+        torchrun,
+        "--nproc_per_node=2",
+        "--master_port",
+        str(distributed.free_port()),
+        "-m",
+        "edu_contrast",
+        "train",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--samples-per-epoch",
+        "512",
+        "--width",
+        "4",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("linear-probe accuracy") == 1  # one summary: rank 0 prints
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [0, 1] and 0 < metrics["linear_accuracy"] <= 1
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["config"]["world_size"] == 2 and len(state["rng"]) == 2  # each rank's generators

@@ -90,14 +90,14 @@ def test_momentum_update_is_reexported():
 @pytest.mark.parametrize(
     ("student", "message"),
     [
-        (update_swapped, r"keeps 10\.0% \(did you swap m and 1 − m\?\)"),
+        (update_swapped, r"keeps 10\.0% \(did you swap β and 1 − β\?\)"),
         (update_hard_coded, r"should keep 90% of itself .* yours keeps 99\.9%"),
         (update_without_no_grad, r"carry gradient history .* torch\.no_grad"),
         (update_the_online_network, r"changed the online network's weights"),
         (update_returns_a_copy, r"returned a new network.* in place"),
         (update_without_one_minus_m, r"added the online weights with factor 1"),
         (update_does_nothing, r"target's weights did not change"),
-        (update_mixes_the_wrong_partners, r"not a mix m·ξ \+ \(1 − m\)·θ"),
+        (update_mixes_the_wrong_partners, r"not a mix β·ξ \+ \(1 − β\)·θ"),
         (update_with_buffers, r"BatchNorm running statistics"),
     ],
 )
@@ -190,13 +190,19 @@ def test_enqueue_reference_and_vectorised_pass(capsys):
 @pytest.mark.parametrize(
     ("student", "message"),
     [
-        (enqueue_without_wrap, r"raised RuntimeError.*must wrap around with % K"),
-        (enqueue_truncating, r"K = 8 slots, ptr = 6, .* slot 0 should hold key 2 of this batch, but it holds the "
-                             r"old entry of slot 0\. The batch runs past the end"),
+        (enqueue_without_wrap, r"raised RuntimeError.*must wrap around with % M"),
+        (
+            enqueue_truncating,
+            r"M = 8 slots, ptr = 6, .* slot 0 should hold key 2 of this batch, but it holds the "
+            r"old entry of slot 0\. The batch runs past the end",
+        ),
         (enqueue_pointer_not_wrapped, r"new pointer should be 0, got 8 \(the pointer must wrap around too"),
         (enqueue_pointer_not_moved, r"new pointer should be 3, got 0 \(the pointer did not move"),
-        (enqueue_always_at_the_start, r"ptr = 5, .* slot 0 should hold the old entry of slot 0, but it holds key 0"),
-        (enqueue_slice_wrap_only, r"raised RuntimeError.*larger than the queue.*only the newest K keys stay"),
+        (
+            enqueue_always_at_the_start,
+            r"ptr = 5, .* slot 0 should hold the old entry of slot 0, but it holds key 0",
+        ),
+        (enqueue_slice_wrap_only, r"raised RuntimeError.*larger than the queue.*only the newest M keys stay"),
         (enqueue_returns_queue_and_pointer, r"return only the new pointer"),
         (enqueue_rebinds_the_queue, r"the queue you were given did not change\. Write into it in place"),
     ],

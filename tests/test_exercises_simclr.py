@@ -74,16 +74,26 @@ def _z(encoder, projector, x1, x2):
 @pytest.mark.parametrize(
     ("loss_fn", "message"),
     [
-        (lambda f, g, x1, x2, t: losses.nt_xent(f(x1), f(x2), temperature=t),
-         "the loss is computed on the encoder features h = f(x), not on the projections z = g(h)"),
-        (lambda f, g, x1, x2, t: losses.nt_xent(g(f(x1)), g(f(x1)), temperature=t),
-         "both arguments of nt_xent are the first view"),
-        (lambda f, g, x1, x2, t: losses.nt_xent(*_z(f, g, x1, x2)),
-         "the loss uses nt_xent's default τ = 0.5, not the 'temperature' argument (τ = 0.2)"),
-        (lambda f, g, x1, x2, t: losses.info_nce(*_z(f, g, x1, x2), temperature=t),
-         "this is InfoNCE in one direction"),
-        (lambda f, g, x1, x2, t: 2 * losses.nt_xent(*_z(f, g, x1, x2), temperature=t),
-         "the returned loss is"),
+        (
+            lambda f, g, x1, x2, t: losses.nt_xent(f(x1), f(x2), temperature=t),
+            "the loss is computed on the encoder features h = f(x), not on the projections z = g(h)",
+        ),
+        (
+            lambda f, g, x1, x2, t: losses.nt_xent(g(f(x1)), g(f(x1)), temperature=t),
+            "both arguments of nt_xent are the first view",
+        ),
+        (
+            lambda f, g, x1, x2, t: losses.nt_xent(*_z(f, g, x1, x2)),
+            "the loss uses nt_xent's default τ = 0.5, not the 'temperature' argument (τ = 0.2)",
+        ),
+        (
+            lambda f, g, x1, x2, t: losses.info_nce(*_z(f, g, x1, x2), temperature=t),
+            "this is InfoNCE in one direction",
+        ),
+        (
+            lambda f, g, x1, x2, t: 2 * losses.nt_xent(*_z(f, g, x1, x2), temperature=t),
+            "the returned loss is",
+        ),
     ],
     ids=["loss_on_h", "same_view", "default_temperature", "one_direction", "scaled"],
 )
@@ -183,26 +193,59 @@ def test_schedule_accepts_a_tensor_result():
 @pytest.mark.parametrize(
     ("student", "message"),
     [
-        (lambda s, *, total_steps, warmup_steps: s / warmup_steps if s < warmup_steps
-         else correct_schedule(s, total_steps=total_steps, warmup_steps=warmup_steps),
-         r"the warm-up starts at 0: at step 0 the factor is \(0 \+ 1\)/W = 0.1"),
-        (lambda s, *, total_steps, warmup_steps: 0.5 * (1 + math.cos(math.pi * s / total_steps)),
-         "there is no warm-up"),
-        (lambda s, *, total_steps, warmup_steps: (s + 1) / warmup_steps if s < warmup_steps
-         else math.cos(math.pi * (s - warmup_steps) / (total_steps - warmup_steps)),
-         r"the factor goes negative \(-1\)"),
-        (lambda s, *, total_steps, warmup_steps: (s + 1) / warmup_steps if s < warmup_steps
-         else 0.5 * (1 + math.cos(math.pi * s / total_steps)),
-         "at step W = 10 the factor should be ½·\\(1 \\+ cos 0\\) = 1, got 0.9755"),
-        (lambda s, *, total_steps, warmup_steps: (s + 1) / warmup_steps if s < warmup_steps
-         else 0.5 * (1 + math.cos(math.pi * (s - warmup_steps) / (total_steps - warmup_steps + 1))),
-         "at the last step S = 100 the factor should reach 0"),
-        (lambda s, *, total_steps, warmup_steps: ((s + 1) / warmup_steps) ** 2 if s < warmup_steps
-         else correct_schedule(s, total_steps=total_steps, warmup_steps=warmup_steps),
-         r"S = 100 total steps and W = 10 warm-up steps, the factor differs from the reference \(step 0"),
+        (
+            lambda s, *, total_steps, warmup_steps: (
+                s / warmup_steps
+                if s < warmup_steps
+                else correct_schedule(s, total_steps=total_steps, warmup_steps=warmup_steps)
+            ),
+            r"the warm-up starts at 0: at step 0 the factor is \(0 \+ 1\)/W = 0.1",
+        ),
+        (
+            lambda s, *, total_steps, warmup_steps: 0.5 * (1 + math.cos(math.pi * s / total_steps)),
+            "there is no warm-up",
+        ),
+        (
+            lambda s, *, total_steps, warmup_steps: (
+                (s + 1) / warmup_steps
+                if s < warmup_steps
+                else math.cos(math.pi * (s - warmup_steps) / (total_steps - warmup_steps))
+            ),
+            r"the factor goes negative \(-1\)",
+        ),
+        (
+            lambda s, *, total_steps, warmup_steps: (
+                (s + 1) / warmup_steps
+                if s < warmup_steps
+                else 0.5 * (1 + math.cos(math.pi * s / total_steps))
+            ),
+            "at step W = 10 the factor should be ½·\\(1 \\+ cos 0\\) = 1, got 0.9755",
+        ),
+        (
+            lambda s, *, total_steps, warmup_steps: (
+                (s + 1) / warmup_steps
+                if s < warmup_steps
+                else 0.5 * (1 + math.cos(math.pi * (s - warmup_steps) / (total_steps - warmup_steps + 1)))
+            ),
+            "at the last step S = 100 the factor should reach 0",
+        ),
+        (
+            lambda s, *, total_steps, warmup_steps: (
+                ((s + 1) / warmup_steps) ** 2
+                if s < warmup_steps
+                else correct_schedule(s, total_steps=total_steps, warmup_steps=warmup_steps)
+            ),
+            r"S = 100 total steps and W = 10 warm-up steps, the factor differs from the reference \(step 0",
+        ),
     ],
-    ids=["warmup_from_zero", "no_warmup", "no_half_one_plus", "cosine_from_zero", "never_reaches_zero",
-         "other"],
+    ids=[
+        "warmup_from_zero",
+        "no_warmup",
+        "no_half_one_plus",
+        "cosine_from_zero",
+        "never_reaches_zero",
+        "other",
+    ],
 )
 def test_schedule_mistakes_are_named(student, message):
     with pytest.raises(ExerciseError, match=message):
@@ -215,8 +258,9 @@ def test_schedule_without_warmup_must_not_divide_by_zero():
             return (step + 1) / warmup_steps
         return correct_schedule(step, total_steps=total_steps, warmup_steps=warmup_steps)
 
-    with pytest.raises(ExerciseError, match="warmup_steps=0, step=0 your function raised ZeroDivisionError.*"
-                                            "no warm-up"):
+    with pytest.raises(
+        ExerciseError, match="warmup_steps=0, step=0 your function raised ZeroDivisionError.*no warm-up"
+    ):
         check_warmup_cosine(divides)
 
 

@@ -207,7 +207,9 @@ def test_byol_momentum_update_formula_exactly():
     with torch.no_grad():
         for p in [*method.encoder.parameters(), *method.projector.parameters()]:
             p.copy_(torch.randn_like(p))
-    target_before = [p.clone() for p in [*method.target_encoder.parameters(), *method.target_projector.parameters()]]
+    target_before = [
+        p.clone() for p in [*method.target_encoder.parameters(), *method.target_projector.parameters()]
+    ]
     online = [*method.encoder.parameters(), *method.projector.parameters()]
     progress = 0.3
     tau = target_momentum(progress, 0.9)
@@ -237,8 +239,10 @@ def test_byol_at_progress_zero_with_zero_base_momentum_copies_the_online_network
         for p in method.encoder.parameters():
             p.add_(1.0)
     method.on_step_end(0.0)
-    assert all(torch.equal(t, o) for t, o in zip(method.target_encoder.parameters(), method.encoder.parameters(),
-                                                  strict=True))
+    assert all(
+        torch.equal(t, o)
+        for t, o in zip(method.target_encoder.parameters(), method.encoder.parameters(), strict=True)
+    )
 
 
 # ---------------------------------------------------------------- learning, dtypes
@@ -268,8 +272,22 @@ def test_bfloat16_autocast_gives_a_finite_loss(cls, kwargs):
     x1, x2 = _views()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = method.loss(x1, x2, torch.arange(8) % 3)
-    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert loss.dim() == 0 and loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
+
+
+def test_under_autocast_the_loss_itself_is_computed_in_float32():
+    # The network runs in bfloat16, but the logits s/τ must not: at τ = 0.1 bfloat16 keeps 2-3 digits.
+    method = _make(SimCLR, temperature=0.1)
+    x1, x2 = _views()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z1, z2 = method.project_pair(x1, x2)
+        loss = method.loss(x1, x2)
+        in_bfloat16 = losses.nt_xent(z1, z2, temperature=0.1)  # what a loss inside autocast computes
+    assert z1.dtype == torch.bfloat16
+    exact = losses.nt_xent(z1.float(), z2.float(), temperature=0.1)
+    assert torch.allclose(loss, exact, rtol=0, atol=1e-5)
+    assert not torch.allclose(in_bfloat16.float(), exact, rtol=0, atol=1e-5)  # so the check above can fail
 
 
 # ---------------------------------------------------------------- building and bad inputs
@@ -280,7 +298,9 @@ def test_build_method_records_its_recipe(name):
     method = build_method(name, encoder="convnet", in_channels=1, width=8)
     assert isinstance(method, METHODS[name])
     assert method.spec["name"] == name and method.spec["width"] == 8
-    rebuilt = build_method(**{"name": method.spec["name"], **{k: v for k, v in method.spec.items() if k != "name"}})
+    rebuilt = build_method(
+        **{"name": method.spec["name"], **{k: v for k, v in method.spec.items() if k != "name"}}
+    )
     rebuilt.load_state_dict(method.state_dict())
     x = torch.rand(4, 1, 8, 8)
     method.eval(), rebuilt.eval()

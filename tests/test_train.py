@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +14,15 @@ import torch
 from edu_contrast import data, train
 from edu_contrast.methods import build_method
 
-TINY = {"batch_size": 64, "samples_per_epoch": 256, "lr": 1e-3, "progress": False, "knn_train_size": 500,
-        "knn_test_size": 200, "device": "cpu"}
+TINY = {
+    "batch_size": 64,
+    "samples_per_epoch": 256,
+    "lr": 1e-3,
+    "progress": False,
+    "knn_train_size": 500,
+    "knn_test_size": 200,
+    "device": "cpu",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +55,9 @@ def test_fit_writes_history_checkpoint_and_metrics(digits, tmp_path):
     for h in history:
         assert set(h) == {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
         assert math.isfinite(h["loss"]) and 0 <= h["knn_accuracy"] <= 1 and h["effective_rank"] >= 1
-    assert math.log(2 * 64 - 1) * 0.5 < history[0]["loss"] < math.log(2 * 64 - 1) * 1.5  # untrained ≈ log(2N−1)
+    assert (
+        math.log(2 * 64 - 1) * 0.5 < history[0]["loss"] < math.log(2 * 64 - 1) * 1.5
+    )  # untrained ≈ log(2N−1)
     assert 0.1 < result["linear_accuracy"] <= 1
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["history"] == history and metrics["linear_accuracy"] == result["linear_accuracy"]
@@ -64,10 +75,19 @@ def test_resume_after_an_interruption_gives_the_same_parameters(digits, tmp_path
     expected = train.fit(straight, train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "a", **TINY)
 
     with pytest.raises(Interrupted):  # the "machine dies" right after epoch 1 was saved
-        train.fit(_method(name), train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "b",
-                  callback=_interrupt_after(1), **TINY)
+        train.fit(
+            _method(name),
+            train_data,
+            epochs=2,
+            eval_data=test_data,
+            out_dir=tmp_path / "b",
+            callback=_interrupt_after(1),
+            **TINY,
+        )
     resumed = _method(name, seed=123)  # fresh weights: everything must come from the checkpoint
-    result = train.fit(resumed, train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "b", resume=True, **TINY)
+    result = train.fit(
+        resumed, train_data, epochs=2, eval_data=test_data, out_dir=tmp_path / "b", resume=True, **TINY
+    )
 
     for (key, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), key  # parameters and buffers (BatchNorm statistics, MoCo's queue)
@@ -77,16 +97,27 @@ def test_resume_after_an_interruption_gives_the_same_parameters(digits, tmp_path
 
 def test_resume_without_checkpoint_starts_fresh_and_mismatch_is_refused(digits, tmp_path):
     train_data, test_data = digits
-    result = train.fit(_method(), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path, resume=True, **TINY)
+    result = train.fit(
+        _method(), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path, resume=True, **TINY
+    )
     assert [h["epoch"] for h in result["history"]] == [0, 1]
     with pytest.raises(train.ResumeMismatchError, match=r"batch_size=64 in the checkpoint, 32 now"):
-        train.fit(_method(), train_data, epochs=2, eval_data=test_data, out_dir=tmp_path, resume=True,
-                  **{**TINY, "batch_size": 32})
+        train.fit(
+            _method(),
+            train_data,
+            epochs=2,
+            eval_data=test_data,
+            out_dir=tmp_path,
+            resume=True,
+            **{**TINY, "batch_size": 32},
+        )
 
 
 def test_an_interrupted_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
-    train.save_checkpoint({"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.ones(3)}, "epoch": 1}, path)
+    train.save_checkpoint(
+        {"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.ones(3)}, "epoch": 1}, path
+    )
 
     def dies_halfway(obj, f):
         f.write(b"PK\x03\x04 half a zip file")
@@ -94,7 +125,9 @@ def test_an_interrupted_write_leaves_the_previous_checkpoint_intact(tmp_path, mo
 
     monkeypatch.setattr(torch, "save", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        train.save_checkpoint({"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(3)}, "epoch": 2}, path)
+        train.save_checkpoint(
+            {"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(3)}, "epoch": 2}, path
+        )
     monkeypatch.undo()
     state = train.load_checkpoint(path)
     assert state["epoch"] == 1 and torch.equal(state["model"]["w"], torch.ones(3))
@@ -125,8 +158,15 @@ def test_not_a_training_checkpoint_is_refused(tmp_path):
 
 def test_evaluate_reprobes_the_checkpoint(digits, tmp_path):
     train_data, test_data = digits
-    result = train.fit(_method("byol"), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path,
-                       config={"dataset": "digits"}, **TINY)
+    result = train.fit(
+        _method("byol"),
+        train_data,
+        epochs=1,
+        eval_data=test_data,
+        out_dir=tmp_path,
+        config={"dataset": "digits"},
+        **TINY,
+    )
     again = train.evaluate(tmp_path)
     assert again["epoch"] == 1
     assert again["linear_accuracy"] == pytest.approx(result["linear_accuracy"], abs=1e-9)
@@ -178,3 +218,25 @@ def test_bad_arguments(digits, tmp_path):
     with pytest.raises(ValueError, match=r"'amp' parameter of fit must be one of"):
         train.fit(_method(), train_data, epochs=1, amp="fp8")
     assert not os.listdir(tmp_path)
+
+
+def _load_script(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_benchmark_runs_its_cpu_smoke_version(capsys):
+    bench = _load_script("bench_gpu_step")
+    assert bench.main(["--cpu-smoke"]) == 0
+    printed = capsys.readouterr().out
+    for part in ("pipeline:", "model:", "full:", "images/s", "full / model step time"):
+        assert part in printed
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_gpu_benchmark_refuses_without_cuda(capsys):
+    assert _load_script("bench_gpu_step").main([]) == 2
+    assert "needs CUDA" in capsys.readouterr().err

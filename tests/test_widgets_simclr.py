@@ -1,4 +1,4 @@
-"""Notebook 09's explorer and plots: the augmentation config, the two view samplers, the callbacks, the table."""
+"""Notebook 09's explorer and plots: augmentation config, the two view samplers, callbacks, table."""
 
 from __future__ import annotations
 
@@ -41,10 +41,12 @@ def test_config_strength_scales_the_jitter():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"crop_min_scale": 0}, "'crop_min_scale' parameter of simclr_augment_config must be > 0"),
-     ({"crop_min_scale": 1.5}, "must be in \\(0, 1\\]"),
-     ({"color_strength": 2.0}, "'color_strength' parameter .* must be in \\[0, 1.25\\]"),
-     ({"grayscale_p": 1.2}, "'grayscale_p' parameter .* a probability")],
+    [
+        ({"crop_min_scale": 0}, "'crop_min_scale' parameter of simclr_augment_config must be > 0"),
+        ({"crop_min_scale": 1.5}, "must be in \\(0, 1\\]"),
+        ({"color_strength": 2.0}, "'color_strength' parameter .* must be in \\[0, 1.25\\]"),
+        ({"grayscale_p": 1.2}, "'grayscale_p' parameter .* a probability"),
+    ],
 )
 def test_config_rejects_out_of_range(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -64,8 +66,9 @@ def test_sample_views_shapes_seeding_and_isolation(image):
 
 
 def test_identity_distribution_returns_the_image_in_both_pipelines(image):
-    identity = augment.AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0,
-                                     grayscale_p=0.0)
+    identity = augment.AugmentConfig(
+        crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0
+    )
     per_image, batched = w.sample_views(image, identity, n_views=3)
     assert torch.allclose(per_image, image.expand(3, -1, -1, -1), atol=1e-4)
     assert torch.allclose(batched, image.expand(3, -1, -1, -1), atol=1e-4)
@@ -74,15 +77,18 @@ def test_identity_distribution_returns_the_image_in_both_pipelines(image):
 def test_grayscale_always_gives_equal_channels_in_both_pipelines(image):
     cfg = w.simclr_augment_config(0.5, 0.0, 1.0)
     for views in w.sample_views(image, cfg, n_views=3):
-        assert torch.allclose(views[:, 0], views[:, 1], atol=1e-5) and torch.allclose(views[:, 1], views[:, 2],
-                                                                                       atol=1e-5)
+        assert torch.allclose(views[:, 0], views[:, 1], atol=1e-5) and torch.allclose(
+            views[:, 1], views[:, 2], atol=1e-5
+        )
 
 
 def test_uint8_images_are_accepted_and_bad_shapes_rejected(image):
     as_uint8 = (image * 255).round().to(torch.uint8)
     per_image, _ = w.sample_views(as_uint8, n_views=2)
     assert per_image.dtype == torch.float32 and float(per_image.max()) <= 1
-    with pytest.raises(ValueError, match="'image' parameter of sample_views must be a \\(3, H, W\\) RGB image"):
+    with pytest.raises(
+        ValueError, match="'image' parameter of sample_views must be a \\(3, H, W\\) RGB image"
+    ):
         w.sample_views(torch.rand(1, 32, 32))
     with pytest.raises(TypeError, match="'image' parameter of draw_views"):
         w.draw_views([[0.0]])
@@ -128,8 +134,16 @@ def test_explorer_rejects_grayscale_images():
 
 
 def _history(offset):
-    return [{"epoch": e, "loss": 5.0 - e + offset, "knn_accuracy": 0.1 * e, "positive_cosine": 0.9,
-             "effective_rank": 2.0 + e} for e in range(3)]
+    return [
+        {
+            "epoch": e,
+            "loss": 5.0 - e + offset,
+            "knn_accuracy": 0.1 * e,
+            "positive_cosine": 0.9,
+            "effective_rank": 2.0 + e,
+        }
+        for e in range(3)
+    ]
 
 
 def test_plot_runs_one_line_per_run_per_key():
@@ -148,10 +162,12 @@ def test_plot_runs_rejects_missing_keys():
 
 
 def test_results_table_formats_percentages_and_dashes():
-    table = w.results_table([
-        {"run": "untrained", "epochs": 0, "knn": 0.3456, "linear": None, "source": "this notebook"},
-        {"run": "NT-Xent, ResNet-50", "epochs": 100, "knn": None, "linear": 0.879, "source": "published"},
-    ])
+    table = w.results_table(
+        [
+            {"run": "untrained", "epochs": 0, "knn": 0.3456, "linear": None, "source": "this notebook"},
+            {"run": "NT-Xent, ResNet-50", "epochs": 100, "knn": None, "linear": 0.879, "source": "published"},
+        ]
+    )
     lines = table.splitlines()
     assert lines[0].startswith("| run | epochs | kNN accuracy | linear-probe accuracy | source |")
     assert lines[2] == "| untrained | 0 | 34.6 % | — | this notebook |"

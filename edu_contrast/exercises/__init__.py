@@ -16,3 +16,6 @@ from edu_contrast.exercises.collapse import *  # noqa: F403
 from edu_contrast.exercises.infonce import *  # noqa: F403
 from edu_contrast.exercises.temperature import *  # noqa: F403
 from edu_contrast.exercises.methods import *  # noqa: F403
+from edu_contrast.exercises.supcon import *  # noqa: F403
+from edu_contrast.exercises.generalized import *  # noqa: F403
+from edu_contrast.exercises.suppression import *  # noqa: F403

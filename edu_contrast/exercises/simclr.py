@@ -37,8 +37,9 @@ def _networks(seed: int = 0) -> tuple[nn.Module, nn.Module]:
     """
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        encoder = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                nn.Flatten())  # (B, 3, 8, 8) → (B, 8)
+        encoder = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )  # (B, 3, 8, 8) → (B, 8)
         projector = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 6))  # (B, 8) → (B, 6)
     return encoder.double(), projector.double()
 
@@ -96,26 +97,38 @@ def _diagnose_loss(loss: float, encoder, projector, x1, x2, name: str) -> None:
         if _close(loss, expected):
             return
         mistakes = [
-            (losses.nt_xent(h1, h2, temperature=tau),
-             "the loss is computed on the encoder features h = f(x), not on the projections z = g(h): "
-             "pass h through the projector before nt_xent"),
-            (losses.nt_xent(z1, z1, temperature=tau),
-             "both arguments of nt_xent are the first view: pass z1 = g(f(x1)) and z2 = g(f(x2))"),
-            (losses.nt_xent(z2, z2, temperature=tau),
-             "both arguments of nt_xent are the second view: pass z1 = g(f(x1)) and z2 = g(f(x2))"),
-            (losses.nt_xent(z1, z2),
-             f"the loss uses nt_xent's default τ = 0.5, not the 'temperature' argument (τ = {tau}): "
-             f"call nt_xent(z1, z2, temperature=temperature)"),
-            (losses.info_nce(z1, z2, temperature=tau),
-             "this is InfoNCE in one direction (N anchors from view 1, negatives only from view 2); "
-             "SimCLR's NT-Xent uses all 2N views as anchors, each against the 2N − 2 other views: use "
-             "losses.nt_xent"),
+            (
+                losses.nt_xent(h1, h2, temperature=tau),
+                "the loss is computed on the encoder features h = f(x), not on the projections z = g(h): "
+                "pass h through the projector before nt_xent",
+            ),
+            (
+                losses.nt_xent(z1, z1, temperature=tau),
+                "both arguments of nt_xent are the first view: pass z1 = g(f(x1)) and z2 = g(f(x2))",
+            ),
+            (
+                losses.nt_xent(z2, z2, temperature=tau),
+                "both arguments of nt_xent are the second view: pass z1 = g(f(x1)) and z2 = g(f(x2))",
+            ),
+            (
+                losses.nt_xent(z1, z2),
+                f"the loss uses nt_xent's default τ = 0.5, not the 'temperature' argument (τ = {tau}): "
+                f"call nt_xent(z1, z2, temperature=temperature)",
+            ),
+            (
+                losses.info_nce(z1, z2, temperature=tau),
+                "this is InfoNCE in one direction (N anchors from view 1, negatives only from view 2); "
+                "SimCLR's NT-Xent uses all 2N views as anchors, each against the 2N − 2 other views: use "
+                "losses.nt_xent",
+            ),
         ]
     for value, message in mistakes:
         if _close(loss, float(value)):
             raise ExerciseError(f"{name}: {message}. (Your loss {loss:.6f}, expected {expected:.6f}.)")
-    raise ExerciseError(f"{name}: the returned loss is {loss:.6f}, expected NT-Xent(z1, z2; τ={tau}) = "
-                        f"{expected:.6f} for the parameters before the step.")
+    raise ExerciseError(
+        f"{name}: the returned loss is {loss:.6f}, expected NT-Xent(z1, z2; τ={tau}) = "
+        f"{expected:.6f} for the parameters before the step."
+    )
 
 
 def _largest_difference(got: dict, expected: dict) -> tuple[str, float]:
@@ -128,23 +141,32 @@ def _check_update(before: dict, after: dict, expected: dict, name: str) -> None:
     """Raise unless ``after`` equals ``expected``, naming the way the update went wrong."""
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     if not moved:
-        raise ExerciseError(f"{name}: no parameter changed. Call loss.backward() and then optimizer.step() "
-                            f"(zero the gradients before backward, not between backward and step).")
+        raise ExerciseError(
+            f"{name}: no parameter changed. Call loss.backward() and then optimizer.step() "
+            f"(zero the gradients before backward, not between backward and step)."
+        )
     if not any(k.startswith("encoder.") for k in moved):
-        raise ExerciseError(f"{name}: the projector g learned but the encoder f did not change: the gradient "
-                            f"does not reach f. Did you .detach() h = f(x) or compute it under torch.no_grad()?")
+        raise ExerciseError(
+            f"{name}: the projector g learned but the encoder f did not change: the gradient "
+            f"does not reach f. Did you .detach() h = f(x) or compute it under torch.no_grad()?"
+        )
     if not any(k.startswith("projector.") for k in moved):
-        raise ExerciseError(f"{name}: the encoder changed but the projector g did not: compute the loss on "
-                            f"z = g(f(x)) so that g learns too.")
+        raise ExerciseError(
+            f"{name}: the encoder changed but the projector g did not: compute the loss on "
+            f"z = g(f(x)) so that g learns too."
+        )
     key, diff = _largest_difference(after, expected)
     if diff > 1e-8:
         step = {k: expected[k] - before[k] for k in before}
         taken = {k: after[k] - before[k] for k in before}
         if all(torch.allclose(taken[k], 2 * step[k], atol=1e-9) for k in before):
-            raise ExerciseError(f"{name}: the parameters moved twice as far as one step: call loss.backward() "
-                                f"and optimizer.step() once per training step.")
-        raise ExerciseError(f"{name}: after the step, {key} differs from one optimizer step on ∇L by up to "
-                            f"{diff:.3g}.")
+            raise ExerciseError(
+                f"{name}: the parameters moved twice as far as one step: call loss.backward() "
+                f"and optimizer.step() once per training step."
+            )
+        raise ExerciseError(
+            f"{name}: after the step, {key} differs from one optimizer step on ∇L by up to {diff:.3g}."
+        )
 
 
 def check_simclr_step(student_fn) -> bool:
@@ -169,17 +191,23 @@ def check_simclr_step(student_fn) -> bool:
     for step, (x1, x2) in enumerate(views):
         before_encoder, before_projector = copy.deepcopy(encoder), copy.deepcopy(projector)
         before = _parameters(encoder, projector)
-        returned = call_student(student_fn, encoder, projector, optimizer, x1.clone(), x2.clone(), TEMPERATURE,
-                                name=name)
+        returned = call_student(
+            student_fn, encoder, projector, optimizer, x1.clone(), x2.clone(), TEMPERATURE, name=name
+        )
         loss = _as_float(returned, name)
         _diagnose_loss(loss, before_encoder, before_projector, x1, x2, name)
         after = _parameters(encoder, projector)
         if step == 1 and _accumulated_gradients(after, views):
-            raise ExerciseError(f"{name}: the second step added the first step's gradients to its own: call "
-                                f"optimizer.zero_grad() before loss.backward() in every step.")
+            raise ExerciseError(
+                f"{name}: the second step added the first step's gradients to its own: call "
+                f"optimizer.zero_grad() before loss.backward() in every step."
+            )
         _check_update(before, after, expected_params[step], name)
-    return passed(name, f"L = NT-Xent(g(f(x1)), g(f(x2)); τ) = {loss:.4f}, and each call took one optimizer "
-                        f"step on fresh gradients.")
+    return passed(
+        name,
+        f"L = NT-Xent(g(f(x1)), g(f(x2)); τ) = {loss:.4f}, and each call took one optimizer "
+        f"step on fresh gradients.",
+    )
 
 
 def _accumulated_gradients(after: dict, views) -> bool:
@@ -201,31 +229,42 @@ def _factor(student_fn, step: int, total: int, warmup: int, name: str) -> float:
     try:
         value = student_fn(step, total_steps=total, warmup_steps=warmup)
     except Exception as error:
-        raise ExerciseError(f"{name}: with total_steps={total}, warmup_steps={warmup}, step={step} your function "
-                            f"raised {type(error).__name__}: {error}"
-                            + (" (warmup_steps=0 means no warm-up: start the cosine at once)" if warmup == 0
-                               else "")) from error
+        raise ExerciseError(
+            f"{name}: with total_steps={total}, warmup_steps={warmup}, step={step} your function "
+            f"raised {type(error).__name__}: {error}"
+            + (" (warmup_steps=0 means no warm-up: start the cosine at once)" if warmup == 0 else "")
+        ) from error
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExerciseError(f"{name}: return the learning-rate factor as a number. Got {type(value).__name__} "
-                            f"at step {step}.")
+        raise ExerciseError(
+            f"{name}: return the learning-rate factor as a number. Got {type(value).__name__} at step {step}."
+        )
     return float(value)
 
 
 def _schedule_mistake(got: list[float], total: int, warmup: int) -> str | None:
     """A plain-words explanation of a typical schedule bug, or None."""
     if warmup > 0 and got[0] == 0:
-        return (f"the warm-up starts at 0: at step 0 the factor is (0 + 1)/W = {1 / warmup:.3g}, so the first "
-                f"step already learns")
+        return (
+            f"the warm-up starts at 0: at step 0 the factor is (0 + 1)/W = {1 / warmup:.3g}, so the first "
+            f"step already learns"
+        )
     if warmup > 1 and math.isclose(got[0], 1.0):
-        return f"there is no warm-up: at step 0 the factor is (0 + 1)/W = {1 / warmup:.3g}, rising to 1 at step W − 1"
+        return (
+            f"there is no warm-up: at step 0 the factor is (0 + 1)/W = {1 / warmup:.3g}, rising to 1 at "
+            f"step W − 1"
+        )
     if min(got) < -1e-9:
-        return (f"the factor goes negative ({min(got):.3g}): the cosine part is ½·(1 + cos(π·progress)), which "
-                f"falls from 1 to 0")
+        return (
+            f"the factor goes negative ({min(got):.3g}): the cosine part is ½·(1 + cos(π·progress)), which "
+            f"falls from 1 to 0"
+        )
     if warmup < total and not math.isclose(got[warmup], 1.0, abs_tol=1e-9):
-        return (f"at step W = {warmup} the factor should be ½·(1 + cos 0) = 1, got {got[warmup]:.4g}: the "
-                f"cosine starts when the warm-up ends and runs over the S − W remaining steps")
+        return (
+            f"at step W = {warmup} the factor should be ½·(1 + cos 0) = 1, got {got[warmup]:.4g}: the "
+            f"cosine starts when the warm-up ends and runs over the S − W remaining steps"
+        )
     if not math.isclose(got[total], 0.0, abs_tol=1e-9):
         return f"at the last step S = {total} the factor should reach 0, got {got[total]:.4g}"
     return None
@@ -241,17 +280,22 @@ def check_warmup_cosine(student_fn) -> bool:
     """
     name = "check_warmup_cosine"
     if not callable(student_fn):
-        raise TypeError(f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}.")
+        raise TypeError(
+            f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}."
+        )
     for total, warmup in _SCHEDULES:
         got = [_factor(student_fn, s, total, warmup, name) for s in range(total + 1)]
         expected = [train.warmup_cosine(s, total_steps=total, warmup_steps=warmup) for s in range(total + 1)]
-        wrong = [s for s in range(total + 1) if not math.isclose(got[s], expected[s], rel_tol=1e-6, abs_tol=1e-9)]
+        wrong = [
+            s for s in range(total + 1) if not math.isclose(got[s], expected[s], rel_tol=1e-6, abs_tol=1e-9)
+        ]
         if not wrong:
             continue
         setting = f"with S = {total} total steps and W = {warmup} warm-up steps"
         mistake = _schedule_mistake(got, total, warmup)
         first = wrong[0]
         detail = f"step {first}: got {got[first]:.4g}, expected {expected[first]:.4g}"
-        raise ExerciseError(f"{name}: {setting}, {mistake or 'the factor differs from the reference'} "
-                            f"({detail}).")
+        raise ExerciseError(
+            f"{name}: {setting}, {mistake or 'the factor differs from the reference'} ({detail})."
+        )
     return passed(name, "linear warm-up to 1, then cosine to 0, as train.warmup_cosine.")

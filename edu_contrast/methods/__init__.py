@@ -20,8 +20,15 @@ from edu_contrast.methods.vicreg import VICReg
 METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "supcon": SupCon, "vicreg": VICReg}
 
 
-def build_method(name: str, *, encoder: str = "convnet", in_channels: int = 3, width: int | None = None,
-                 feature_dim: int | None = None, **hyperparameters) -> ContrastiveMethod:
+def build_method(
+    name: str,
+    *,
+    encoder: str = "convnet",
+    in_channels: int = 3,
+    width: int | None = None,
+    feature_dim: int | None = None,
+    **hyperparameters,
+) -> ContrastiveMethod:
     """Build a method by name on a fresh encoder.
 
     Args:
@@ -40,14 +47,33 @@ def build_method(name: str, *, encoder: str = "convnet", in_channels: int = 3, w
     where = "build_method"
     check_choice(name, "name", where, METHODS)
     check_int(in_channels, "in_channels", where)
-    options = {k: check_int(v, k, where) for k, v in (("width", width), ("feature_dim", feature_dim)) if v is not None}
+    options = {
+        k: check_int(v, k, where)
+        for k, v in (("width", width), ("feature_dim", feature_dim))
+        if v is not None
+    }
     if options:
         check_choice(encoder, "encoder", f"{where} (with {', '.join(options)})", ["convnet"])
     method = METHODS[name](models.build_encoder(encoder, in_channels, **options), **hyperparameters)
-    method.spec = {"name": name, "encoder": encoder, "in_channels": in_channels, "width": width,
-                   "feature_dim": feature_dim, **hyperparameters}
+    method.spec = {
+        "name": name,
+        "encoder": encoder,
+        "in_channels": in_channels,
+        "width": width,
+        "feature_dim": feature_dim,
+        **hyperparameters,
+    }
     return method
 
 
-__all__ = ["ContrastiveMethod", "SimCLR", "MoCo", "BYOL", "SupCon", "VICReg", "METHODS", "build_method",
-           "target_momentum"]
+__all__ = [
+    "ContrastiveMethod",
+    "SimCLR",
+    "MoCo",
+    "BYOL",
+    "SupCon",
+    "VICReg",
+    "METHODS",
+    "build_method",
+    "target_momentum",
+]

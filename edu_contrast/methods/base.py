@@ -30,10 +30,16 @@ class ContrastiveMethod(nn.Module):
             _fail("encoder", where, "an nn.Module", f"an object of type {type(encoder).__name__}", TypeError)
         feature_dim = getattr(encoder, "feature_dim", None)
         if not isinstance(feature_dim, int):
-            _fail("encoder", where, "a module with an int attribute 'feature_dim' (see models.build_encoder)",
-                  f"{type(encoder).__name__} without it")
+            _fail(
+                "encoder",
+                where,
+                "a module with an int attribute 'feature_dim' (see models.build_encoder)",
+                f"{type(encoder).__name__} without it",
+            )
         self.encoder = encoder
-        self.projector = ProjectionHead(feature_dim, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
+        self.projector = ProjectionHead(
+            feature_dim, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers
+        )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """h = f(x), shape ``(B, feature_dim)``: the representation linear/kNN probes use."""
@@ -62,11 +68,28 @@ class ContrastiveMethod(nn.Module):
         where = f"{type(self).__name__}.loss"
         for name, x in (("x1", x1), ("x2", x2)):
             if not isinstance(x, torch.Tensor):
-                _fail(name, where, "a torch.Tensor batch of views", f"an object of type {type(x).__name__}", TypeError)
+                _fail(
+                    name,
+                    where,
+                    "a torch.Tensor batch of views",
+                    f"an object of type {type(x).__name__}",
+                    TypeError,
+                )
         if x1.shape != x2.shape:
             _fail("x2", where, f"the same shape as 'x1' {tuple(x1.shape)}", f"shape {tuple(x2.shape)}")
         if x1.dim() == 0 or x1.shape[0] < 2:
-            _fail("x1", where, "a batch of at least 2 samples (contrast needs two)", f"shape {tuple(x1.shape)}")
+            _fail(
+                "x1", where, "a batch of at least 2 samples (contrast needs two)", f"shape {tuple(x1.shape)}"
+            )
+
+
+def loss_precision(z: torch.Tensor) -> torch.autocast:
+    """A context that turns autocast off, so the loss itself runs in float32 (the losses upcast half inputs).
+
+    Under autocast every einsum would run in bfloat16/float16, and the logits s/τ at τ = 0.1 would
+    keep only 2-3 significant digits. Use as ``with loss_precision(z): return losses.nt_xent(z1, z2)``.
+    """
+    return torch.autocast(z.device.type, enabled=False)
 
 
 def check_progress(progress, where: str) -> float:

@@ -9,7 +9,13 @@ from torch import nn
 
 from edu_contrast import losses
 from edu_contrast._validation import _fail, check_positive
-from edu_contrast.methods.base import ContrastiveMethod, check_progress, ema_update, frozen_copy
+from edu_contrast.methods.base import (
+    ContrastiveMethod,
+    check_progress,
+    ema_update,
+    frozen_copy,
+    loss_precision,
+)
 from edu_contrast.models import Predictor
 
 
@@ -50,8 +56,16 @@ class BYOL(ContrastiveMethod):
         base_momentum: τ_base in [0, 1].
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 predictor_hidden_dim: int = 512, base_momentum: float = 0.99):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        predictor_hidden_dim: int = 512,
+        base_momentum: float = 0.99,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         self.base_momentum = _check_momentum(base_momentum, "base_momentum", "BYOL")
         self.predictor = Predictor(out_dim, hidden_dim=predictor_hidden_dim)
@@ -71,7 +85,8 @@ class BYOL(ContrastiveMethod):
         p1, p2 = p[: x1.shape[0]], p[x1.shape[0] :]  # (B, out_dim) each
         t = self.target(torch.cat([x1, x2]))  # (2B, out_dim)
         t1, t2 = t[: x1.shape[0]], t[x1.shape[0] :]  # (B, out_dim) each
-        return losses.byol(p1, t2) + losses.byol(p2, t1)
+        with loss_precision(p):
+            return losses.byol(p1, t2) + losses.byol(p2, t1)
 
     def on_step_end(self, progress: float) -> None:
         """EMA of the target: ξ ← τ·ξ + (1 − τ)·θ with τ = ``target_momentum(progress, base_momentum)``."""

@@ -9,7 +9,13 @@ from torch import nn
 from edu_contrast import losses
 from edu_contrast._validation import _fail, check_int, check_positive
 from edu_contrast.distributed import gather
-from edu_contrast.methods.base import ContrastiveMethod, check_progress, ema_update, frozen_copy
+from edu_contrast.methods.base import (
+    ContrastiveMethod,
+    check_progress,
+    ema_update,
+    frozen_copy,
+    loss_precision,
+)
 
 
 class MoCo(ContrastiveMethod):
@@ -36,9 +42,18 @@ class MoCo(ContrastiveMethod):
     reduces the BatchNorm "cheating" it was built against.
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99,
-                 symmetric: bool = True):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        temperature: float = 0.2,
+        queue_size: int = 4096,
+        momentum: float = 0.99,
+        symmetric: bool = True,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "MoCo"
         self.temperature = check_positive(temperature, "temperature", where)
@@ -65,14 +80,18 @@ class MoCo(ContrastiveMethod):
             q1, q2 = self.project_pair(x1, x2)  # (B, out_dim) each
             k = self.keys(torch.cat([x1, x2]))  # (2B, out_dim)
             k1, k2 = k[: x1.shape[0]], k[x1.shape[0] :]  # (B, out_dim) each
-            loss = 0.5 * (losses.info_nce(q1, k2, negatives, temperature=self.temperature)
-                          + losses.info_nce(q2, k1, negatives, temperature=self.temperature))
+            with loss_precision(q1):
+                loss = 0.5 * (self._info_nce(q1, k2, negatives) + self._info_nce(q2, k1, negatives))
         else:
             q1, k2 = self.project(x1), self.keys(x2)  # (B, out_dim) each
-            loss = losses.info_nce(q1, k2, negatives, temperature=self.temperature)
+            with loss_precision(q1):
+                loss = self._info_nce(q1, k2, negatives)
         if self.training:
             self.enqueue(k2)
         return loss
+
+    def _info_nce(self, query, key, negatives):
+        return losses.info_nce(query, key, negatives, temperature=self.temperature)
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
@@ -97,5 +116,7 @@ class MoCo(ContrastiveMethod):
         ema_update(self.key_projector, self.projector, self.momentum)
 
     def extra_repr(self) -> str:
-        return (f"temperature={self.temperature}, queue_size={self.queue.shape[0]}, momentum={self.momentum}, "
-                f"symmetric={self.symmetric}")
+        return (
+            f"temperature={self.temperature}, queue_size={self.queue.shape[0]}, momentum={self.momentum}, "
+            f"symmetric={self.symmetric}"
+        )

@@ -8,13 +8,14 @@ from torch import nn
 from edu_contrast import losses
 from edu_contrast._validation import check_positive
 from edu_contrast.distributed import gather_with_grad
-from edu_contrast.methods.base import ContrastiveMethod
+from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
 
 class SimCLR(ContrastiveMethod):
     r"""SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations").
 
-        z_i = g(f(x_i)),   ℓ_i = −log [ exp(s_{i i⁺}/τ) / Σ_{k ≠ i} exp(s_ik/τ) ],   L = (1/2N) Σ_{i=1..2N} ℓ_i
+        z_i = g(f(x_i)),   ℓ_i = −log [ exp(s_{i i⁺}/τ) / Σ_{k ≠ i} exp(s_ik/τ) ],
+        L = (1/2N) Σ_{i=1..2N} ℓ_i
 
     the NT-Xent loss (Eq. 1) over the 2N projections of the two views ``x1``, ``x2``; s is the
     cosine similarity and i⁺ the other view of sample i. Under DDP the projections of all
@@ -26,8 +27,15 @@ class SimCLR(ContrastiveMethod):
         temperature: τ > 0.
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 temperature: float = 0.5):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        temperature: float = 0.5,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         self.temperature = check_positive(temperature, "temperature", "SimCLR")
 
@@ -36,7 +44,8 @@ class SimCLR(ContrastiveMethod):
         self._check_views(x1, x2)
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each, B = this process's batch
         z1, z2 = gather_with_grad(z1), gather_with_grad(z2)  # (N, out_dim), N = global batch
-        return losses.nt_xent(z1, z2, temperature=self.temperature)
+        with loss_precision(z1):
+            return losses.nt_xent(z1, z2, temperature=self.temperature)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

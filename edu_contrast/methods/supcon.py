@@ -8,13 +8,14 @@ from torch import nn
 from edu_contrast import losses
 from edu_contrast._validation import _fail, check_labels, check_positive
 from edu_contrast.distributed import gather, gather_with_grad
-from edu_contrast.methods.base import ContrastiveMethod
+from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
 
 class SupCon(ContrastiveMethod):
     r"""Supervised contrastive learning (Khosla et al. 2020, "Supervised Contrastive Learning").
 
-        ℓ_i = −(1/|P(i)|) Σ_{p ∈ P(i)} log [ exp(s_ip/τ) / Σ_{a ∈ A(i)} exp(s_ia/τ) ],   L = (τ/τ_b) mean_i ℓ_i
+        ℓ_i = −(1/|P(i)|) Σ_{p ∈ P(i)} log [ exp(s_ip/τ) / Σ_{a ∈ A(i)} exp(s_ia/τ) ],
+        L = (τ/τ_b) mean_i ℓ_i
 
     (L^sup_out, Eq. 2) over the 2N projections z = g(f(x)) of both views: A(i) is every other
     view, P(i) the views whose label equals the label of view i. Under DDP the projections and
@@ -29,8 +30,16 @@ class SupCon(ContrastiveMethod):
     ``labels`` are required: without them SupCon is SimCLR, so use ``SimCLR`` instead.
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 temperature: float = 0.07, base_temperature: float = 0.07):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        temperature: float = 0.07,
+        base_temperature: float = 0.07,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         self.temperature = check_positive(temperature, "temperature", "SupCon")
         self.base_temperature = check_positive(base_temperature, "base_temperature", "SupCon")
@@ -39,15 +48,22 @@ class SupCon(ContrastiveMethod):
         """SupCon loss of the two views; ``labels`` y of shape ``(B,)`` are required."""
         where = "SupCon.loss"
         if labels is None:
-            _fail("labels", where, "a tensor of class labels of shape (batch,) (SupCon is supervised; "
-                  "for the self-supervised loss use SimCLR)", "None")
+            _fail(
+                "labels",
+                where,
+                "a tensor of class labels of shape (batch,) (SupCon is supervised; "
+                "for the self-supervised loss use SimCLR)",
+                "None",
+            )
         self._check_views(x1, x2)
         labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
         features = torch.stack([z1, z2], dim=1)  # (B, 2, out_dim): two views per sample
         features, labels = gather_with_grad(features), gather(labels)  # (N, 2, out_dim), (N,)
-        return losses.supcon(features, labels, temperature=self.temperature,
-                             base_temperature=self.base_temperature)
+        with loss_precision(features):
+            return losses.supcon(
+                features, labels, temperature=self.temperature, base_temperature=self.base_temperature
+            )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, base_temperature={self.base_temperature}"

@@ -8,7 +8,7 @@ from torch import nn
 from edu_contrast import losses
 from edu_contrast._validation import check_positive
 from edu_contrast.distributed import gather_with_grad
-from edu_contrast.methods.base import ContrastiveMethod
+from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
 
 class VICReg(ContrastiveMethod):
@@ -27,8 +27,17 @@ class VICReg(ContrastiveMethod):
         sim_weight: λ_I.  var_weight: λ_V.  cov_weight: λ_C (each ≥ 0).
     """
 
-    def __init__(self, encoder: nn.Module, *, hidden_dim: int = 512, out_dim: int = 512, num_layers: int = 3,
-                 sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        hidden_dim: int = 512,
+        out_dim: int = 512,
+        num_layers: int = 3,
+        sim_weight: float = 25.0,
+        var_weight: float = 25.0,
+        cov_weight: float = 1.0,
+    ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "VICReg"
         self.sim_weight = check_positive(sim_weight, "sim_weight", where, allow_zero=True)
@@ -40,8 +49,10 @@ class VICReg(ContrastiveMethod):
         self._check_views(x1, x2)
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
         z1, z2 = gather_with_grad(z1), gather_with_grad(z2)  # (N, out_dim), N = global batch
-        return losses.vicreg(z1, z2, sim_weight=self.sim_weight, var_weight=self.var_weight,
-                             cov_weight=self.cov_weight)
+        with loss_precision(z1):
+            return losses.vicreg(
+                z1, z2, sim_weight=self.sim_weight, var_weight=self.var_weight, cov_weight=self.cov_weight
+            )
 
     def extra_repr(self) -> str:
         return f"sim_weight={self.sim_weight}, var_weight={self.var_weight}, cov_weight={self.cov_weight}"

@@ -39,7 +39,7 @@ KINDS = ("healthy", "dimensional", "complete")
 
 
 def synthetic_embeddings(
-    kind: str, *, n: int = 512, dim: int = 64, rank: int = 4, noise: float = 0.02, seed: int = 0
+    kind: str, *, n: int = 512, dim: int = 64, rank: int = 4, noise: float = 0.001, seed: int = 0
 ) -> torch.Tensor:
     """Made-up embeddings ``(n, dim)`` that show each failure by construction.
 
@@ -47,7 +47,9 @@ def synthetic_embeddings(
     * "dimensional": z = a Wᵀ + ε with a ~ N(0, I_rank) and W ``(dim, rank)``: only ``rank`` directions used.
     * "complete": z = c + ε, the same point c for every image (|c| = 1).
 
-    ε ~ N(0, noise² I_d) keeps the matrices full rank, as real embeddings are.
+    ε ~ N(0, noise² I_d) keeps the matrices full rank, as real embeddings are. Keep it small: erank
+    uses σ_k, not σ_k², so d − 1 tiny singular values of noise still add up (with noise = 0.02 the
+    "complete" matrix already has erank ≈ 20).
     """
     where = "synthetic_embeddings"
     check_choice(kind, "kind", where, KINDS)
@@ -65,14 +67,15 @@ def synthetic_embeddings(
 
 
 def plot_collapse_kinds(embeddings: Mapping[str, torch.Tensor]):
-    """Left: the centred singular spectra σ_k/σ_1 (log scale); right: the effective rank of each z."""
+    """Left: the centred singular spectra σ_k (log scale, not normalised: a complete collapse shows as a
+    spectrum that is small everywhere, only the noise around the one point); right: erank of each z."""
     where = "plot_collapse_kinds"
     if not isinstance(embeddings, Mapping) or not embeddings:
         _fail(
             "embeddings", where, "a non-empty dict name → (N, d) tensor", type(embeddings).__name__, TypeError
         )
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
-    viz.plot_spectrum(dict(embeddings), ax=left, normalize=True, title="centred singular spectrum")
+    viz.plot_spectrum(dict(embeddings), ax=left, title="centred singular spectrum")
     ranks = {name: diagnostics.effective_rank(z) for name, z in embeddings.items()}
     bars = right.bar(
         list(ranks), list(ranks.values()), color=["tab:blue", "tab:orange", "tab:green", "tab:red"]

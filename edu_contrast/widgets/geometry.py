@@ -346,6 +346,13 @@ def rank_correlation(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+_ACCURACY_LABELS = {
+    "knn_z": "kNN accuracy on ẑ",
+    "knn_accuracy": "kNN accuracy on h",
+    "linear_accuracy": "linear-probe accuracy on h",
+}
+
+
 def plot_probe_correlation(runs: Mapping[str, Run], *, accuracy: str = "knn_z"):
     """Final alignment and final uniformity of each run against its probe accuracy, with Spearman's ρ.
 
@@ -369,7 +376,7 @@ def plot_probe_correlation(runs: Mapping[str, Run], *, accuracy: str = "knn_z"):
         rho = rank_correlation(values, acc)
         ax.set(
             xlabel=f"final {key} (lower is better)",
-            ylabel=accuracy.replace("_", " "),
+            ylabel=_ACCURACY_LABELS.get(accuracy, accuracy),
             title=f"{key} vs accuracy: Spearman ρ = {rho:.2f}",
         )
     return fig

@@ -143,15 +143,14 @@ def live_explorer(draw: Callable, controls: Mapping[str, object], *, show_static
 
     def redraw(_change=None):
         nonlocal static
-        figure = draw(**values())
-        box.last_figure = figure
         if static is not None:  # one figure on the page at a time
             static.update({"text/plain": ""}, raw=True)
             static = None
-        with out:
+        with out:  # an error in draw shows up here, under the sliders
             out.clear_output(wait=True)
-            display(figure)
-        plt.close(figure)
+            box.last_figure = draw(**values())
+            display(box.last_figure)
+            plt.close(box.last_figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")

@@ -1,15 +1,16 @@
 """Notebook 06 explorers: MoCo's queue and momentum, and one table for SimCLR, MoCo, BYOL and VICReg.
 
-MoCo (He et al. 2020, "Momentum Contrast", Sec. 3.2) keeps the keys of the last K/N batches in a ring
-buffer of K slots and uses them as negatives. Step t writes its N keys at slots ptr, ptr + 1, … (mod K),
-so slot s holds a key written a = 0, 1, …, ⌈K/N⌉ − 1 steps ago by the key encoder of that time, which
+MoCo (He et al. 2020, "Momentum Contrast", Sec. 3.2) keeps the keys of the last M/N batches in a ring
+buffer of M slots and uses them as negatives. Step t writes its N keys at slots ptr, ptr + 1, … (mod M),
+so slot s holds a key written a = 0, 1, …, ⌈M/N⌉ − 1 steps ago by the key encoder of that time, which
 is an exponential moving average of the query encoder:
 
-    ξ_t = m·ξ_{t−1} + (1 − m)·θ_t   ⇒   ξ_t = Σ_{a ≥ 0} (1 − m)·m^a · θ_{t−a}   (+ the initial weights)
+    ξ_t = β·ξ_{t−1} + (1 − β)·θ_t   ⇒   ξ_t = Σ_{a ≥ 0} (1 − β)·β^a · θ_{t−a}   (+ the initial weights)
 
-The weights (1 − m)·m^a fall off over about 1/(1 − m) steps: with m close to 1 the key encoder changes
+The weights (1 − β)·β^a fall off over about 1/(1 − β) steps: with β close to 1 the key encoder changes
 slowly, so keys written many steps apart stay comparable — the consistency argument of the paper.
-``queue_explorer()`` draws both with sliders for K, N, the step and m.
+``queue_explorer()`` draws both with sliders for M, N, the step and β. (The MoCo paper writes K for the
+queue length and m for the momentum; ``notebooks/00_notation.md`` uses M and β.)
 
 For the comparison: ``embedding_metrics`` measures a trained method (alignment, uniformity, positive
 cosine, effective rank), ``comparison_table`` formats the rows, ``plot_comparison`` draws them and
@@ -37,6 +38,9 @@ __all__ = [
     "draw_queue",
     "queue_explorer",
     "embedding_metrics",
+    "few_label_accuracy",
+    "evaluate_method",
+    "embedding_maps",
     "comparison_table",
     "plot_comparison",
     "draw_method_embedding",
@@ -49,11 +53,13 @@ MOMENTA = (0.0, 0.5, 0.9, 0.99, 0.999)
 
 # column key → (header, format, "higher"/"lower" is better or None)
 METRICS = {
-    "linear_accuracy": ("linear probe", "{:.3f}", "higher"),
+    "linear_accuracy": ("probe, all labels", "{:.3f}", "higher"),
+    "few_label_accuracy": ("probe, 10 labels/class", "{:.3f}", "higher"),
     "alignment": ("alignment", "{:.3f}", "lower"),
     "uniformity": ("uniformity", "{:.3f}", "lower"),
     "positive_cosine": ("positive cos", "{:.3f}", None),
-    "effective_rank": ("eff. rank h", "{:.1f}", "higher"),
+    "effective_rank": ("eff. rank h", "{:.1f}", None),  # higher is not better per se: a random net's is high
+    "effective_rank_z": ("eff. rank z", "{:.1f}", None),
     "seconds": ("time (s)", "{:.1f}", "lower"),
 }
 
@@ -71,30 +77,30 @@ def _check_momentum(momentum, where: str) -> float:
 def queue_ages(queue_size: int, batch_size: int, steps: int) -> tuple[np.ndarray, int]:
     """Which step wrote each slot of MoCo's queue after ``steps`` enqueues of ``batch_size`` keys.
 
-    Step t (t = 1 … T) writes slots (ptr + j) mod K for j < N, ptr = (t − 1)·N mod K, exactly as
-    ``MoCo.enqueue``. ``queue_size`` is K, ``batch_size`` N, ``steps`` T.
+    Step t (t = 1 … T) writes slots (ptr + j) mod M for j < N, ptr = (t − 1)·N mod M, exactly as
+    ``MoCo.enqueue``. ``queue_size`` is M, ``batch_size`` N, ``steps`` T.
 
     Returns:
-        ``(ages, ptr)``: ``ages`` int array ``(K,)`` with T − t for the slot's writer t (0 = the newest
+        ``(ages, ptr)``: ``ages`` int array ``(M,)`` with T − t for the slot's writer t (0 = the newest
         batch) and −1 for slots still holding their random initial value; ``ptr`` the next slot to write.
     """
     where = "queue_ages"
     queue_size = check_int(queue_size, "queue_size", where)
     batch_size = check_int(batch_size, "batch_size", where)
     steps = check_int(steps, "steps", where, minimum=0)
-    written = np.full(queue_size, -1, dtype=np.int64)  # (K,) the step that wrote each slot
+    written = np.full(queue_size, -1, dtype=np.int64)  # (M,) the step that wrote each slot
     first = max(1, steps - math.ceil(queue_size / batch_size))  # older steps are overwritten entirely
     for t in range(first, steps + 1):
         slots = ((t - 1) * batch_size + np.arange(batch_size)) % queue_size  # (N,)
         written[slots] = t
-    ages = np.where(written >= 0, steps - written, -1)  # (K,)
+    ages = np.where(written >= 0, steps - written, -1)  # (M,)
     return ages, steps * batch_size % queue_size
 
 
 def key_encoder_weights(momentum: float, max_age: int) -> np.ndarray:
-    r"""(1 − m)·m^a for a = 0 … max_age: the share of the query encoder θ_{t−a} in the key encoder ξ_t.
+    r"""(1 − β)·β^a for a = 0 … max_age: the share of the query encoder θ_{t−a} in the key encoder ξ_t.
 
-    Unrolling ξ_t = m·ξ_{t−1} + (1 − m)·θ_t (He et al. 2020, Eq. 2). ``momentum`` is m ∈ [0, 1).
+    Unrolling ξ_t = β·ξ_{t−1} + (1 − β)·θ_t (He et al. 2020, Eq. 2). ``momentum`` is β ∈ [0, 1).
     """
     momentum = _check_momentum(momentum, "key_encoder_weights")
     max_age = check_int(max_age, "max_age", "key_encoder_weights", minimum=0)
@@ -102,7 +108,7 @@ def key_encoder_weights(momentum: float, max_age: int) -> np.ndarray:
 
 
 def _runs(ages: np.ndarray) -> list[tuple[int, int, int]]:
-    """Contiguous slots of equal age: [(first slot, length, age)] (one wedge each, however large K is)."""
+    """Contiguous slots of equal age: [(first slot, length, age)] (one wedge each, however large M is)."""
     runs, start = [], 0
     for s in range(1, len(ages) + 1):
         if s == len(ages) or ages[s] != ages[start]:
@@ -112,8 +118,8 @@ def _runs(ages: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momentum: float = 0.99):
-    """Left: the K slots of MoCo's queue as a ring, coloured by age, with the write pointer. Right: which
-    past query encoders the key encoder is made of, (1 − m)·m^a, against the ages of the queued keys."""
+    """Left: the M slots of MoCo's queue as a ring, coloured by age, with the write pointer. Right: which
+    past query encoders the key encoder is made of, (1 − β)·β^a, against the ages of the queued keys."""
     momentum = _check_momentum(momentum, "draw_queue")
     ages, ptr = queue_ages(queue_size, batch_size, steps)
     oldest = int(ages.max())
@@ -121,7 +127,7 @@ def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momen
     cmap = matplotlib.colormaps["viridis_r"]
     top = max(oldest, 1)
     for first, length, age in _runs(ages):
-        # slot s spans the angle [90° − 360°·(s + 1)/K, 90° − 360°·s/K]: clockwise from the top
+        # slot s spans the angle [90° − 360°·(s + 1)/M, 90° − 360°·s/M]: clockwise from the top
         theta1, theta2 = 90 - 360 * (first + length) / queue_size, 90 - 360 * first / queue_size
         colour = "lightgrey" if age < 0 else cmap(age / top)
         ring.add_patch(Wedge((0, 0), 1.0, theta1, theta2, width=0.35, facecolor=colour, edgecolor="white", lw=0.5))
@@ -129,11 +135,12 @@ def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momen
     ring.annotate("next write", xy=(0.62 * math.cos(angle), 0.62 * math.sin(angle)), xytext=(0, 0),
                   ha="center", va="center", arrowprops={"arrowstyle": "->", "lw": 2, "color": "crimson"})
     ring.set(xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), aspect="equal",
-             title=f"queue: K = {queue_size} slots, N = {batch_size} keys per step, after {steps} steps")
+             title=f"queue: M = {queue_size} slots, N = {batch_size} keys per step, after {steps} steps\n"
+                   f"colour = age of the key (yellow: newest, purple: {oldest} steps old)")
     ring.axis("off")
     filled = int((ages >= 0).sum())
     ring.text(0, -1.13, f"{filled} of {queue_size} slots hold real keys (grey: random start);\n"
-              f"negatives per query: K = {queue_size} (SimCLR with this N: 2N − 2 = {2 * batch_size - 2})",
+              f"negatives per query: M = {queue_size} (SimCLR with this N: 2N − 2 = {2 * batch_size - 2})",
               ha="center", va="top", fontsize=9)
     horizon = max(oldest + 1, int(3 / max(1 - momentum, 1e-3)) if momentum > 0 else 5, 5)
     horizon = min(horizon, 2000)
@@ -144,8 +151,8 @@ def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momen
     if oldest >= 0:
         kernel.axvspan(-0.5, oldest + 0.5, color="orange", alpha=0.25, label=f"ages of queued keys (0 … {oldest})")
     memory = "∞" if momentum == 0 else f"{1 / (1 - momentum):.0f}"
-    kernel.set(xlabel="a: steps ago", ylabel="(1 − m)·m^a",
-               title=f"key encoder ξ_t = Σ_a (1 − m) m^a θ_(t−a), m = {momentum}: memory ≈ 1/(1 − m) = "
+    kernel.set(xlabel="a: steps ago", ylabel="(1 − β)·β^a",
+               title=f"key encoder ξ_t = Σ_a (1 − β) β^a θ_(t−a), β = {momentum}:\nmemory ≈ 1/(1 − β) = "
                      f"{1 if momentum == 0 else memory} steps")
     kernel.legend(fontsize="small", loc="upper right")
     fig.tight_layout()
@@ -153,7 +160,7 @@ def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momen
 
 
 def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momentum: float = 0.99):
-    """Sliders for K, N, the number of steps and m over ``draw_queue``."""
+    """Sliders for M, N, the number of steps and β over ``draw_queue``."""
     import ipywidgets as widgets
 
     if queue_size not in QUEUE_SIZES:
@@ -162,13 +169,13 @@ def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, m
         _fail("momentum", "queue_explorer", f"one of {MOMENTA}", momentum)
     style = {"description_width": "initial"}
     controls = {
-        "queue_size": widgets.SelectionSlider(options=QUEUE_SIZES, value=queue_size, description="queue size K",
+        "queue_size": widgets.SelectionSlider(options=QUEUE_SIZES, value=queue_size, description="queue size M",
                                               continuous_update=False, style=style),
         "batch_size": widgets.SelectionSlider(options=(4, 8, 16, 32, 64), value=batch_size, description="batch N",
                                               continuous_update=False, style=style),
         "steps": widgets.IntSlider(value=steps, min=0, max=100, description="steps", continuous_update=False,
                                    style=style),
-        "momentum": widgets.SelectionSlider(options=MOMENTA, value=momentum, description="momentum m",
+        "momentum": widgets.SelectionSlider(options=MOMENTA, value=momentum, description="momentum β",
                                             continuous_update=False, style=style),
     }
     return live_explorer(draw_queue, controls)
@@ -179,15 +186,16 @@ def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, m
 
 @torch.no_grad()
 def embedding_metrics(method, data, *, max_images: int = 1000, seed: int = 0) -> dict:
-    """How a trained method embeds ``data`` (un-labelled use of its test images).
+    """How a trained method embeds ``data`` (no labels used).
 
     Two augmented views x̃⁽¹⁾, x̃⁽²⁾ of up to ``max_images`` images (``augment.batched`` with the
     image size's default config, the training distribution) give z⁽¹⁾, z⁽²⁾ = g(f(x̃)):
 
         alignment  = E‖ẑ⁽¹⁾ − ẑ⁽²⁾‖²,   uniformity = log E exp(−2‖ẑ_i − ẑ_j‖²)   (Wang & Isola 2020)
-        positive_cosine = E ẑ⁽¹⁾·ẑ⁽²⁾,  effective_rank = erank(h) of the un-augmented h = f(x)
+        positive_cosine = E ẑ⁽¹⁾·ẑ⁽²⁾
+        effective_rank = erank(h), effective_rank_z = erank(z) of the un-augmented images (Roy & Vetterli)
 
-    Returns a dict of floats with those four keys. Runs in eval mode on the method's device and leaves
+    Returns a dict of floats with those five keys. Runs in eval mode on the method's device and leaves
     the global random state untouched.
     """
     from edu_contrast import augment, train
@@ -200,19 +208,84 @@ def embedding_metrics(method, data, *, max_images: int = 1000, seed: int = 0) ->
     was_training = method.training
     method.eval()
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             x = images.to(device).float() / 255  # (n, C, H, W)
             z1, z2 = method.project(aug(x)).float(), method.project(aug(x)).float()  # (n, out_dim) each
     finally:
         method.train(was_training)
     h = train.embed_images(method, images)  # (n, feature_dim)
+    z = train.embed_images(method, images, project=True)  # (n, out_dim)
     return {
         "alignment": diagnostics.alignment(z1, z2),
         "uniformity": diagnostics.uniformity(z1),
         "positive_cosine": diagnostics.positive_cosine(z1, z2),
         "effective_rank": diagnostics.effective_rank(h),
+        "effective_rank_z": diagnostics.effective_rank(z),
     }
+
+
+def few_label_accuracy(train_h, train_y, test_h, test_y, *, per_class: int = 10, draws: int = 5,
+                       seed: int = 0) -> float:
+    """Mean test accuracy of linear probes trained on ``per_class`` labelled images of each class.
+
+    The semi-supervised protocol of Chen et al. 2020 (SimCLR, Sec. 6: 1% / 10% of the labels), averaged
+    over ``draws`` random labelled subsets (seeded). With few labels the probe depends on how well the
+    features already group the classes, so it separates encoders that all score ≈ 95% with every label.
+    """
+    from edu_contrast import probes
+
+    where = "few_label_accuracy"
+    per_class, draws = check_int(per_class, "per_class", where), check_int(draws, "draws", where)
+    train_y = torch.as_tensor(train_y)
+    g = torch.Generator().manual_seed(seed)
+    scores = []
+    for _ in range(draws):
+        order = torch.randperm(len(train_y), generator=g)  # (N,)
+        chosen = torch.cat([order[train_y[order] == c][:per_class] for c in torch.unique(train_y)])
+        scores.append(probes.linear_probe(train_h[chosen], train_y[chosen], test_h, test_y))
+    return float(np.mean(scores))
+
+
+def evaluate_method(method, train_data, test_data, *, per_class: int = 10, max_images: int = 1000,
+                    seed: int = 0) -> dict:
+    """One row of the comparison table: the probes on h (all labels, and ``per_class`` labels per class)
+    and ``embedding_metrics`` on up to ``max_images`` test images."""
+    from edu_contrast import probes, train
+
+    h_train, h_test = train.embed_images(method, train_data.images), train.embed_images(method, test_data.images)
+    return {
+        "linear_accuracy": probes.linear_probe(h_train, train_data.labels, h_test, test_data.labels),
+        "few_label_accuracy": few_label_accuracy(h_train, train_data.labels, h_test, test_data.labels,
+                                                 per_class=per_class, seed=seed),
+        **embedding_metrics(method, test_data, max_images=max_images, seed=seed),
+    }
+
+
+def embedding_maps(features: Mapping[str, torch.Tensor], labels, *, method: str = "umap", columns: int = 3):
+    """One ``viz.plot_embedding_2d`` panel per entry of ``features`` (name → h ``(n, d)``).
+
+    Returns ``(figure, coords)`` with ``coords[name]`` the ``(n, 2)`` points drawn, so an explorer can show
+    them again without recomputing UMAP.
+    """
+    from edu_contrast import viz
+
+    if not isinstance(features, Mapping) or not features:
+        _fail("features", "embedding_maps", "a non-empty dict name → (n, d) features", repr(features)[:60])
+    columns = min(check_int(columns, "columns", "embedding_maps"), len(features))
+    rows = math.ceil(len(features) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.9 * rows), squeeze=False)
+    coords = {}
+    for ax, (name, h) in zip(axes.flat, features.items()):
+        viz.plot_embedding_2d(h, labels, ax=ax, method=method, title=name)
+        coords[name] = np.asarray(ax.collections[0].get_offsets(), dtype=np.float64)  # (n, 2), as drawn
+        ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
+        if ax.get_legend() is not None and ax is not axes.flat[0]:
+            ax.get_legend().remove()  # one legend is enough
+    for ax in list(axes.flat)[len(features):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig, coords
 
 
 def _check_rows(rows, where: str) -> dict[str, Mapping]:

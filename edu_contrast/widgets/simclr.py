@@ -34,12 +34,18 @@ __all__ = [
 ]
 
 RUN_KEYS = ("loss", "knn_accuracy", "positive_cosine", "effective_rank")
-_TITLES = {"loss": "training loss L", "knn_accuracy": "kNN accuracy (h)", "positive_cosine": "positive cosine (z)",
-           "effective_rank": "effective rank (z)", "seconds": "seconds per epoch"}
+_TITLES = {
+    "loss": "training loss L",
+    "knn_accuracy": "kNN accuracy (h)",
+    "positive_cosine": "positive cosine (z)",
+    "effective_rank": "effective rank (z)",
+    "seconds": "seconds per epoch",
+}
 
 
-def simclr_augment_config(crop_min_scale: float = 0.2, color_strength: float = 0.5,
-                          grayscale_p: float = 0.2) -> augment.AugmentConfig:
+def simclr_augment_config(
+    crop_min_scale: float = 0.2, color_strength: float = 0.5, grayscale_p: float = 0.2
+) -> augment.AugmentConfig:
     """SimCLR's 𝒯 with colour-distortion strength s (Chen et al. 2020, Appendix A).
 
     ``crop_min_scale`` is s_min (the crop keeps an area fraction in [s_min, 1]); ``color_strength`` is s,
@@ -57,8 +63,14 @@ def simclr_augment_config(crop_min_scale: float = 0.2, color_strength: float = 0
     grayscale_p = check_positive(grayscale_p, "grayscale_p", where, allow_zero=True)
     if grayscale_p > 1:
         _fail("grayscale_p", where, "a probability in [0, 1]", grayscale_p)
-    return augment.AugmentConfig(crop_scale=(crop_min_scale, 1.0), brightness=0.8 * s, contrast=0.8 * s,
-                                 saturation=0.8 * s, hue=0.2 * s, grayscale_p=grayscale_p)
+    return augment.AugmentConfig(
+        crop_scale=(crop_min_scale, 1.0),
+        brightness=0.8 * s,
+        contrast=0.8 * s,
+        saturation=0.8 * s,
+        hue=0.2 * s,
+        grayscale_p=grayscale_p,
+    )
 
 
 def _as_image(image, name: str, where: str) -> torch.Tensor:
@@ -80,8 +92,9 @@ def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
         ax.set_title(title, fontsize="small")
 
 
-def sample_views(image, config: augment.AugmentConfig | None = None, *, n_views: int = 6,
-                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_views(
+    image, config: augment.AugmentConfig | None = None, *, n_views: int = 6, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_views`` draws a(x) from ``per_image`` and from ``batched``: two ``(n_views, 3, H, W)`` tensors.
 
     Seeded and isolated: the notebook's random state is the same before and after.
@@ -98,8 +111,14 @@ def sample_views(image, config: augment.AugmentConfig | None = None, *, n_views:
     return per_image, batched
 
 
-def draw_views(image, config: augment.AugmentConfig | None = None, *, n_views: int = 6, seed: int = 0,
-               title: str | None = None):
+def draw_views(
+    image,
+    config: augment.AugmentConfig | None = None,
+    *,
+    n_views: int = 6,
+    seed: int = 0,
+    title: str | None = None,
+):
     """One image x and ``n_views`` augmented views a(x): top row ``per_image``, bottom row ``batched``."""
     x = _as_image(image, "image", "draw_views")
     per_image, batched = sample_views(x, config, n_views=n_views, seed=seed)
@@ -114,15 +133,22 @@ def draw_views(image, config: augment.AugmentConfig | None = None, *, n_views: i
     return fig
 
 
-def plot_image_grid(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], *, per_class: int = 2):
+def plot_image_grid(
+    images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], *, per_class: int = 2
+):
     """``per_class`` examples of each class, one column per class (uint8 or float ``(N, 3, H, W)``)."""
     where = "plot_image_grid"
     per_class = check_int(per_class, "per_class", where)
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) != len(labels):
-        _fail("images", where, "an (N, 3, H, W) tensor with one label per image",
-              f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}")
-    fig, axes = plt.subplots(per_class, len(classes), figsize=(1.1 * len(classes), 1.2 * per_class + 0.3),
-                             squeeze=False)
+        _fail(
+            "images",
+            where,
+            "an (N, 3, H, W) tensor with one label per image",
+            f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}",
+        )
+    fig, axes = plt.subplots(
+        per_class, len(classes), figsize=(1.1 * len(classes), 1.2 * per_class + 0.3), squeeze=False
+    )
     for c, name in enumerate(classes):
         chosen = torch.nonzero(torch.as_tensor(labels) == c).flatten()[:per_class]
         for r in range(per_class):
@@ -134,8 +160,13 @@ def plot_image_grid(images: torch.Tensor, labels: torch.Tensor, classes: Sequenc
     return fig
 
 
-def augmentation_explorer(images: torch.Tensor, *, classes: Sequence[str] | None = None,
-                          labels: torch.Tensor | None = None, n_views: int = 6):
+def augmentation_explorer(
+    images: torch.Tensor,
+    *,
+    classes: Sequence[str] | None = None,
+    labels: torch.Tensor | None = None,
+    n_views: int = 6,
+):
     """Sliders over the image, s_min, s, p_g and the seed; one ``Output`` redrawn with ``draw_views``.
 
     ``images``: uint8 or float ``(N, 3, H, W)``. Returns an ``ipywidgets.VBox`` (display it in a cell).
@@ -144,8 +175,12 @@ def augmentation_explorer(images: torch.Tensor, *, classes: Sequence[str] | None
     from IPython.display import display
 
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3 or len(images) < 1:
-        _fail("images", "augmentation_explorer", "an (N, 3, H, W) tensor of RGB images",
-              f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}")
+        _fail(
+            "images",
+            "augmentation_explorer",
+            "an (N, 3, H, W) tensor of RGB images",
+            f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}",
+        )
     style = {"description_width": "150px"}
     index = W.IntSlider(0, 0, len(images) - 1, description="image", style=style)
     crop = W.FloatSlider(0.2, min=0.05, max=1.0, step=0.05, description="crop scale s_min", style=style)
@@ -160,9 +195,14 @@ def augmentation_explorer(images: torch.Tensor, *, classes: Sequence[str] | None
         config = simclr_augment_config(crop.value, strength.value, gray.value)
         with out:
             out.clear_output(wait=True)
-            fig = draw_views(images[i], config, n_views=n_views, seed=seed.value,
-                             title=f"image {i}{name}: s_min = {crop.value:.2f}, s = {strength.value:.2f}, "
-                                   f"p_g = {gray.value:.1f}")
+            fig = draw_views(
+                images[i],
+                config,
+                n_views=n_views,
+                seed=seed.value,
+                title=f"image {i}{name}: s_min = {crop.value:.2f}, s = {strength.value:.2f}, "
+                f"p_g = {gray.value:.1f}",
+            )
             display(fig)
             plt.close(fig)
 
@@ -180,12 +220,15 @@ def plot_runs(histories: Mapping[str, Sequence[Mapping]], keys: Sequence[str] = 
     for name, history in histories.items():
         missing = [k for k in keys if not history or k not in history[0]]
         if missing:
-            _fail("histories", where, f"histories with the keys {list(keys)}", f"run {name!r} without {missing}")
+            _fail(
+                "histories", where, f"histories with the keys {list(keys)}", f"run {name!r} without {missing}"
+            )
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.0), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, history in histories.items():
-            ax.plot([h["epoch"] for h in history], [h[key] for h in history], marker="o", markersize=3,
-                    label=name)
+            ax.plot(
+                [h["epoch"] for h in history], [h[key] for h in history], marker="o", markersize=3, label=name
+            )
         ax.set(title=_TITLES.get(key, key), xlabel="epoch")
     axes[0, 0].legend(fontsize="small")
     fig.tight_layout()
@@ -207,15 +250,30 @@ def results_table(rows: Sequence[Mapping]) -> str:
     where = "results_table"
     if isinstance(rows, Mapping) or not isinstance(rows, Sequence) or not rows:
         _fail("rows", where, "a non-empty list of dicts", repr(rows)[:60], TypeError)
-    lines = ["| run | epochs | kNN accuracy | linear-probe accuracy | source |", "| --- | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| run | epochs | kNN accuracy | linear-probe accuracy | source |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
     for row in rows:
         missing = {"run", "epochs", "knn", "linear", "source"} - set(row)
         if missing:
-            _fail("rows", where, "dicts with run, epochs, knn, linear and source", f"a row without {sorted(missing)}")
+            _fail(
+                "rows",
+                where,
+                "dicts with run, epochs, knn, linear and source",
+                f"a row without {sorted(missing)}",
+            )
         for key in ("knn", "linear"):
             value = row[key]
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                _fail("rows", where, f"'{key}' as a fraction in [0, 1] or None", f"{value!r} in run {row['run']!r}")
-        lines.append(f"| {row['run']} | {row['epochs']} | {_percent(row['knn'])} | {_percent(row['linear'])} "
-                     f"| {row['source']} |")
+                _fail(
+                    "rows",
+                    where,
+                    f"'{key}' as a fraction in [0, 1] or None",
+                    f"{value!r} in run {row['run']!r}",
+                )
+        lines.append(
+            f"| {row['run']} | {row['epochs']} | {_percent(row['knn'])} | {_percent(row['linear'])} "
+            f"| {row['source']} |"
+        )
     return "\n".join(lines)

@@ -169,10 +169,13 @@ def plot_temperature(
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     left.scatter(negatives.numpy(), p, s=10, color="tab:blue", label="negatives $p_k$")
-    left.axvline(
-        float(positive),
+    left.scatter(
+        [float(positive)],
+        [max(stats["positive_weight"], 1e-6)],
+        marker="*",
+        s=150,
         color="tab:red",
-        linestyle=":",
+        zorder=3,
         label=f"positive: $s^+$ = {float(positive):.2f}, $p^+$ = {stats['positive_weight']:.2f}",
     )
     left.set_yscale("log")

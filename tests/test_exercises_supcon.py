@@ -1,0 +1,136 @@
+"""Notebook 07 checkers: the reference passes; each typical mistake gets its own message."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from edu_contrast import exercises
+from edu_contrast.exercises import ExerciseError
+
+# ----------------------------------------------------------------------------- the positive mask
+
+
+def mask_reference(labels):
+    return (labels[:, None] == labels[None, :]) & ~torch.eye(len(labels), dtype=torch.bool)
+
+
+def test_positive_mask_reference_passes(capsys):
+    assert exercises.check_positive_mask(mask_reference) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_positive_mask_accepts_zero_one_integers():
+    assert exercises.check_positive_mask(lambda y: mask_reference(y).long())
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda y: y[:, None] == y[None, :], "anchor is counted as its own positive"),
+        (lambda y: y[:, None] != y[None, :], "views of the \\*other\\* classes"),
+        (lambda y: mask_reference(y)[:, :-1], "shape"),
+        (lambda y: mask_reference(y).double(), "boolean mask"),
+        (lambda y: mask_reference(y).tolist(), "torch.Tensor"),
+        (
+            lambda y: mask_reference(y) & (torch.arange(len(y))[None, :] % 2 == 1),
+            "entry \\(\\d+, \\d+\\) is False",
+        ),
+        (lambda y: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_positive_mask_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        exercises.check_positive_mask(wrong)
+
+
+# ----------------------------------------------------------------------------- one anchor's loss
+
+
+def anchor_reference(z, labels, i, temperature):
+    s = z @ z[i] / temperature  # (M,)
+    others = torch.arange(len(z)) != i
+    positives = others & (labels == labels[i])
+    return -(s[positives] - torch.logsumexp(s[others], dim=0)).mean()
+
+
+def anchor_loop(z, labels, i, temperature):
+    """Written term by term from Khosla et al. 2020, Eq. 2, in Python floats."""
+    rows = z.tolist()
+    s = [sum(a * b for a, b in zip(rows[i], row)) / temperature for row in rows]
+    denominator = sum(math.exp(v) for a, v in enumerate(s) if a != i)
+    positives = [p for p in range(len(rows)) if p != i and labels[p] == labels[i]]
+    return -sum(math.log(math.exp(s[p]) / denominator) for p in positives) / len(positives)
+
+
+def self_positive(z, labels, i, temperature):
+    s = z @ z[i] / temperature
+    positives = labels == labels[i]  # includes i
+    return -(s[positives] - torch.logsumexp(s, dim=0)).mean()
+
+
+def self_in_denominator(z, labels, i, temperature):
+    s = z @ z[i] / temperature
+    positives = (torch.arange(len(z)) != i) & (labels == labels[i])
+    return -(s[positives] - torch.logsumexp(s, dim=0)).mean()
+
+
+def log_inside(z, labels, i, temperature):
+    s = z @ z[i] / temperature
+    others = torch.arange(len(z)) != i
+    positives = others & (labels == labels[i])
+    return -torch.log(torch.exp(s[positives]).mean() / torch.exp(s[others]).sum())
+
+
+def summed(z, labels, i, temperature):
+    return anchor_reference(z, labels, i, temperature) * int((labels == labels[i]).sum() - 1)
+
+
+def negatives_only_denominator(z, labels, i, temperature):
+    s = z @ z[i] / temperature
+    others = torch.arange(len(z)) != i
+    positives = others & (labels == labels[i])
+    return -(s[positives] - torch.logsumexp(s[others & ~positives], dim=0)).mean()
+
+
+def no_temperature(z, labels, i, temperature):
+    return anchor_reference(z, labels, i, 1.0)
+
+
+def flipped_sign(z, labels, i, temperature):
+    return -anchor_reference(z, labels, i, temperature)
+
+
+def test_anchor_reference_and_loop_pass():
+    assert exercises.check_supcon_anchor(anchor_reference) is True
+    assert exercises.check_supcon_anchor(anchor_loop) is True
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (self_positive, "anchor is counted as its own positive"),
+        (self_in_denominator, "anchor is in its own denominator"),
+        (log_inside, "averaged inside the log \\(L\\^sup_in\\)"),
+        (summed, "summed over the positives"),
+        (negatives_only_denominator, "other positives are missing from the denominator"),
+        (no_temperature, "temperature is missing"),
+        (flipped_sign, "sign is flipped"),
+        (
+            lambda z, labels, i, temperature: anchor_reference(z, labels, i, temperature) + 0.1,
+            "Check A\\(i\\)",
+        ),
+        (lambda z, labels, i, temperature: torch.zeros(2), "return one number"),
+        (lambda z, labels, i, temperature: None, "no return statement"),
+    ],
+)
+def test_anchor_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        exercises.check_supcon_anchor(wrong)
+
+
+def test_anchor_messages_show_the_numbers():
+    with pytest.raises(ExerciseError, match=r"yours -?\d+\.\d{6}, expected \d+\.\d{6}"):
+        exercises.check_supcon_anchor(self_positive)

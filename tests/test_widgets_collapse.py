@@ -1,0 +1,141 @@
+"""Notebook 04's explorer and plots: the synthetic collapses, the run plots and the ablation toggles."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import torch
+
+from edu_contrast import diagnostics, experiments
+from edu_contrast.experiments import Run
+from edu_contrast.widgets import collapse as C
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def fake_run(name="run", *, epochs=3, n=40, dim=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    history = [
+        {
+            "epoch": e,
+            "loss": 1.0,
+            "knn_accuracy": 0.9,
+            "alignment": 0.5,
+            "uniformity": -1.0,
+            "pair_distance": 1.2,
+            "std_z": 0.5 / (1 + e),
+            "effective_rank_z": 5.0 - e,
+            "effective_rank_h": 6.0,
+            "knn_z": 0.7,
+        }
+        for e in range(epochs + 1)
+    ]
+    return Run(
+        name,
+        history,
+        0.8,
+        torch.randn(n, dim, generator=g),
+        torch.randn(n, 2 * dim, generator=g),
+        torch.arange(n) % 3,
+        seconds=1.5,
+    )
+
+
+# ----------------------------------------------------------------------------- the three signatures
+
+
+def test_synthetic_embeddings_have_the_advertised_effective_rank():
+    ranks = {kind: diagnostics.effective_rank(C.synthetic_embeddings(kind, rank=4)) for kind in C.KINDS}
+    assert ranks["healthy"] > 55  # of 64
+    assert 3.5 < ranks["dimensional"] < 5.5
+    assert ranks["complete"] < 2
+    spectrum = diagnostics.singular_spectrum(C.synthetic_embeddings("dimensional", rank=4))
+    assert spectrum[3] / spectrum[4] > 50  # the cliff after σ_4
+    assert C.synthetic_embeddings("healthy", n=10, dim=3).shape == (10, 3)
+
+
+def test_synthetic_embeddings_checks_the_kind():
+    with pytest.raises(ValueError, match="'kind' parameter of synthetic_embeddings must be one of"):
+        C.synthetic_embeddings("partial")
+
+
+def test_plot_collapse_kinds_labels_the_effective_ranks():
+    kinds = {kind: C.synthetic_embeddings(kind) for kind in C.KINDS}
+    fig = C.plot_collapse_kinds(kinds)
+    bars = fig.axes[1].containers[0]
+    heights = [bar.get_height() for bar in bars]
+    assert heights == pytest.approx([diagnostics.effective_rank(z) for z in kinds.values()])
+    with pytest.raises(TypeError, match="'embeddings' parameter of plot_collapse_kinds"):
+        C.plot_collapse_kinds([])
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def test_plot_runs_draws_the_spectrum_and_the_history():
+    runs = {"a": fake_run("a"), "b": fake_run("b", seed=1)}
+    fig = C.plot_runs(runs)
+    assert len(fig.axes) == 1 + len(C.RUN_PANELS)
+    assert len(fig.axes[0].get_lines()) == 2 and fig.axes[3].get_yscale() == "log"  # std_z on a log axis
+    assert list(fig.axes[1].get_lines()[0].get_ydata()) == [5.0, 4.0, 3.0, 2.0]
+    spectrum_h = C.plot_runs(runs, panels=(("effective_rank_h", "h"),), space="h").axes[0].get_lines()[0]
+    assert len(spectrum_h.get_xdata()) == 16  # h has 16 columns
+    with pytest.raises(ValueError, match="'space' parameter of plot_runs must be one of 'z', 'h'"):
+        C.plot_runs(runs, space="x")
+    with pytest.raises(TypeError, match="a dict of experiments.Run"):
+        C.plot_runs({"a": 1})
+
+
+def test_summary_table_has_one_row_per_run():
+    table = C.summary_table({"first": fake_run(), "second": fake_run(seed=1)})
+    assert isinstance(table, pd.DataFrame) and list(table.index) == ["first", "second"]
+    assert table.loc["first", "effective_rank_z"] == 2.0 and table.loc["second", "linear_accuracy"] == 0.8
+
+
+def test_plot_ablation_draws_the_run_against_its_reference():
+    reference, run = fake_run("healthy"), fake_run("broken", seed=1)
+    legend = C.plot_ablation(run, reference).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["healthy", "broken"]
+    assert len(C.plot_ablation(reference, reference).axes[0].get_lines()) == 1
+
+
+# ----------------------------------------------------------------------------- the explorer
+
+
+def test_collapse_explorer_trains_on_demand_and_shows_only_the_family_switches():
+    calls = []
+
+    def run_for(family, **switches):
+        calls.append((family, switches))
+        return fake_run(experiments.ablation_name(family, **switches), seed=len(calls))
+
+    box = C.collapse_explorer(run_for, family="byol", predictor=False)
+    assert calls[0] == ("byol", {"predictor": False, "stop_gradient": True, "base_momentum": 0.99})
+    assert calls[1] == ("byol", {})  # the healthy reference
+    rows = box.children[0].children
+    controls = {row.children[0].description: row.children[0] for row in rows}
+    visible = {name for name, row in zip(controls, rows) if row.layout.display != "none"}
+    assert visible == {"family", "predictor", "stop gradient", "base momentum"}
+    controls["stop gradient"].value = False
+    assert calls[-2] == ("byol", {"predictor": False, "stop_gradient": False, "base_momentum": 0.99})
+    legend = box.last_figure.axes[0].get_legend()
+    assert legend.get_texts()[1].get_text() == "byol · predictor=off · stop_gradient=off"
+    controls["family"].value = "vicreg"
+    assert calls[-2] == ("vicreg", {"variance": True, "covariance": True})
+    visible = {name for name, row in zip(controls, rows) if row.layout.display != "none"}
+    assert visible == {"family", "variance", "covariance"}
+
+
+def test_collapse_explorer_checks_its_arguments():
+    with pytest.raises(TypeError, match="'run_for' parameter of collapse_explorer"):
+        C.collapse_explorer(None)
+    with pytest.raises(ValueError, match="switches of 'byol' among"):
+        C.collapse_explorer(lambda family, **s: fake_run(), family="byol", covariance=False)
