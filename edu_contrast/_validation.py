@@ -54,7 +54,13 @@ def check_embeddings(
 ) -> torch.Tensor:
     """A finite floating-point tensor with ``ndim`` dimensions and at least ``min_rows`` rows."""
     if not isinstance(x, torch.Tensor):
-        _fail(name, where, f"a torch.Tensor of shape {shape_hint}", f"an object of type {type(x).__name__}", TypeError)
+        _fail(
+            name,
+            where,
+            f"a torch.Tensor of shape {shape_hint}",
+            f"an object of type {type(x).__name__}",
+            TypeError,
+        )
     if not torch.is_floating_point(x):
         _fail(name, where, "a floating-point tensor", f"dtype {x.dtype}", TypeError)
     if x.dim() != ndim:
@@ -65,7 +71,12 @@ def check_embeddings(
         _fail(name, where, "a tensor with at least one feature", f"shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
-        _fail(name, where, "finite (no NaN or inf)", f"{bad} non-finite values; check the encoder output and learning rate")
+        _fail(
+            name,
+            where,
+            "finite (no NaN or inf)",
+            f"{bad} non-finite values; check the encoder output and learning rate",
+        )
     return x
 
 

@@ -26,7 +26,9 @@ def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int = 600
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"The 'path' parameter of execute_notebook must be a notebook file. Got {path}.")
+        raise FileNotFoundError(
+            f"The 'path' parameter of execute_notebook must be a notebook file. Got {path}."
+        )
     nb = nbformat.read(path, as_version=4)
     env_before = os.environ.get("EDU_CONTRAST_QUICK")
     os.environ["EDU_CONTRAST_QUICK"] = "1" if quick else "0"

@@ -94,7 +94,9 @@ class TwoDigitClassifier(ContrastiveMethod):
 
     def __init__(self, encoder: nn.Module, *, num_classes: int = 10):
         self.num_classes = check_int(num_classes, "num_classes", "TwoDigitClassifier", minimum=2)
-        super().__init__(encoder, out_dim=2 * self.num_classes, num_layers=1)  # g: one linear layer, 2C logits
+        super().__init__(
+            encoder, out_dim=2 * self.num_classes, num_layers=1
+        )  # g: one linear layer, 2C logits
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         where = "TwoDigitClassifier.loss"
@@ -131,14 +133,24 @@ def _base(dataset: str, max_train: int | None, seed: int) -> tuple[data.ImageTen
 def _fit(method, train_set, test_set, settings: dict, seed: int, augment_config=None) -> float:
     """Train with ``train.fit``; return the seconds it took (the per-epoch monitor is kept small)."""
     start = time.perf_counter()
-    train.fit(method, train_set, epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-              eval_data=test_set, augment_config=augment_config, seed=seed, progress=False,
-              knn_train_size=500, knn_test_size=200)
+    train.fit(
+        method,
+        train_set,
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        eval_data=test_set,
+        augment_config=augment_config,
+        seed=seed,
+        progress=False,
+        knn_train_size=500,
+        knn_test_size=200,
+    )
     return time.perf_counter() - start
 
 
 def _calibrate_batchnorm(model, images: torch.Tensor) -> None:
-    """Running BatchNorm statistics of an untrained model from ``images`` (see experiments.calibrate_batchnorm)."""
+    """BatchNorm statistics of an untrained model from ``images`` (``experiments.calibrate_batchnorm``)."""
     from edu_contrast.experiments import calibrate_batchnorm
 
     calibrate_batchnorm(model, images)
@@ -159,8 +171,15 @@ def _settings(settings: dict | None) -> dict:
     return merged
 
 
-def randbit_run(bits: int, *, temperature: float = 0.5, dataset: str = "digits", settings: dict | None = None,
-                max_train: int | None = None, seed: int = 0) -> dict:
+def randbit_run(
+    bits: int,
+    *,
+    temperature: float = 0.5,
+    dataset: str = "digits",
+    settings: dict | None = None,
+    max_train: int | None = None,
+    seed: int = 0,
+) -> dict:
     r"""Train SimCLR on RandBit(``dataset``, k = ``bits``) and probe its features h for content and bits.
 
     ``bits`` = 0 is the plain dataset (the baseline). Test images get their own random integers, so
@@ -183,33 +202,49 @@ def randbit_run(bits: int, *, temperature: float = 0.5, dataset: str = "digits",
     else:
         train_set, test_set = base_train, base_test
     torch.manual_seed(seed)
-    method = methods.build_method("simclr", in_channels=train_set.channels, width=settings["width"],
-                                  temperature=temperature)
+    method = methods.build_method(
+        "simclr", in_channels=train_set.channels, width=settings["width"], temperature=temperature
+    )
     seconds = _fit(method, train_set, test_set, settings, seed)
-    h_train, h_test = train.embed_images(method, train_set.images), train.embed_images(method, test_set.images)
+    h_train, h_test = (
+        train.embed_images(method, train_set.images),
+        train.embed_images(method, test_set.images),
+    )
     bit_accuracy = None
     values = torch.zeros(len(test_set), dtype=torch.long)
     if bits:
         bit_accuracy = bit_probe_accuracy(h_train, train_set.bit_labels, h_test, test_set.bit_labels, bits)
         values = test_set.bit_labels
     return {
-        "bits": bits, "temperature": temperature,
+        "bits": bits,
+        "temperature": temperature,
         "content_accuracy": probes.linear_probe(h_train, train_set.labels, h_test, test_set.labels),
         "bit_accuracy": bit_accuracy,
         "effective_rank": diagnostics.effective_rank(h_test),
         "seconds": seconds,
-        "coords": _pca_2d(h_test), "labels": test_set.labels.tolist(), "values": values.tolist(),
+        "coords": _pca_2d(h_test),
+        "labels": test_set.labels.tolist(),
+        "values": values.tolist(),
     }
 
 
 MULTIDIGITS_METHODS = ("simclr", "supervised", "random")
 
 
-def multidigits_run(large_size: int, *, method: str = "simclr", small_size: int = 4, canvas: int = 20,
-                    temperature: float = 0.2, dataset: str = "digits", settings: dict | None = None,
-                    max_train: int | None = None, seed: int = 0, crop_scale: tuple[float, float] = (0.3, 1.0)
-                    ) -> dict:
-    r"""Train on MultiDigits (small digit S, large digit L) and probe h of the two-digit scenes for each digit.
+def multidigits_run(
+    large_size: int,
+    *,
+    method: str = "simclr",
+    small_size: int = 4,
+    canvas: int = 20,
+    temperature: float = 0.2,
+    dataset: str = "digits",
+    settings: dict | None = None,
+    max_train: int | None = None,
+    seed: int = 0,
+    crop_scale: tuple[float, float] = (0.3, 1.0),
+) -> dict:
+    r"""Train on MultiDigits (small digit S, large digit L); probe h of the two-digit scenes for each digit.
 
     ``method``: "simclr" (NT-Xent at ``temperature``), "supervised" (``TwoDigitClassifier``) or "random"
     (no training, BatchNorm statistics estimated on the training canvases: the floor). Each probe is a

@@ -72,7 +72,9 @@ def test_two_digit_classifier_loss_is_the_mean_cross_entropy_of_both_heads():
     large, small = torch.tensor([0, 1, 2, 0, 1]), torch.tensor([2, 2, 0, 1, 0])
     loss = model.loss(x1, x2, 3 * large + small)
     logits = model.project(torch.cat([x1, x2]))  # (10, 6)
-    expected = 0.5 * (F.cross_entropy(logits[:, :3], large.repeat(2)) + F.cross_entropy(logits[:, 3:], small.repeat(2)))
+    expected = 0.5 * (
+        F.cross_entropy(logits[:, :3], large.repeat(2)) + F.cross_entropy(logits[:, 3:], small.repeat(2))
+    )
     assert torch.allclose(loss, expected)
     loss.backward()
     assert model.encoder.net[1].weight.grad is not None
@@ -84,7 +86,9 @@ def test_two_digit_labels_round_trip():
     base = data.load_dataset("digits", "test")
     multi = data.MultiDigits(base, 4, 8, 12, generator=torch.Generator().manual_seed(0))
     labelled = two_digit_labels(multi)
-    assert torch.equal(labelled.labels // 10, multi.labels_large) and torch.equal(labelled.labels % 10, multi.labels_small)
+    assert torch.equal(labelled.labels // 10, multi.labels_large) and torch.equal(
+        labelled.labels % 10, multi.labels_small
+    )
     assert len(labelled.classes) == 100 and labelled.images is multi.images
     with pytest.raises(TypeError, match="'dataset' parameter of two_digit_labels"):
         two_digit_labels(base)
@@ -92,8 +96,17 @@ def test_two_digit_labels_round_trip():
 
 def test_randbit_run_returns_probes_and_coordinates():
     run = randbit_run(3, settings=TINY, max_train=200)
-    assert set(run) == {"bits", "temperature", "content_accuracy", "bit_accuracy", "effective_rank", "seconds",
-                        "coords", "labels", "values"}
+    assert set(run) == {
+        "bits",
+        "temperature",
+        "content_accuracy",
+        "bit_accuracy",
+        "effective_rank",
+        "seconds",
+        "coords",
+        "labels",
+        "values",
+    }
     assert 0 <= run["content_accuracy"] <= 1 and 0 <= run["bit_accuracy"] <= 1
     assert len(run["coords"]) == len(run["labels"]) == len(run["values"]) == 360
     assert max(run["values"]) < 8
@@ -107,11 +120,17 @@ def test_random_multidigits_probe_is_the_untrained_floor():
     assert 0.05 < run["small_accuracy"] < 0.9 and 0.05 < run["large_accuracy"] <= 1.0
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"large_size": 8, "method": "byol"}, "'method' parameter of multidigits_run"),
-    ({"large_size": 3, "small_size": 4}, "'large_size' parameter of multidigits_run must be an int >= 4"),
-    ({"large_size": 8, "small_size": 4, "canvas": 10}, "'canvas' parameter of multidigits_run must be an int >= 12"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"large_size": 8, "method": "byol"}, "'method' parameter of multidigits_run"),
+        ({"large_size": 3, "small_size": 4}, "'large_size' parameter of multidigits_run must be an int >= 4"),
+        (
+            {"large_size": 8, "small_size": 4, "canvas": 10},
+            "'canvas' parameter of multidigits_run must be an int >= 12",
+        ),
+    ],
+)
 def test_multidigits_run_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         multidigits_run(**kwargs)
@@ -145,7 +164,7 @@ def test_cached_computes_once_and_keys_on_the_arguments(tmp_path):
 
 @pytest.mark.slow
 def test_randbit_suppresses_the_digit():
-    """The notebook's claim at quick settings: 8 shared bits take the digit probe from ~0.95 to near chance."""
+    """The notebook's claim at quick settings: 8 shared bits take the digit probe from ~0.95 to ~chance."""
     plain = randbit_run(0, settings=suppression.QUICK_SETTINGS)
     bits = randbit_run(8, settings=suppression.QUICK_SETTINGS)
     assert plain["content_accuracy"] > 0.85

@@ -225,7 +225,9 @@ def test_few_label_accuracy_uses_per_class_labels_and_averages_draws(monkeypatch
 
     monkeypatch.setattr(probes, "linear_probe", fake_probe)
     y = torch.arange(60) % 3
-    got = W.few_label_accuracy(torch.randn(60, 4), y, torch.randn(9, 4), torch.arange(9) % 3, per_class=4, draws=3)
+    got = W.few_label_accuracy(
+        torch.randn(60, 4), y, torch.randn(9, 4), torch.arange(9) % 3, per_class=4, draws=3
+    )
     assert seen == [[4, 4, 4]] * 3  # each draw: exactly 4 labelled images per class
     assert got == pytest.approx((0.25 + 0.5 + 0.75) / 3)
 
@@ -245,8 +247,15 @@ def test_evaluate_method_and_embedding_maps():
     images = torch.randint(0, 256, (60, 1, 8, 8), dtype=torch.uint8)
     data = ImageTensors(images, torch.arange(60) % 3, list("abc"))
     row = W.evaluate_method(method, data, data, per_class=5, max_images=40)
-    assert set(row) == {"linear_accuracy", "few_label_accuracy", "alignment", "uniformity", "positive_cosine",
-                        "effective_rank", "effective_rank_z"}
+    assert set(row) == {
+        "linear_accuracy",
+        "few_label_accuracy",
+        "alignment",
+        "uniformity",
+        "positive_cosine",
+        "effective_rank",
+        "effective_rank_z",
+    }
     assert all(isinstance(v, float) for v in row.values())
     h = {"a": torch.randn(30, 5), "b": torch.randn(30, 5), "c": torch.randn(30, 5), "d": torch.randn(30, 5)}
     fig, coords = W.embedding_maps(h, np.arange(30) % 3, method="pca", columns=3)

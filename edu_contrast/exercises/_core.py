@@ -12,14 +12,18 @@ class ExerciseError(AssertionError):
 def call_student(student_fn, *args, name: str, **kwargs):
     """Call the student's function, turning a crash into an ExerciseError that names the exercise."""
     if not callable(student_fn):
-        raise TypeError(f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}.")
+        raise TypeError(
+            f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}."
+        )
     try:
         return student_fn(*args, **kwargs)
     except Exception as error:  # the student's bug, reported with context
         raise ExerciseError(f"{name}: your function raised {type(error).__name__}: {error}") from error
 
 
-def expect_close(got, expected: torch.Tensor, *, what: str, name: str, atol: float = 1e-5, rtol: float = 1e-4):
+def expect_close(
+    got, expected: torch.Tensor, *, what: str, name: str, atol: float = 1e-5, rtol: float = 1e-4
+):
     """Raise ExerciseError unless ``got`` is a tensor of ``expected``'s shape and values."""
     if not isinstance(got, torch.Tensor):
         got = torch.as_tensor(got, dtype=expected.dtype)
@@ -31,7 +35,11 @@ def expect_close(got, expected: torch.Tensor, *, what: str, name: str, atol: flo
         where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.dim() else ()
         raise ExerciseError(
             f"{name}: {what} differs from the reference by up to {float(diff.max()):.4g}"
-            + (f" (at index {where}: got {float(got[where]):.4g}, expected {float(expected[where]):.4g})" if where else "")
+            + (
+                f" (at index {where}: got {float(got[where]):.4g}, expected {float(expected[where]):.4g})"
+                if where
+                else ""
+            )
             + "."
         )
 

@@ -59,22 +59,31 @@ def _implied_momentum(got: torch.Tensor, old: torch.Tensor, online: torch.Tensor
     return beta, residual
 
 
-def _diagnose_update(got: torch.Tensor, old: torch.Tensor, online: torch.Tensor, beta: float, name: str) -> None:
+def _diagnose_update(
+    got: torch.Tensor, old: torch.Tensor, online: torch.Tensor, beta: float, name: str
+) -> None:
     implied, residual = _implied_momentum(got, old, online)
     if torch.allclose(got, old, atol=1e-7):
-        raise ExerciseError(f"{name}: the target's weights did not change. The update must write the mix "
-                            f"β·ξ + (1 − β)·θ into the target's own parameters, in place.")
+        raise ExerciseError(
+            f"{name}: the target's weights did not change. The update must write the mix "
+            f"β·ξ + (1 − β)·θ into the target's own parameters, in place."
+        )
     if residual < 1e-4:
         hint = " (did you swap β and 1 − β?)" if abs(implied - (1 - beta)) < 1e-4 else ""
         raise ExerciseError(
-            f"{name}: with β = {beta} each target weight should keep {beta:.0%} of itself and take {1 - beta:.0%} of the "
-            f"online weight; yours keeps {implied:.1%}{hint}.")
+            f"{name}: with β = {beta} each target weight should keep {beta:.0%} of itself and take "
+            f"{1 - beta:.0%} of the online weight; yours keeps {implied:.1%}{hint}."
+        )
     if torch.allclose(got, beta * old + online, atol=1e-5):
-        raise ExerciseError(f"{name}: you added the online weights with factor 1: ξ ← β·ξ + θ. The two factors "
-                            f"must sum to one, ξ ← β·ξ + (1 − β)·θ, so the target stays an average.")
-    raise ExerciseError(f"{name}: the new target weights are not a mix β·ξ + (1 − β)·θ of the old target ξ and "
-                        f"the online weights θ (the best such mix is off by {residual:.1%}). Update every "
-                        f"parameter p_ξ of the target with its partner p_θ at the same position.")
+        raise ExerciseError(
+            f"{name}: you added the online weights with factor 1: ξ ← β·ξ + θ. The two factors "
+            f"must sum to one, ξ ← β·ξ + (1 − β)·θ, so the target stays an average."
+        )
+    raise ExerciseError(
+        f"{name}: the new target weights are not a mix β·ξ + (1 − β)·θ of the old target ξ and "
+        f"the online weights θ (the best such mix is off by {residual:.1%}). Update every "
+        f"parameter p_ξ of the target with its partner p_θ at the same position."
+    )
 
 
 def _check_one_update(student_fn, beta: float, seed: int, name: str) -> None:
@@ -85,23 +94,31 @@ def _check_one_update(student_fn, beta: float, seed: int, name: str) -> None:
     buffers = [b.clone() for b in target.buffers()]
     returned = call_student(student_fn, target, online, beta, name=name)
     if not torch.equal(_flat(online), old_online):
-        raise ExerciseError(f"{name}: your function changed the online network's weights θ. Only the target ξ "
-                            f"moves here; θ is trained by the optimiser.")
+        raise ExerciseError(
+            f"{name}: your function changed the online network's weights θ. Only the target ξ "
+            f"moves here; θ is trained by the optimiser."
+        )
     if isinstance(returned, nn.Module) and returned is not target and torch.equal(_flat(target), old_target):
-        raise ExerciseError(f"{name}: you returned a new network, but the method keeps using the one it passed "
-                            f"in. Update `target` in place (e.g. p_ξ.mul_(beta).add_(p_θ, alpha=1 - beta)).")
+        raise ExerciseError(
+            f"{name}: you returned a new network, but the method keeps using the one it passed "
+            f"in. Update `target` in place (e.g. p_ξ.mul_(beta).add_(p_θ, alpha=1 - beta))."
+        )
     if any(p.requires_grad or p.grad_fn is not None for p in target.parameters()):
-        raise ExerciseError(f"{name}: after your update the target's weights carry gradient history (they now "
-                            f"require grad). Wrap the update in `with torch.no_grad():`: no gradient flows into "
-                            f"the momentum network.")
+        raise ExerciseError(
+            f"{name}: after your update the target's weights carry gradient history (they now "
+            f"require grad). Wrap the update in `with torch.no_grad():`: no gradient flows into "
+            f"the momentum network."
+        )
     got = _flat(target)
     if not torch.allclose(got, _flat(expected), atol=1e-6, rtol=1e-5):
         _diagnose_update(got, old_target, old_online, beta, name)
     for before, after in zip(buffers, target.buffers()):
         if after.dtype.is_floating_point and not torch.allclose(before, after):
-            raise ExerciseError(f"{name}: the parameters are right, but you also changed the target's BatchNorm "
-                                f"running statistics. Iterate over .parameters() only: in MoCo the buffers "
-                                f"stay the key encoder's own (they follow the keys it sees).")
+            raise ExerciseError(
+                f"{name}: the parameters are right, but you also changed the target's BatchNorm "
+                f"running statistics. Iterate over .parameters() only: in MoCo the buffers "
+                f"stay the key encoder's own (they follow the keys it sees)."
+            )
 
 
 def check_momentum_update(student_fn) -> bool:
@@ -162,8 +179,10 @@ def _describe(row: torch.Tensor, old: torch.Tensor, keys: torch.Tensor) -> str:
 
 def _as_pointer(value, name: str) -> int:
     if isinstance(value, tuple):
-        raise ExerciseError(f"{name}: return only the new pointer (an int); the queue is written in place, so "
-                            f"it need not be returned. Got a tuple of {len(value)} values.")
+        raise ExerciseError(
+            f"{name}: return only the new pointer (an int); the queue is written in place, so "
+            f"it need not be returned. Got a tuple of {len(value)} values."
+        )
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_floating_point:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -183,31 +202,42 @@ def _check_one_enqueue(student_fn, size: int, ptr: int, n: int, dim: int, name: 
         returned = call_student(student_fn, queue, ptr, keys.clone(), name=name)
     except ExerciseError as error:
         if n > size:
-            raise ExerciseError(f"{error} (In this call the batch is larger than the queue: {situation}; only "
-                                f"the newest M keys stay, e.g. write them one by one at (ptr + j) % M.)") from error
+            raise ExerciseError(
+                f"{error} (In this call the batch is larger than the queue: {situation}; only "
+                f"the newest M keys stay, e.g. write them one by one at (ptr + j) % M.)"
+            ) from error
         if ptr + n > size:
-            raise ExerciseError(f"{error} (In this call the batch runs past the end of the queue: {situation}; "
-                                f"slots ptr, ptr + 1, … must wrap around with % M.)") from error
+            raise ExerciseError(
+                f"{error} (In this call the batch runs past the end of the queue: {situation}; "
+                f"slots ptr, ptr + 1, … must wrap around with % M.)"
+            ) from error
         raise
     if queue.shape != old.shape:
-        raise ExerciseError(f"{name}: the queue changed shape to {tuple(queue.shape)}; it must stay "
-                            f"{tuple(old.shape)} (a ring buffer of fixed size M).")
+        raise ExerciseError(
+            f"{name}: the queue changed shape to {tuple(queue.shape)}; it must stay "
+            f"{tuple(old.shape)} (a ring buffer of fixed size M)."
+        )
     if torch.equal(queue, old):
-        raise ExerciseError(f"{name}: {situation}: the queue you were given did not change. Write into it in place "
-                            f"(queue[i] = ...); `queue = torch.cat(...)` makes a new tensor the caller never sees.")
+        raise ExerciseError(
+            f"{name}: {situation}: the queue you were given did not change. Write into it in place "
+            f"(queue[i] = ...); `queue = torch.cat(...)` makes a new tensor the caller never sees."
+        )
     for slot in range(size):
         if not torch.allclose(queue[slot], expected_queue[slot], atol=1e-6):
             holds, wanted = _describe(queue[slot], old, keys), _describe(expected_queue[slot], old, keys)
             advice = ""
             if n > size:
-                advice = (" When a batch has more keys than the queue holds, only the newest M keys stay: "
-                          "writing them one by one in order at (ptr + j) % M does exactly that.")
+                advice = (
+                    " When a batch has more keys than the queue holds, only the newest M keys stay: "
+                    "writing them one by one in order at (ptr + j) % M does exactly that."
+                )
             elif ptr + n > size:
                 advice = " The batch runs past the end of the queue, so it must wrap around to slot 0."
             elif holds.startswith("the old") and wanted.startswith("key"):
                 advice = " The new keys go at slots ptr, ptr + 1, …, overwriting the oldest entries."
-            raise ExerciseError(f"{name}: {situation}: slot {slot} should hold {wanted}, but it holds {holds}."
-                                + advice)
+            raise ExerciseError(
+                f"{name}: {situation}: slot {slot} should hold {wanted}, but it holds {holds}." + advice
+            )
     new_ptr = _as_pointer(returned, name)
     if new_ptr != expected_ptr:
         if new_ptr == ptr:
@@ -216,7 +246,9 @@ def _check_one_enqueue(student_fn, size: int, ptr: int, n: int, dim: int, name: 
             why = "the pointer must wrap around too: return (ptr + n) % M"
         else:
             why = "the next write must start right after the last key written"
-        raise ExerciseError(f"{name}: {situation}: the new pointer should be {expected_ptr}, got {new_ptr} ({why}).")
+        raise ExerciseError(
+            f"{name}: {situation}: the new pointer should be {expected_ptr}, got {new_ptr} ({why})."
+        )
 
 
 def check_enqueue(student_fn) -> bool:

@@ -34,29 +34,39 @@ def _diagnose(got: torch.Tensor, images: torch.Tensor, values: torch.Tensor, bit
     n, c, h, w = images.shape
     if not torch.equal(got[:, :c], images):
         if torch.equal(got[:, bits:].to(images.dtype), images):
-            raise ExerciseError(f"{name}: the bit planes come first. Put the {c} image channel(s) first and the "
-                                f"{bits} bit planes after them: augmentation leaves the *last* k channels alone "
-                                f"(protected_channels), which is what keeps the bits identical in both views.")
+            raise ExerciseError(
+                f"{name}: the bit planes come first. Put the {c} image channel(s) first and the "
+                f"{bits} bit planes after them: augmentation leaves the *last* k channels alone "
+                f"(protected_channels), which is what keeps the bits identical in both views."
+            )
         raise ExerciseError(f"{name}: the first {c} channel(s) must be the image itself, unchanged.")
     planes, wanted = got[:, c:].long(), expected[:, c:].long()  # (N, k, H, W) each
     if not bool((planes == planes[..., :1, :1]).all()):
-        raise ExerciseError(f"{name}: a bit plane is not constant: every pixel of plane j must hold the same "
-                            f"value, 255·(bit j of u) (the bit is 'painted' over the whole image).")
+        raise ExerciseError(
+            f"{name}: a bit plane is not constant: every pixel of plane j must hold the same "
+            f"value, 255·(bit j of u) (the bit is 'painted' over the whole image)."
+        )
     if torch.equal(planes * 255, wanted):
-        raise ExerciseError(f"{name}: your planes hold 0 and 1. The images are uint8 in 0…255, so a set bit must "
-                            f"be 255 (white), like the brightest pixels; 1 would be a nearly black plane.")
+        raise ExerciseError(
+            f"{name}: your planes hold 0 and 1. The images are uint8 in 0…255, so a set bit must "
+            f"be 255 (white), like the brightest pixels; 1 would be a nearly black plane."
+        )
     if torch.equal(planes.flip(1), wanted):
         u = int(values[1])
-        raise ExerciseError(f"{name}: the planes are in reverse order. Plane j holds bit j, the 2^j place, least "
-                            f"significant first: for u = {u} = 0b{_binary(u, bits)} the planes are "
-                            f"{[int(b) * 255 for b in reversed(_binary(u, bits))]}.")
+        raise ExerciseError(
+            f"{name}: the planes are in reverse order. Plane j holds bit j, the 2^j place, least "
+            f"significant first: for u = {u} = 0b{_binary(u, bits)} the planes are "
+            f"{[int(b) * 255 for b in reversed(_binary(u, bits))]}."
+        )
     for i in range(n):
         if not torch.equal(planes[i], wanted[i]):
             u = int(values[i])
             yours = [int(v) for v in planes[i, :, 0, 0]]
             ref = [int(v) for v in wanted[i, :, 0, 0]]
-            raise ExerciseError(f"{name}: image {i} has u = {u} = 0b{_binary(u, bits)}; its planes (bit 0 first) "
-                                f"should be {ref}, yours are {yours}. Bit j of u is (u >> j) & 1.")
+            raise ExerciseError(
+                f"{name}: image {i} has u = {u} = 0b{_binary(u, bits)}; its planes (bit 0 first) "
+                f"should be {ref}, yours are {yours}. Bit j of u is (u >> j) & 1."
+            )
 
 
 def check_randbit_channels(student_fn) -> bool:
@@ -75,18 +85,24 @@ def check_randbit_channels(student_fn) -> bool:
         got = call_student(student_fn, images.clone(), values.clone(), bits, name=name)
         if not isinstance(got, torch.Tensor):
             kind = "None (no return statement?)" if got is None else type(got).__name__
-            raise ExerciseError(f"{name}: return a torch.Tensor of shape {tuple(expected.shape)}. Got {kind}.")
+            raise ExerciseError(
+                f"{name}: return a torch.Tensor of shape {tuple(expected.shape)}. Got {kind}."
+            )
         if got.shape != expected.shape:
             hint = ""
             if got.shape[:2] == (n, bits):
                 hint = " You returned only the bit planes: concatenate them after the image channels."
             elif got.dim() == 4 and got.shape[:2] == expected.shape[:2]:
                 hint = f" Each bit plane must fill the whole {h} × {w} image (expand it over H and W)."
-            raise ExerciseError(f"{name}: for {n} images of shape ({c}, {h}, {w}) and k = {bits} bits the result "
-                                f"should have shape {tuple(expected.shape)} (N, C + k, H, W); yours has "
-                                f"{tuple(got.shape)}.{hint}")
+            raise ExerciseError(
+                f"{name}: for {n} images of shape ({c}, {h}, {w}) and k = {bits} bits the result "
+                f"should have shape {tuple(expected.shape)} (N, C + k, H, W); yours has "
+                f"{tuple(got.shape)}.{hint}"
+            )
         if got.dtype != torch.uint8:
-            raise ExerciseError(f"{name}: return uint8 images like the input (values 0…255). Got {got.dtype}.")
+            raise ExerciseError(
+                f"{name}: return uint8 images like the input (values 0…255). Got {got.dtype}."
+            )
         if not torch.equal(got, expected):
             _diagnose(got, images, values, bits, expected, name)
     return passed(name, "the last k channels spell u in binary, 255 for a 1, least significant bit first.")

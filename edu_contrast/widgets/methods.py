@@ -130,30 +130,54 @@ def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momen
         # slot s spans the angle [90° − 360°·(s + 1)/M, 90° − 360°·s/M]: clockwise from the top
         theta1, theta2 = 90 - 360 * (first + length) / queue_size, 90 - 360 * first / queue_size
         colour = "lightgrey" if age < 0 else cmap(age / top)
-        ring.add_patch(Wedge((0, 0), 1.0, theta1, theta2, width=0.35, facecolor=colour, edgecolor="white", lw=0.5))
+        ring.add_patch(
+            Wedge((0, 0), 1.0, theta1, theta2, width=0.35, facecolor=colour, edgecolor="white", lw=0.5)
+        )
     angle = math.radians(90 - 360 * ptr / queue_size)
-    ring.annotate("next write", xy=(0.62 * math.cos(angle), 0.62 * math.sin(angle)), xytext=(0, 0),
-                  ha="center", va="center", arrowprops={"arrowstyle": "->", "lw": 2, "color": "crimson"})
-    ring.set(xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), aspect="equal",
-             title=f"queue: M = {queue_size} slots, N = {batch_size} keys per step, after {steps} steps\n"
-                   f"colour = age of the key (yellow: newest, purple: {oldest} steps old)")
+    ring.annotate(
+        "next write",
+        xy=(0.62 * math.cos(angle), 0.62 * math.sin(angle)),
+        xytext=(0, 0),
+        ha="center",
+        va="center",
+        arrowprops={"arrowstyle": "->", "lw": 2, "color": "crimson"},
+    )
+    ring.set(
+        xlim=(-1.15, 1.15),
+        ylim=(-1.15, 1.15),
+        aspect="equal",
+        title=f"queue: M = {queue_size} slots, N = {batch_size} keys per step, after {steps} steps\n"
+        f"colour = age of the key (yellow: newest, purple: {oldest} steps old)",
+    )
     ring.axis("off")
     filled = int((ages >= 0).sum())
-    ring.text(0, -1.13, f"{filled} of {queue_size} slots hold real keys (grey: random start);\n"
-              f"negatives per query: M = {queue_size} (SimCLR with this N: 2N − 2 = {2 * batch_size - 2})",
-              ha="center", va="top", fontsize=9)
+    ring.text(
+        0,
+        -1.13,
+        f"{filled} of {queue_size} slots hold real keys (grey: random start);\n"
+        f"negatives per query: M = {queue_size} (SimCLR with this N: 2N − 2 = {2 * batch_size - 2})",
+        ha="center",
+        va="top",
+        fontsize=9,
+    )
     horizon = max(oldest + 1, int(3 / max(1 - momentum, 1e-3)) if momentum > 0 else 5, 5)
     horizon = min(horizon, 2000)
     weights = key_encoder_weights(momentum, horizon)
     steps_ago = np.arange(horizon + 1)
-    kernel.fill_between(steps_ago, weights, step="mid", color="tab:blue", alpha=0.8,
-                        label="share of θ from a steps ago")  # one polygon, however long the memory
+    kernel.fill_between(
+        steps_ago, weights, step="mid", color="tab:blue", alpha=0.8, label="share of θ from a steps ago"
+    )  # one polygon, however long the memory
     if oldest >= 0:
-        kernel.axvspan(-0.5, oldest + 0.5, color="orange", alpha=0.25, label=f"ages of queued keys (0 … {oldest})")
+        kernel.axvspan(
+            -0.5, oldest + 0.5, color="orange", alpha=0.25, label=f"ages of queued keys (0 … {oldest})"
+        )
     memory = "∞" if momentum == 0 else f"{1 / (1 - momentum):.0f}"
-    kernel.set(xlabel="a: steps ago", ylabel="(1 − β)·β^a",
-               title=f"key encoder ξ_t = Σ_a (1 − β) β^a θ_(t−a), β = {momentum}:\nmemory ≈ 1/(1 − β) = "
-                     f"{1 if momentum == 0 else memory} steps")
+    kernel.set(
+        xlabel="a: steps ago",
+        ylabel="(1 − β)·β^a",
+        title=f"key encoder ξ_t = Σ_a (1 − β) β^a θ_(t−a), β = {momentum}:\nmemory ≈ 1/(1 − β) = "
+        f"{1 if momentum == 0 else memory} steps",
+    )
     kernel.legend(fontsize="small", loc="upper right")
     fig.tight_layout()
     return fig
@@ -169,14 +193,26 @@ def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, m
         _fail("momentum", "queue_explorer", f"one of {MOMENTA}", momentum)
     style = {"description_width": "initial"}
     controls = {
-        "queue_size": widgets.SelectionSlider(options=QUEUE_SIZES, value=queue_size, description="queue size M",
-                                              continuous_update=False, style=style),
-        "batch_size": widgets.SelectionSlider(options=(4, 8, 16, 32, 64), value=batch_size, description="batch N",
-                                              continuous_update=False, style=style),
-        "steps": widgets.IntSlider(value=steps, min=0, max=100, description="steps", continuous_update=False,
-                                   style=style),
-        "momentum": widgets.SelectionSlider(options=MOMENTA, value=momentum, description="momentum β",
-                                            continuous_update=False, style=style),
+        "queue_size": widgets.SelectionSlider(
+            options=QUEUE_SIZES,
+            value=queue_size,
+            description="queue size M",
+            continuous_update=False,
+            style=style,
+        ),
+        "batch_size": widgets.SelectionSlider(
+            options=(4, 8, 16, 32, 64),
+            value=batch_size,
+            description="batch N",
+            continuous_update=False,
+            style=style,
+        ),
+        "steps": widgets.IntSlider(
+            value=steps, min=0, max=100, description="steps", continuous_update=False, style=style
+        ),
+        "momentum": widgets.SelectionSlider(
+            options=MOMENTA, value=momentum, description="momentum β", continuous_update=False, style=style
+        ),
     }
     return live_explorer(draw_queue, controls)
 
@@ -203,8 +239,9 @@ def embedding_metrics(method, data, *, max_images: int = 1000, seed: int = 0) ->
     max_images = check_int(max_images, "max_images", "embedding_metrics", minimum=2)
     images = data.images[:max_images]
     device = next(method.parameters()).device
-    aug = augment.batched(images.shape[-1], images.shape[1],
-                          protected_channels=getattr(data, "protected_channels", 0)).to(device)
+    aug = augment.batched(
+        images.shape[-1], images.shape[1], protected_channels=getattr(data, "protected_channels", 0)
+    ).to(device)
     was_training = method.training
     method.eval()
     try:
@@ -225,8 +262,9 @@ def embedding_metrics(method, data, *, max_images: int = 1000, seed: int = 0) ->
     }
 
 
-def few_label_accuracy(train_h, train_y, test_h, test_y, *, per_class: int = 10, draws: int = 5,
-                       seed: int = 0) -> float:
+def few_label_accuracy(
+    train_h, train_y, test_h, test_y, *, per_class: int = 10, draws: int = 5, seed: int = 0
+) -> float:
     """Mean test accuracy of linear probes trained on ``per_class`` labelled images of each class.
 
     The semi-supervised protocol of Chen et al. 2020 (SimCLR, Sec. 6: 1% / 10% of the labels), averaged
@@ -247,17 +285,22 @@ def few_label_accuracy(train_h, train_y, test_h, test_y, *, per_class: int = 10,
     return float(np.mean(scores))
 
 
-def evaluate_method(method, train_data, test_data, *, per_class: int = 10, max_images: int = 1000,
-                    seed: int = 0) -> dict:
+def evaluate_method(
+    method, train_data, test_data, *, per_class: int = 10, max_images: int = 1000, seed: int = 0
+) -> dict:
     """One row of the comparison table: the probes on h (all labels, and ``per_class`` labels per class)
     and ``embedding_metrics`` on up to ``max_images`` test images."""
     from edu_contrast import probes, train
 
-    h_train, h_test = train.embed_images(method, train_data.images), train.embed_images(method, test_data.images)
+    h_train, h_test = (
+        train.embed_images(method, train_data.images),
+        train.embed_images(method, test_data.images),
+    )
     return {
         "linear_accuracy": probes.linear_probe(h_train, train_data.labels, h_test, test_data.labels),
-        "few_label_accuracy": few_label_accuracy(h_train, train_data.labels, h_test, test_data.labels,
-                                                 per_class=per_class, seed=seed),
+        "few_label_accuracy": few_label_accuracy(
+            h_train, train_data.labels, h_test, test_data.labels, per_class=per_class, seed=seed
+        ),
         **embedding_metrics(method, test_data, max_images=max_images, seed=seed),
     }
 
@@ -282,7 +325,7 @@ def embedding_maps(features: Mapping[str, torch.Tensor], labels, *, method: str 
         ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
         if ax.get_legend() is not None and ax is not axes.flat[0]:
             ax.get_legend().remove()  # one legend is enough
-    for ax in list(axes.flat)[len(features):]:
+    for ax in list(axes.flat)[len(features) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig, coords
@@ -302,7 +345,9 @@ def comparison_table(rows: Mapping[str, Mapping], columns: Sequence[str] | None 
     """
     where = "comparison_table"
     rows = _check_rows(rows, where)
-    columns = list(columns) if columns is not None else [c for c in METRICS if any(c in r for r in rows.values())]
+    columns = (
+        list(columns) if columns is not None else [c for c in METRICS if any(c in r for r in rows.values())]
+    )
     for c in columns:
         if c not in METRICS:
             _fail("columns", where, f"names from {list(METRICS)}", repr(c))
@@ -324,9 +369,12 @@ def comparison_table(rows: Mapping[str, Mapping], columns: Sequence[str] | None 
     return "\n".join(lines)
 
 
-def plot_comparison(rows: Mapping[str, Mapping], columns: Sequence[str] = ("linear_accuracy", "effective_rank",
-                                                                           "alignment", "uniformity"),
-                    *, highlight: str | None = None):
+def plot_comparison(
+    rows: Mapping[str, Mapping],
+    columns: Sequence[str] = ("linear_accuracy", "effective_rank", "alignment", "uniformity"),
+    *,
+    highlight: str | None = None,
+):
     """One bar chart per metric, one bar per method; ``highlight`` outlines one method's bars."""
     where = "plot_comparison"
     rows = _check_rows(rows, where)
@@ -349,8 +397,14 @@ def plot_comparison(rows: Mapping[str, Mapping], columns: Sequence[str] = ("line
     return fig
 
 
-def draw_method_embedding(name: str, rows: Mapping[str, Mapping], coords: Mapping[str, np.ndarray], labels,
-                          *, columns: Sequence[str] = ("linear_accuracy", "effective_rank")):
+def draw_method_embedding(
+    name: str,
+    rows: Mapping[str, Mapping],
+    coords: Mapping[str, np.ndarray],
+    labels,
+    *,
+    columns: Sequence[str] = ("linear_accuracy", "effective_rank"),
+):
     """Left: the 2-D embedding ``coords[name]`` ``(n, 2)`` coloured by ``labels``; right: the bars with
     ``name`` outlined."""
     from edu_contrast.viz import _scatter_by_label
@@ -381,14 +435,17 @@ def draw_method_embedding(name: str, rows: Mapping[str, Mapping], coords: Mappin
     return fig
 
 
-def comparison_explorer(rows: Mapping[str, Mapping], coords: Mapping[str, np.ndarray], labels,
-                        *, name: str | None = None):
-    """A dropdown over the methods (precomputed ``rows`` and ``coords``) redrawing ``draw_method_embedding``."""
+def comparison_explorer(
+    rows: Mapping[str, Mapping], coords: Mapping[str, np.ndarray], labels, *, name: str | None = None
+):
+    """A dropdown over the methods (precomputed ``rows``, ``coords``) redrawing ``draw_method_embedding``."""
     import ipywidgets as widgets
 
     names = [n for n in rows if n in coords]
     if not names:
-        _fail("coords", "comparison_explorer", "2-D coordinates for at least one method of 'rows'", list(coords))
+        _fail(
+            "coords", "comparison_explorer", "2-D coordinates for at least one method of 'rows'", list(coords)
+        )
     name = names[0] if name is None else name
     controls = {"name": widgets.Dropdown(options=names, value=name, description="method")}
     return live_explorer(lambda name: draw_method_embedding(name, rows, coords, labels), controls)

@@ -33,8 +33,11 @@ __all__ = [
     "multidigits_explorer",
 ]
 
-_METHOD_STYLE = {"simclr": ("tab:blue", "SimCLR"), "supervised": ("tab:green", "supervised"),
-                 "random": ("tab:grey", "random encoder")}
+_METHOD_STYLE = {
+    "simclr": ("tab:blue", "SimCLR"),
+    "supervised": ("tab:green", "supervised"),
+    "random": ("tab:grey", "random encoder"),
+}
 
 
 def _check_runs(runs, keys: Sequence[str], where: str) -> list[Mapping]:
@@ -69,7 +72,9 @@ def show_randbit_image(dataset, index: int = 0):
         axes[0, 1 + j].set_title(f"b{j} = {(u >> j) & 1}", fontsize=9)
     for ax in axes[0]:
         ax.set(xticks=[], yticks=[])
-    fig.suptitle(f"RandBit input with k = {bits}: u = {u} = 0b{u:0{bits}b}, shared by both views", fontsize=10)
+    fig.suptitle(
+        f"RandBit input with k = {bits}: u = {u} = 0b{u:0{bits}b}, shared by both views", fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -80,20 +85,38 @@ def _temperatures(runs) -> list[float]:
 
 def plot_randbit_sweep(runs: Sequence[Mapping], ax=None):
     """Probe accuracy against k: content (solid, chance 1/10) and bits (dashed, chance 1/2), per τ."""
-    runs = _check_runs(runs, ("bits", "temperature", "content_accuracy", "bit_accuracy"), "plot_randbit_sweep")
-    fig, ax = (plt.subplots(figsize=(6.5, 4)) if ax is None else (ax.figure, ax))
+    runs = _check_runs(
+        runs, ("bits", "temperature", "content_accuracy", "bit_accuracy"), "plot_randbit_sweep"
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 4)) if ax is None else (ax.figure, ax)
     colours = plt.get_cmap("tab10").colors
     for i, tau in enumerate(_temperatures(runs)):
         chosen = sorted((r for r in runs if float(r["temperature"]) == tau), key=lambda r: r["bits"])
         ks = [r["bits"] for r in chosen]
-        ax.plot(ks, [r["content_accuracy"] for r in chosen], "o-", color=colours[i], label=f"digit (content), τ = {tau}")
+        ax.plot(
+            ks,
+            [r["content_accuracy"] for r in chosen],
+            "o-",
+            color=colours[i],
+            label=f"digit (content), τ = {tau}",
+        )
         with_bits = [r for r in chosen if r["bit_accuracy"] is not None]
-        ax.plot([r["bits"] for r in with_bits], [r["bit_accuracy"] for r in with_bits], "s--", color=colours[i],
-                alpha=0.7, label=f"bits of u, τ = {tau}")
+        ax.plot(
+            [r["bits"] for r in with_bits],
+            [r["bit_accuracy"] for r in with_bits],
+            "s--",
+            color=colours[i],
+            alpha=0.7,
+            label=f"bits of u, τ = {tau}",
+        )
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.text(ax.get_xlim()[1], 0.1, " chance (digit)", va="center", fontsize=8, color="grey")
-    ax.set(xlabel="k: random bits shared by both views", ylabel="linear-probe accuracy on h", ylim=(0, 1.05),
-           title="RandBit: the bits are learned, the digit is forgotten")
+    ax.set(
+        xlabel="k: random bits shared by both views",
+        ylabel="linear-probe accuracy on h",
+        ylim=(0, 1.05),
+        title="RandBit: the bits are learned, the digit is forgotten",
+    )
     ax.legend(fontsize="small", loc="center left")
     return fig
 
@@ -109,7 +132,7 @@ def find_run(runs: Sequence[Mapping], **match) -> Mapping:
 
 
 def draw_randbit_run(runs: Sequence[Mapping], bits: int, temperature: float):
-    """The test features h of one run in 2-D (PCA): coloured by digit (left) and by u (right), and its probes."""
+    """Test features h of one run in 2-D (PCA), coloured by digit (left) and by u (right); its probes."""
     run = find_run(runs, bits=bits, temperature=temperature)
     points = np.asarray(run["coords"], dtype=np.float64)  # (N, 2)
     labels, values = np.asarray(run["labels"]), np.asarray(run["values"])
@@ -144,10 +167,12 @@ def randbit_explorer(runs: Sequence[Mapping], *, bits: int | None = None, temper
     ks = sorted({r["bits"] for r in runs})
     taus = _temperatures(runs)
     controls = {
-        "bits": widgets.SelectionSlider(options=ks, value=ks[-1] if bits is None else bits,
-                                        description="bits k", continuous_update=False),
-        "temperature": widgets.ToggleButtons(options=taus, value=taus[0] if temperature is None else temperature,
-                                             description="τ"),
+        "bits": widgets.SelectionSlider(
+            options=ks, value=ks[-1] if bits is None else bits, description="bits k", continuous_update=False
+        ),
+        "temperature": widgets.ToggleButtons(
+            options=taus, value=taus[0] if temperature is None else temperature, description="τ"
+        ),
     }
     return live_explorer(lambda bits, temperature: draw_randbit_run(runs, bits, temperature), controls)
 
@@ -166,28 +191,44 @@ def show_multidigits(dataset, count: int = 6):
         ax.imshow(dataset.images[i, 0].numpy(), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"L:{int(dataset.labels_large[i])}  S:{int(dataset.labels_small[i])}", fontsize=9)
         ax.set(xticks=[], yticks=[])
-    fig.suptitle(f"MultiDigits: large digit L = {dataset.large_size}, small digit S = {dataset.small_size}",
-                 fontsize=10)
+    fig.suptitle(
+        f"MultiDigits: large digit L = {dataset.large_size}, small digit S = {dataset.small_size}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
 
 def plot_multidigits_sweep(runs: Sequence[Mapping], *, highlight: int | None = None, ax=None):
     """Small-digit (solid) and large-digit (dashed) probe accuracy against L, one colour per method."""
-    runs = _check_runs(runs, ("large_size", "method", "small_accuracy", "large_accuracy"), "plot_multidigits_sweep")
-    fig, ax = (plt.subplots(figsize=(6.5, 4)) if ax is None else (ax.figure, ax))
+    runs = _check_runs(
+        runs, ("large_size", "method", "small_accuracy", "large_accuracy"), "plot_multidigits_sweep"
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 4)) if ax is None else (ax.figure, ax)
     for method in [m for m in _METHOD_STYLE if any(r["method"] == m for r in runs)]:
         colour, label = _METHOD_STYLE[method]
         chosen = sorted((r for r in runs if r["method"] == method), key=lambda r: r["large_size"])
         sizes = [r["large_size"] for r in chosen]
-        ax.plot(sizes, [r["small_accuracy"] for r in chosen], "o-", color=colour, label=f"{label}: small digit")
-        ax.plot(sizes, [r["large_accuracy"] for r in chosen], "s--", color=colour, alpha=0.6,
-                label=f"{label}: large digit")
+        ax.plot(
+            sizes, [r["small_accuracy"] for r in chosen], "o-", color=colour, label=f"{label}: small digit"
+        )
+        ax.plot(
+            sizes,
+            [r["large_accuracy"] for r in chosen],
+            "s--",
+            color=colour,
+            alpha=0.6,
+            label=f"{label}: large digit",
+        )
     if highlight is not None:
         ax.axvline(highlight, color="crimson", lw=1, alpha=0.5)
     small = runs[0].get("small_size")
-    ax.set(xlabel="L: side of the large digit", ylabel="linear-probe accuracy on h", ylim=(0, 1.05),
-           title=f"MultiDigits: the small digit (S = {small}) is suppressed by a growing large one")
+    ax.set(
+        xlabel="L: side of the large digit",
+        ylabel="linear-probe accuracy on h",
+        ylim=(0, 1.05),
+        title=f"MultiDigits: the small digit (S = {small}) is suppressed by a growing large one",
+    )
     ax.legend(fontsize="x-small", loc="lower left")
     return fig
 
@@ -203,7 +244,9 @@ def multidigits_explorer(runs: Sequence[Mapping], base, *, small_size: int, canv
     few = base.subset(min(len(base), 50), torch.Generator().manual_seed(seed))
 
     def draw(large_size):
-        example = MultiDigits(few, small_size, large_size, canvas, generator=torch.Generator().manual_seed(seed))
+        example = MultiDigits(
+            few, small_size, large_size, canvas, generator=torch.Generator().manual_seed(seed)
+        )
         fig = plt.figure(figsize=(11, 4))
         grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 1, 1, 5])
         for i in range(8):
@@ -215,6 +258,9 @@ def multidigits_explorer(runs: Sequence[Mapping], base, *, small_size: int, canv
         fig.tight_layout()
         return fig
 
-    controls = {"large_size": widgets.SelectionSlider(options=sizes, value=sizes[-1], description="large L",
-                                                      continuous_update=False)}
+    controls = {
+        "large_size": widgets.SelectionSlider(
+            options=sizes, value=sizes[-1], description="large L", continuous_update=False
+        )
+    }
     return live_explorer(draw, controls)
