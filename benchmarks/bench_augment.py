@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
+    parser.add_argument("--breakdown", action="store_true", help="also time each step on one batch")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,6 +87,21 @@ def main() -> None:
     ratio_wall, ratio_cpu = loop_wall / fast_wall, loop_cpu / fast_cpu
     print(f"{'ratio batched / per_image':26}: {ratio_wall:8.1f}x wall    {ratio_cpu:8.1f}x CPU")
     print(f"{'target':26}: >= 10x wall")
+    if args.breakdown:
+        print_breakdown(one, many, on_device[: args.batch_size], args.repeats, sync)
+
+
+def print_breakdown(one, many, batch, repeats: int, sync) -> None:
+    """CPU milliseconds of each step for one batch: per image in a loop, and batched."""
+    host = batch.cpu()
+    steps = [
+        (f"per_image {type(t).__name__}", lambda t=t: [t(image) for image in host]) for t in one.transforms
+    ]
+    steps += [(f"batched   {type(m).__name__}", lambda m=m: m(batch)) for m in many.pipeline]
+    times = best_times([fn for _, fn in steps], repeats, sync)
+    print(f"breakdown, CPU ms per batch of {len(batch)}:")
+    for (name, _), (_, cpu) in zip(steps, times):
+        print(f"  {name:36}: {1e3 * cpu:8.1f}")
 
 
 if __name__ == "__main__":
