@@ -68,7 +68,10 @@ def test_fit_writes_history_checkpoint_and_metrics(digits, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.parametrize("name", ["simclr", "moco", "byol"])
+@pytest.mark.parametrize(
+    "name",
+    ["simclr", pytest.param("moco", marks=pytest.mark.slow), pytest.param("byol", marks=pytest.mark.slow)],
+)
 def test_resume_after_an_interruption_gives_the_same_parameters(digits, tmp_path, name):
     train_data, test_data = digits
     straight = _method(name)
