@@ -79,11 +79,7 @@ def plot_class_geometry(embeddings: Mapping[str, torch.Tensor], labels):
         )
         offsets = _off_diagonal(cosines)
         axes[-1].scatter(
-            offsets,
-            np.full(len(offsets), position) + np.linspace(-0.25, 0.25, len(offsets)),
-            s=8,
-            alpha=0.6,
-            label=name,
+            offsets, np.full(len(offsets), position) + np.linspace(-0.25, 0.25, len(offsets)), s=8, alpha=0.6
         )
     fig.colorbar(image, ax=axes[:-1], shrink=0.8, label="cosine of centred class means")
     axes[-1].axvline(target, color="black", linestyle="--", label=f"regular simplex −1/(C−1) = {target:.3f}")
@@ -94,7 +90,7 @@ def plot_class_geometry(embeddings: Mapping[str, torch.Tensor], labels):
         xlabel="off-diagonal cosines",
         title="all class pairs",
     )
-    axes[-1].legend(fontsize="x-small", loc="upper right")
+    axes[-1].legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.18))
     return fig
 
 
