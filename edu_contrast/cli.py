@@ -20,34 +20,17 @@ METHOD_NAMES = ("simclr", "moco", "byol", "supcon", "vicreg")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
 TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 
-# Tuned so that each default run is short on its usual machine (CPU for digits and
-# Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
+# Tuned so that each default run is short on its usual machine (2 CPU cores for digits and
+# Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md. "crop_scale" is the range of
+# the random resized crop's area (None: ``augment.AugmentConfig.for_size``).
 DATASET_DEFAULTS = {
-    "digits": {
-        "encoder": "convnet",
-        "width": 32,
-        "epochs": 20,
-        "batch_size": 256,
-        "lr": 2e-3,
-        "samples_per_epoch": None,
-    },
-    "fashion-mnist": {
-        "encoder": "convnet",
-        "width": 32,
-        "epochs": 10,
-        "batch_size": 256,
-        "lr": 2e-3,
-        "samples_per_epoch": None,
-    },
-    "cifar10": {
-        "encoder": "resnet18",
-        "width": None,
-        "epochs": 100,
-        "batch_size": 512,
-        "lr": 2e-3,
-        "samples_per_epoch": None,
-    },
-}
+    "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "epochs": 20, "batch_size": 256,
+               "lr": 2e-3, "samples_per_epoch": None, "crop_scale": None},
+    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 256, "epochs": 5, "batch_size": 128,
+                      "lr": 3e-3, "samples_per_epoch": None, "crop_scale": None},
+    "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "epochs": 100, "batch_size": 512,
+                "lr": 2e-3, "samples_per_epoch": None, "crop_scale": None},
+}  # fmt: skip
 METHOD_DEFAULTS = {
     "simclr": {"temperature": 0.2},
     "moco": {"temperature": 0.2},
@@ -96,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
     train.add_argument("--encoder", choices=("convnet", "resnet18", "resnet50"), help="default: per dataset")
     train.add_argument("--width", type=_positive_int, help="channel width of the convnet encoder")
+    train.add_argument("--feature-dim", type=_positive_int, help="size of h, the convnet encoder's output")
     train.add_argument("--epochs", type=_non_negative_int, help="total epochs (also the target of --resume)")
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--lr", type=_positive_float, help="peak AdamW learning rate")
@@ -134,17 +118,28 @@ def _settings(args, parser) -> dict:
             f"(only {', '.join(sorted(TEMPERATURE_METHODS))} do)"
         )
     settings = {**DATASET_DEFAULTS[args.dataset], **METHOD_DEFAULTS[args.method]}
-    for key in ("encoder", "width", "epochs", "batch_size", "lr", "temperature", "samples_per_epoch"):
+    keys = (
+        "encoder",
+        "width",
+        "feature_dim",
+        "epochs",
+        "batch_size",
+        "lr",
+        "temperature",
+        "samples_per_epoch",
+    )
+    for key in keys:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
     if settings["encoder"] != "convnet":
-        if args.width is not None:
-            parser.error(
-                f"argument --width: only the convnet encoder has a width "
-                f"(got --encoder {settings['encoder']})"
-            )
-        settings["width"] = None
+        for flag, key in (("--width", "width"), ("--feature-dim", "feature_dim")):
+            if getattr(args, key) is not None:
+                parser.error(
+                    f"argument {flag}: only the convnet encoder has a {key.replace('_', ' ')} "
+                    f"(got --encoder {settings['encoder']})"
+                )
+            settings[key] = None
     return settings
 
 
@@ -166,11 +161,15 @@ def _train(args, parser) -> int:
             encoder=settings["encoder"],
             in_channels=train_data.channels,
             width=settings["width"],
+            feature_dim=settings["feature_dim"],
             **hyper,
         )
         config = None
         if args.augment != "default":
             config = getattr(augment.AugmentConfig, args.augment)()
+        elif settings["crop_scale"] is not None:
+            size = train_data.images.shape[-1]
+            config = augment.AugmentConfig.for_size(size).replace(crop_scale=settings["crop_scale"])
         out = args.out or Path("runs") / f"{args.method}-{args.dataset}"
         result = train.fit(
             method,
