@@ -14,9 +14,9 @@ Two implementations draw from the same distribution (tests/test_augment.py measu
 
 - ``per_image(size, channels)``: a ``torchvision.transforms.v2`` pipeline for one ``(C, H, W)`` image,
   what a DataLoader worker calls per sample. Read this one.
-- ``batched(size, channels)``: an ``nn.Module`` built from kornia that augments a whole ``(B, C, H, W)``
-  batch on the batch's device with independent parameters per sample — tens of times faster, and the
-  only practical choice on a GPU.
+- ``batched(size, channels)``: an ``nn.Module`` (kornia's geometry, closed-form colour steps) that
+  augments a whole ``(B, C, H, W)`` batch on the batch's device with independent parameters per sample —
+  several times faster on a CPU (docs/benchmarks.md) and the only practical choice on a GPU.
 
 Both take float images in [0, 1] and are grayscale-aware: on 1-channel images only brightness and
 contrast jitter apply (saturation, hue and grayscale need colour). ``protected_channels=k`` leaves the
@@ -37,7 +37,15 @@ from torchvision.transforms import v2
 
 from edu_contrast._validation import check_int
 
-__all__ = ["AugmentConfig", "per_image", "batched", "BatchAugment", "blur_kernel_size", "hue_shift"]
+__all__ = [
+    "AugmentConfig",
+    "per_image",
+    "batched",
+    "BatchAugment",
+    "blur_kernel_size",
+    "hue_shift",
+    "BatchColorJitter",
+]
 
 
 def _check_probability(value, name: str) -> None:
@@ -217,23 +225,102 @@ def hue_shift(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
 
     — torchvision's ``adjust_hue`` (RGB → HSV, shift, HSV → RGB) in closed form, to float precision,
     with one factor per image. ``images``: ``(B, 3, H, W)`` in [0, 1]; ``turns``: ``(B,)``. BatchAugment
-    uses it inside kornia's ColorJitter: kornia's HSV round trip gives the same values, slower on a CPU.
+    uses it in ``BatchColorJitter``: kornia's HSV round trip gives the same values, slower on a CPU.
     """
     r, g, b = images.unbind(dim=1)  # (B, H, W) each
     top = torch.maximum(torch.maximum(r, g), b)  # V
     chroma = top - torch.minimum(torch.minimum(r, g), b)  # C
-    safe = chroma.clamp_min(1e-12)  # C = 0 (gray): any H works, out = V
-    hue = torch.where(r == top, (g - b) / safe, torch.where(g == top, (b - r) / safe + 2, (r - g) / safe + 4))
-    hue = hue + 6 * turns.to(images.dtype).view(-1, 1, 1)  # H', (B, H, W)
-    channels = []
-    for n in (5.0, 3.0, 1.0):
+    # H·C per sextant, then one division; C = 0 (gray): any H works, out = V. The sextant is picked by
+    # lerp with a 0/1 weight (exact at 0 and 1): torch.where is several times slower on a CPU.
+    r_top = (r == top).to(images.dtype)  # (B, H, W) 0/1
+    g_top = (g == top).to(images.dtype) * (1 - r_top)  # ties go to r, then g, as in torchvision
+    sextant = torch.lerp((r - g).add_(chroma, alpha=4), (b - r).add_(chroma, alpha=2), g_top)
+    sextant = torch.lerp(sextant, g - b, r_top)
+    shift = 6 * turns.to(images.dtype).view(-1, 1, 1)  # (B, 1, 1): turns → sextants
+    hue = sextant.div_(chroma.clamp_min(1e-12)).add_(shift)  # H', (B, H, W)
+    out = torch.empty_like(images)
+    for channel, n in enumerate((5.0, 3.0, 1.0)):
         k = torch.remainder(hue + n, 6)
-        channels.append(top - chroma * torch.minimum(k, 4 - k).clamp_(0, 1))
-    return torch.stack(channels, dim=1)  # (B, 3, H, W)
+        torch.sub(top, torch.minimum(k, 4 - k).clamp_(0, 1).mul_(chroma), out=out[:, channel])
+    return out  # (B, 3, H, W)
 
 
-def _hue_shift_radians(images: torch.Tensor, radians: torch.Tensor) -> torch.Tensor:
-    return hue_shift(images, radians / (2 * math.pi))
+def _gray(images: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of (B, C, H, W) images, (B, 1, H, W); 1-channel images are their own gray."""
+    if images.shape[1] == 1:
+        return images
+    r, g, b = images.unbind(dim=1)  # (B, H, W) each
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(1)  # torchvision's weights
+
+
+def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """clamp(f·x + (1 − f)·o, 0, 1) = clamp(o + f·(x − o), 0, 1), one f per image."""
+    return (images - other).mul_(factor).add_(other).clamp_(0, 1)
+
+
+class BatchColorJitter(nn.Module):
+    r"""torchvision's ``ColorJitter`` for a (B, C, H, W) batch, one random factor per image:
+
+        brightness  x ← clamp(f_b · x)                        f_b ~ U[max(0, 1 − b), 1 + b]
+        contrast    x ← clamp(f_c · x + (1 − f_c) · mean(gray(x)))   f_c ~ U[max(0, 1 − c), 1 + c]
+        saturation  x ← clamp(f_s · x + (1 − f_s) · gray(x))        f_s ~ U[max(0, 1 − s), 1 + s]
+        hue         rotate the HSV hue by f_h turns (``hue_shift``)  f_h ~ U[−h, h]
+
+    in a random order, each image jittered with probability ``p``. The order is drawn once per batch
+    (torchvision draws it per image): the same marginal law for each image. Written out rather than
+    kornia's ColorJitter, which computes the same values 1.5-2× slower on a CPU (docs/benchmarks.md).
+    """
+
+    def __init__(self, brightness: float, contrast: float, saturation: float, hue: float, p: float):
+        super().__init__()
+        self.strengths = {
+            "brightness": brightness,
+            "contrast": contrast,
+            "saturation": saturation,
+            "hue": hue,
+        }
+        self.p = p
+
+    def sample(self, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
+        """One factor per image and step, shape (batch,); steps of strength 0 are left out."""
+        factors = {}
+        for name, strength in self.strengths.items():
+            if strength > 0:
+                low, high = (-strength, strength) if name == "hue" else (max(0.0, 1 - strength), 1 + strength)
+                factors[name] = torch.empty(batch, device=device).uniform_(low, high)
+        return factors
+
+    @staticmethod
+    def apply(images: torch.Tensor, factors: dict[str, torch.Tensor], order: list[str]) -> torch.Tensor:
+        """The steps named in ``order`` with the given per-image factors (deterministic; tested against
+        torchvision's functional adjust_* image by image)."""
+        x = images
+        for name in order:
+            f = factors[name].to(x.dtype)
+            if name == "hue":
+                x = hue_shift(x, f)
+                continue
+            f = f.view(-1, 1, 1, 1)  # (B, 1, 1, 1): broadcast over C, H, W
+            if name == "brightness":
+                x = (x * f).clamp_(0, 1)
+            elif name == "contrast":
+                x = _blend(x, _gray(x).mean(dim=(1, 2, 3), keepdim=True), f)  # mean: (B, 1, 1, 1)
+            else:
+                x = _blend(x, _gray(x), f)  # saturation; gray: (B, 1, H, W)
+        return x
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        chosen = torch.rand(images.shape[0], device=images.device) < self.p  # (B,) bool
+        factors = self.sample(int(chosen.sum()), images.device)
+        if not factors or not chosen.any():
+            return images
+        order = [list(factors)[i] for i in torch.randperm(len(factors)).tolist()]
+        out = images.clone()
+        out[chosen] = self.apply(images[chosen], factors, order)
+        return out
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.strengths.items()) + f", p={self.p}"
 
 
 class BatchAugment(nn.Module):
@@ -241,7 +328,7 @@ class BatchAugment(nn.Module):
 
     Built by ``batched(...)``. Runs on the batch's device (CPU or GPU), without gradients. The
     per-sample distributions match ``per_image`` except one detail: the random order of the four jitter
-    steps is drawn once per batch (kornia), not per image — the same marginal for each image.
+    steps is drawn once per batch (``BatchColorJitter``), not per image — the same marginal for each image.
     """
 
     def __init__(self, size: int, channels: int, config: AugmentConfig, protected_channels: int = 0):
@@ -260,10 +347,7 @@ class BatchAugment(nn.Module):
             steps.append(K.RandomHorizontalFlip(p=cfg.flip_p))
         saturation, hue = (cfg.saturation, cfg.hue) if rgb else (0.0, 0.0)
         if cfg.jitter_p > 0 and max(cfg.brightness, cfg.contrast, saturation, hue) > 0:
-            # kornia's ColorJitter uses torchvision's formulas (ColorJiggle does not).
-            jitter = K.ColorJitter(cfg.brightness, cfg.contrast, saturation, hue, p=cfg.jitter_p)
-            jitter._hue_fn = _hue_shift_radians  # same values, faster; ignored if kornia renames it
-            steps.append(jitter)
+            steps.append(BatchColorJitter(cfg.brightness, cfg.contrast, saturation, hue, p=cfg.jitter_p))
         if rgb and cfg.grayscale_p > 0:
             steps.append(K.RandomGrayscale(p=cfg.grayscale_p))
         if cfg.blur_p > 0:
@@ -301,7 +385,7 @@ class BatchAugment(nn.Module):
 def batched(
     size: int, channels: int, config: AugmentConfig | None = None, *, protected_channels: int = 0
 ) -> BatchAugment:
-    """A kornia ``nn.Module`` applying a ~ 𝒯 independently to each image of a batch, on its device.
+    """An ``nn.Module`` applying a ~ 𝒯 independently to each image of a batch, on its device.
 
     Same distribution as ``per_image(size, channels, config, protected_channels=...)``; ``config`` is 𝒯
     (default ``AugmentConfig.for_size(size)``). Use it after moving the batch to the GPU:

@@ -12,7 +12,15 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from edu_contrast.augment import AugmentConfig, BatchAugment, batched, blur_kernel_size, hue_shift, per_image
+from edu_contrast.augment import (
+    AugmentConfig,
+    BatchAugment,
+    BatchColorJitter,
+    batched,
+    blur_kernel_size,
+    hue_shift,
+    per_image,
+)
 
 KINDS = ("per_image", "batched")
 OFF = dict(flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0)  # every step off
@@ -165,6 +173,42 @@ def test_hue_shift_equals_torchvisions_adjust_hue_per_image():
     expected = torch.stack([TF.adjust_hue(image, float(t)) for image, t in zip(images, turns)])
     assert torch.allclose(hue_shift(images, turns), expected, atol=1e-5)
     assert torch.allclose(hue_shift(images.double(), turns.double()), expected.double(), atol=1e-5)
+
+
+TORCHVISION_JITTER = {
+    "brightness": TF.adjust_brightness,
+    "contrast": TF.adjust_contrast,
+    "saturation": TF.adjust_saturation,
+    "hue": TF.adjust_hue,
+}
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_color_jitter_equals_torchvision_image_by_image(channels, seed):
+    """BatchColorJitter.apply with given factors and order = torchvision's functional adjust_* on each
+    image with its own factor, in the same order (including clamping between the steps)."""
+    torch.manual_seed(seed)
+    images = torch.rand(10, channels, 7, 7)
+    names = ["brightness", "contrast"] + (["saturation", "hue"] if channels == 3 else [])
+    order = [names[i] for i in torch.randperm(len(names)).tolist()]
+    factors = {name: torch.empty(10).uniform_(-0.5, 0.5) if name == "hue" else torch.empty(10).uniform_(0, 2)
+               for name in names}  # fmt: skip
+    expected = []
+    for i, image in enumerate(images):
+        for name in order:
+            image = TORCHVISION_JITTER[name](image, float(factors[name][i]))
+        expected.append(image)
+    assert torch.allclose(BatchColorJitter.apply(images, factors, order), torch.stack(expected), atol=1e-5)
+
+
+def test_batch_color_jitter_leaves_unchosen_images_alone():
+    torch.manual_seed(0)
+    images = torch.rand(400, 3, 4, 4)
+    out = BatchColorJitter(0.4, 0.4, 0.4, 0.1, p=0.3)(images)
+    unchanged = (out == images).flatten(1).all(dim=1).float().mean().item()
+    assert unchanged == pytest.approx(0.7, abs=4 * math.sqrt(0.21 / 400))
+    assert torch.equal(BatchColorJitter(0.4, 0.4, 0.4, 0.1, p=0.0)(images), images)
 
 
 @pytest.mark.parametrize("kind", KINDS)
