@@ -117,3 +117,14 @@ def test_bad_inputs():
     bad[0, 0] = float("inf")
     with pytest.raises(ValueError, match="'z' parameter of uniformity.*finite"):
         uniformity(bad)
+
+
+def test_uniformity_loss_equals_the_diagnostic_even_with_a_zero_row():
+    """The training loss and diagnostics.uniformity compute the same number; an all-zero row stays at the
+    origin (‖ẑ_i − ẑ_j‖² = 1 to every unit vector) in both."""
+    from edu_contrast import diagnostics
+
+    z = torch.randn(30, 5, dtype=torch.float64)
+    z[3] = 0.0
+    for t in (0.5, 2.0):
+        assert uniformity(z, t=t).item() == pytest.approx(diagnostics.uniformity(z, t=t), rel=1e-12)

@@ -42,7 +42,7 @@ def uniformity(z: torch.Tensor, *, t: float = 2) -> torch.Tensor:
     r"""Uniformity: log of the mean Gaussian potential between all pairs of embeddings.
 
         L_uniform = log [ (2 / (N(N−1))) Σ_{i<j} exp(−t ‖ẑ_i − ẑ_j‖²) ],
-        with ‖ẑ_i − ẑ_j‖² = 2 − 2 s_ij on the sphere
+        with ‖ẑ_i − ẑ_j‖² = ‖ẑ_i‖² + ‖ẑ_j‖² − 2 s_ij  (= 2 − 2 s_ij on the sphere)
 
     computed as a log-sum-exp over the N(N−1)/2 pairs, so it stays finite for any t.
 
@@ -62,5 +62,6 @@ def uniformity(z: torch.Tensor, *, t: float = 2) -> torch.Tensor:
     n = z.shape[0]
     similarity = torch.einsum("id,jd->ij", z, z)  # (N, N) s_ij
     i, j = torch.triu_indices(n, n, offset=1, device=z.device)  # the N(N−1)/2 pairs i < j
-    squared_distance = 2 - 2 * similarity[i, j]  # (N(N−1)/2,)
+    sq_norm = similarity.diagonal()  # (N,) ‖ẑ_i‖²: 1, or 0 for an all-zero row (as diagnostics.uniformity)
+    squared_distance = sq_norm[i] + sq_norm[j] - 2 * similarity[i, j]  # (N(N−1)/2,)
     return torch.logsumexp(-t * squared_distance, dim=0) - math.log(n * (n - 1) / 2)

@@ -23,10 +23,11 @@ class MoCo(ContrastiveMethod):
     Learning"; the MLP head and τ = 0.2 of MoCo v2, Chen et al. 2020).
 
         q = g_q(f_q(x1)),  k⁺ = g_k(f_k(x2)) (no gradient),
-        L = −(1/N) Σ_i log [ exp(q̂_i·k̂⁺_i/τ) / ( exp(q̂_i·k̂⁺_i/τ) + Σ_{m=1..K} exp(q̂_i·k̂⁻_m/τ) ) ]   (Eq. 1)
+        L = −(1/N) Σ_i log [ exp(q̂_i·k̂⁺_i/τ) / ( exp(q̂_i·k̂⁺_i/τ) + Σ_{m=1..M} exp(q̂_i·k̂⁻_m/τ) ) ]   (Eq. 1)
 
-    the negatives k⁻ are the queue of the last K keys. After each optimiser step the key network
-    follows the query network, θ_k ← m·θ_k + (1 − m)·θ_q (Eq. 2, ``on_step_end``), and during
+    the negatives k⁻ are the queue of the last M keys. After each optimiser step the key network
+    follows the query network, ξ ← β·ξ + (1 − β)·θ (Eq. 2, ``on_step_end``; the paper writes K for M, m for
+    β, θ_k, θ_q for ξ, θ — the symbols here are those of notebooks/00_notation.md), and during
     training each call to ``loss`` enqueues the new keys k⁺ of ``x2`` (the oldest are overwritten).
     ``symmetric=True`` averages the loss with the swapped one (q from x2, k⁺ from x1), as in MoCo v3.
 
@@ -34,8 +35,8 @@ class MoCo(ContrastiveMethod):
         encoder: f_q, any module with ``.feature_dim``; f_k starts as a copy of it.
         hidden_dim, out_dim, num_layers: the MLP projection head g.
         temperature: τ > 0.
-        queue_size: K, the number of queued negatives (a buffer, so it is checkpointed).
-        momentum: m in [0, 1).
+        queue_size: M, the number of queued negatives (a buffer, so it is checkpointed).
+        momentum: β in [0, 1).
         symmetric: use both directions of the loss.
 
     Not included: the shuffled BatchNorm of the paper (it needs several GPUs); the symmetric loss
@@ -64,7 +65,7 @@ class MoCo(ContrastiveMethod):
         self.symmetric = bool(symmetric)
         self.key_encoder = frozen_copy(self.encoder)
         self.key_projector = frozen_copy(self.projector)
-        self.register_buffer("queue", F.normalize(torch.randn(queue_size, out_dim), dim=1))  # (K, out_dim)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, out_dim), dim=1))  # (M, out_dim)
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))  # next slot to overwrite
 
     @torch.no_grad()
@@ -75,7 +76,7 @@ class MoCo(ContrastiveMethod):
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """InfoNCE of the queries against their keys and the queue; enqueues the keys when training."""
         self._check_views(x1, x2)
-        negatives = self.queue.clone()  # (K, out_dim); a copy, since enqueue writes into the buffer
+        negatives = self.queue.clone()  # (M, out_dim); a copy, since enqueue writes into the buffer
         if self.symmetric:
             q1, q2 = self.project_pair(x1, x2)  # (B, out_dim) each
             k = self.keys(torch.cat([x1, x2]))  # (2B, out_dim)
@@ -97,20 +98,20 @@ class MoCo(ContrastiveMethod):
     def enqueue(self, keys: torch.Tensor) -> None:
         """Write ``keys`` (all processes' keys under DDP) into the ring buffer at ``queue_ptr``.
 
-        Slots ptr, ptr+1, … (mod K) are overwritten in order, so a batch that does not divide K
-        wraps around; when more than K keys arrive, only the newest K are kept.
+        Slots ptr, ptr+1, … (mod M) are overwritten in order, so a batch that does not divide M
+        wraps around; when more than M keys arrive, only the newest M are kept.
         """
         keys = gather(keys.detach())  # (n, out_dim), n = global batch
         size, n = self.queue.shape[0], keys.shape[0]
         start = self.queue_ptr
-        if n > size:  # writing all n in order would leave the last K; write just those
-            start, keys = (start + n - size) % size, keys[n - size :]  # (K, out_dim)
-        slots = (start + torch.arange(keys.shape[0], device=keys.device)) % size  # (min(n, K),)
+        if n > size:  # writing all n in order would leave the last M; write just those
+            start, keys = (start + n - size) % size, keys[n - size :]  # (M, out_dim)
+        slots = (start + torch.arange(keys.shape[0], device=keys.device)) % size  # (min(n, M),)
         self.queue.index_copy_(0, slots, F.normalize(keys.to(self.queue.dtype), dim=1))
         self.queue_ptr.copy_((self.queue_ptr + n) % size)
 
     def on_step_end(self, progress: float) -> None:
-        """Momentum update of the key network: θ_k ← m·θ_k + (1 − m)·θ_q (Eq. 2)."""
+        """Momentum update of the key network: ξ ← β·ξ + (1 − β)·θ (Eq. 2)."""
         check_progress(progress, "MoCo.on_step_end")
         ema_update(self.key_encoder, self.encoder, self.momentum)
         ema_update(self.key_projector, self.projector, self.momentum)
