@@ -138,8 +138,9 @@ def generalized_contrastive(
 
         L_align = (1/2N) Σ_i −s_{i i⁺}/τ,    L_dist = (1/2N) Σ_i log Σ_{k ≠ i} exp(s_ik/τ)
 
-    so λ = 1 gives exactly ``nt_xent(z1, z2, temperature=τ)``. (The paper multiplies Eq. 3 by
-    τ; its weight is our λ·τ, which is why temperature and weight act inversely.)
+    so λ = 1 gives exactly ``nt_xent(z1, z2, temperature=τ)``. (The paper's Eq. 3 is τ times this loss:
+    alignment −s_{i i⁺} and a distribution term weighted by λ·τ. Its Figure A.1 shows that a higher τ
+    spreads the representations as a larger weight does; notebook 08 measures it.)
 
     ``distribution="swd"`` uses the paper's Table 1 pairing, with Euclidean alignment:
 
