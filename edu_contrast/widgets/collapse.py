@@ -23,7 +23,7 @@ import torch
 from edu_contrast import diagnostics, viz
 from edu_contrast._validation import _fail, check_choice, check_int
 from edu_contrast.experiments import ABLATIONS, Run, ablation_name
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
     "synthetic_embeddings",

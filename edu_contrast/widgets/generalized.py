@@ -29,7 +29,7 @@ from edu_contrast.distribution_matching import (
     swd_to_prior,
     train_toy,
 )
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer, log_slider
 
 __all__ = [
     "plot_toy_run",
@@ -145,26 +145,8 @@ def generalized_explorer(
         "distribution": widgets.ToggleButtons(
             options=list(DISTRIBUTIONS), value=distribution, description="L_dist", style=style
         ),
-        "weight": widgets.FloatLogSlider(
-            value=weight,
-            base=10,
-            min=-2,
-            max=2,
-            step=0.25,
-            description="λ",
-            continuous_update=False,
-            style=style,
-        ),
-        "temperature": widgets.FloatLogSlider(
-            value=temperature,
-            base=10,
-            min=-2,
-            max=0,
-            step=0.25,
-            description="τ (lse)",
-            continuous_update=False,
-            style=style,
-        ),
+        "weight": log_slider(weight, -2, 2, "λ", style=style),
+        "temperature": log_slider(temperature, -2, 0, "τ (lse)", style=style),
     }
     return live_explorer(toy_figure, controls)
 

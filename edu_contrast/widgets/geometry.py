@@ -39,7 +39,7 @@ from scipy.special import gammaln
 from edu_contrast import viz
 from edu_contrast._validation import _fail, check_int, check_positive
 from edu_contrast.experiments import Run
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
     "uniform_sphere_uniformity",

@@ -8,7 +8,7 @@ drawing functions are plain functions of numbers; ``live_explorer`` wires any of
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 from edu_contrast import losses
 from edu_contrast._validation import _fail, check_int, check_positive
 from edu_contrast.mutual_information import estimate_mi, gaussian_mutual_information
+from edu_contrast.widgets._core import live_explorer
 
 __all__ = ["plot_margin_loss", "plot_infonce_bound", "bound_curve", "mi_explorer", "live_explorer"]
 
@@ -120,42 +121,6 @@ def plot_infonce_bound(
     )
     ax.legend(fontsize="small", loc="upper left")
     return fig
-
-
-def live_explorer(draw: Callable, controls: Mapping[str, object], *, show_static: bool = True):
-    """Wire ``draw(**values) -> Figure`` to ipywidgets ``controls`` {keyword: widget}; return the box.
-
-    The default figure is displayed first as a plain output (readable without a kernel); the first
-    redraw blanks it and draws into the box's one ``Output`` instead, which every later change clears
-    and redraws. ``box.last_figure`` is the latest figure (closed after display, so pyplot keeps none).
-    """
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    def values():
-        return {key: widget.value for key, widget in controls.items()}
-
-    out = widgets.Output()
-    box = widgets.VBox([widgets.HBox(list(controls.values())), out])
-    box.last_figure = draw(**values())
-    static = display(box.last_figure, display_id=True) if show_static else None
-    plt.close(box.last_figure)
-
-    def redraw(_change=None):
-        nonlocal static
-        if static is not None:  # one figure on the page at a time
-            static.update({"text/plain": ""}, raw=True)
-            static = None
-        with out:  # an error in draw shows up here, under the sliders
-            out.clear_output(wait=True)
-            box.last_figure = draw(**values())
-            display(box.last_figure)
-            plt.close(box.last_figure)
-
-    for widget in controls.values():
-        widget.observe(redraw, names="value")
-    box.redraw = redraw
-    return box
 
 
 def mi_explorer(rho: float = 0.7, dim: int = 10, batch_size: int = 64):

@@ -30,7 +30,7 @@ from matplotlib.patches import Wedge
 
 from edu_contrast import diagnostics
 from edu_contrast._validation import _fail, check_int, check_positive
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
     "queue_ages",

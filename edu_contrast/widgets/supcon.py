@@ -29,7 +29,7 @@ from edu_contrast.geometry_of_classes import (
     supcon_free_embeddings,
     within_class_spread,
 )
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer, log_slider
 
 __all__ = [
     "plot_class_geometry",
@@ -145,16 +145,7 @@ def simplex_explorer(num_classes: int = 4, dim: int = 3, temperature: float = 0.
             description="dimension",
             style=style,
         ),
-        "temperature": widgets.FloatLogSlider(
-            value=temperature,
-            base=10,
-            min=-2,
-            max=0,
-            step=0.1,
-            description="τ",
-            continuous_update=False,
-            style=style,
-        ),
+        "temperature": log_slider(temperature, -2, 0, "τ", step=0.1, style=style),
     }
     return live_explorer(plot_simplex_toy, controls)
 

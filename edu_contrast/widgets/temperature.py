@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from edu_contrast import diagnostics
 from edu_contrast._validation import _fail, check_embeddings, check_int, check_positive
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer, log_slider
 
 __all__ = [
     "similarity_batch",
@@ -213,17 +213,7 @@ def temperature_explorer(temperature: float = 0.2, batch_size: int = 128, *, see
     similarities = similarity_batch(seed=seed)
     style = {"description_width": "initial"}
     controls = {
-        "temperature": widgets.FloatLogSlider(
-            value=temperature,
-            base=10,
-            min=-2,
-            max=0,
-            step=0.05,
-            description="τ",
-            readout_format=".3f",
-            continuous_update=False,
-            style=style,
-        ),
+        "temperature": log_slider(temperature, -2, 0, "τ", step=0.05, readout_format=".3f", style=style),
         "batch_size": widgets.IntSlider(
             value=batch_size,
             min=8,
