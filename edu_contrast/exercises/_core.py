@@ -1,4 +1,5 @@
-"""What every checker shares: the error type and the comparison that explains a mismatch."""
+"""What every checker shares: the error type, reading the student's number, and the comparison that
+explains a mismatch."""
 
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ def call_student(student_fn, *args, name: str, **kwargs):
         return student_fn(*args, **kwargs)
     except Exception as error:  # the student's bug, reported with context
         raise ExerciseError(f"{name}: your function raised {type(error).__name__}: {error}") from error
+
+
+def as_number(value, name: str, expected: str, *, tensor_hint: str = "") -> float:
+    """The student's result as a float (a one-element tensor or a Python number); otherwise an
+    ExerciseError "{name}: return {expected}. Got ..." (``tensor_hint`` follows a wrong-shape tensor)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    got = "None (no return statement?)" if value is None else type(value).__name__
+    if isinstance(value, torch.Tensor):
+        got = f"a tensor of shape {tuple(value.shape)}{tensor_hint}"
+    raise ExerciseError(f"{name}: return {expected}. Got {got}.")
 
 
 def expect_close(

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from edu_contrast import diagnostics
-from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
 
 __all__ = ["check_effective_rank"]
 
@@ -44,16 +44,7 @@ def _shifted(n: int, d: int, seed: int) -> torch.Tensor:
 
 
 def _as_float(value, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    got = "None (no return statement?)" if value is None else type(value).__name__
-    if isinstance(value, torch.Tensor):
-        got = f"a tensor of shape {tuple(value.shape)}"
-    raise ExerciseError(
-        f"{name}: return one number, the effective rank (a float or a 0-dim tensor). Got {got}."
-    )
+    return as_number(value, name, "one number, the effective rank (a float or a 0-dim tensor)")
 
 
 def _close(a: float, b: float) -> bool:

@@ -18,7 +18,7 @@ import math
 import torch
 
 from edu_contrast import losses
-from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
 from edu_contrast.losses.generalized import _orthogonal_directions
 
 __all__ = ["check_wasserstein_1d"]
@@ -54,14 +54,7 @@ MISTAKES = {
 
 
 def _as_float(value, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    got = "None (no return statement?)" if value is None else type(value).__name__
-    if isinstance(value, torch.Tensor):
-        got = f"a tensor of shape {tuple(value.shape)}"
-    raise ExerciseError(f"{name}: return one number, W₂²(a, b) (a float or a 0-dim tensor). Got {got}.")
+    return as_number(value, name, "one number, W₂²(a, b) (a float or a 0-dim tensor)")
 
 
 def _close(got: float, expected: float) -> bool:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from edu_contrast import losses
-from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
 
 __all__ = ["check_alignment", "check_uniformity"]
 
@@ -35,15 +35,12 @@ def _inputs(n: int, d: int, seed: int) -> torch.Tensor:
 
 
 def _as_float(value, name: str) -> float:
-    """The student's result as a float: a one-element tensor or a Python number."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    got = "None (no return statement?)" if value is None else type(value).__name__
-    if isinstance(value, torch.Tensor):
-        got = f"a tensor of shape {tuple(value.shape)} (reduce it to one number: the mean over the pairs)"
-    raise ExerciseError(f"{name}: return one number (a 0-dim tensor or a float). Got {got}.")
+    return as_number(
+        value,
+        name,
+        "one number (a 0-dim tensor or a float)",
+        tensor_hint=" (reduce it to one number: the mean over the pairs)",
+    )
 
 
 def _close(a: float, b: float) -> bool:

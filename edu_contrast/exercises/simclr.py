@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses, train
-from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
 
 __all__ = ["check_simclr_step", "check_warmup_cosine"]
 
@@ -72,15 +72,7 @@ def _parameters(encoder: nn.Module, projector: nn.Module) -> dict[str, torch.Ten
 
 
 def _as_float(value, name: str) -> float:
-    """The returned loss as a float: a 0-dim tensor (or one-element tensor) or a Python number."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    got = "None (no return statement?)" if value is None else f"{type(value).__name__}"
-    if isinstance(value, torch.Tensor):
-        got = f"a tensor of shape {tuple(value.shape)}"
-    raise ExerciseError(f"{name}: return the loss L, a 0-dim tensor (or a float). Got {got}.")
+    return as_number(value, name, "the loss L, a 0-dim tensor (or a float)")
 
 
 def _close(a: float, b: float) -> bool:

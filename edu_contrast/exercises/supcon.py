@@ -19,7 +19,7 @@ import math
 import torch
 
 from edu_contrast import losses
-from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
 
 __all__ = ["check_positive_mask", "check_supcon_anchor"]
 
@@ -126,14 +126,7 @@ def _case(seed: int, temperature: float):
 
 
 def _as_float(value, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.detach())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    got = "None (no return statement?)" if value is None else type(value).__name__
-    if isinstance(value, torch.Tensor):
-        got = f"a tensor of shape {tuple(value.shape)}"
-    raise ExerciseError(f"{name}: return one number, the loss ℓ_i of anchor i. Got {got}.")
+    return as_number(value, name, "one number, the loss ℓ_i of anchor i")
 
 
 def check_supcon_anchor(student_fn) -> bool:
