@@ -22,7 +22,6 @@ P prior samples, w_k the K projection directions.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -31,6 +30,7 @@ from edu_contrast import diagnostics, losses
 from edu_contrast._validation import _fail, check_choice, check_embeddings, check_int, check_positive
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
+from edu_contrast.utils import one_thread
 
 __all__ = [
     "PRIORS",
@@ -160,17 +160,6 @@ class ToyEncoder(nn.Module):
         return self.net(x)  # (B, 2) → (B, out_dim)
 
 
-@contextmanager
-def _one_thread():
-    """Run a tiny optimisation on one CPU thread: for a few dozen points, threads only add overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def train_toy(
     prior: str = "hypersphere",
     *,
@@ -203,7 +192,7 @@ def train_toy(
     batch_size = check_int(batch_size, "batch_size", where, minimum=2)
     noise = check_positive(noise, "noise", where, allow_zero=True)
     lr = check_positive(lr, "lr", where)
-    with torch.random.fork_rng(), _one_thread():  # the loss draws SWD directions from the global generator
+    with torch.random.fork_rng(), one_thread():  # the loss draws SWD directions from the global generator
         torch.manual_seed(seed)
         model = ToyEncoder(out_dim)
         optimiser = torch.optim.Adam(model.parameters(), lr=lr)

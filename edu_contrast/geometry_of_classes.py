@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +33,7 @@ from edu_contrast._validation import (
     compute_dtype,
 )
 from edu_contrast.methods.base import ContrastiveMethod
+from edu_contrast.utils import one_thread
 
 __all__ = [
     "class_means",
@@ -152,17 +152,6 @@ def class_geometry(z: torch.Tensor, labels) -> dict:
     }
 
 
-@contextmanager
-def _one_thread():
-    """Run a tiny optimisation on one CPU thread: for a few dozen points, threads only add overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def supcon_free_embeddings(
     num_classes: int,
     dim: int,
@@ -197,7 +186,7 @@ def supcon_free_embeddings(
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(len(labels), dim, generator=generator, dtype=torch.float64).requires_grad_()  # (N, d)
     optimiser = torch.optim.Adam([z], lr=lr)
-    with _one_thread():
+    with one_thread():
         for _ in range(steps):
             # one view per point: P(i) = the other points of i's class (τ_b = τ, the plain Eq. 2)
             loss = losses.supcon(z[:, None], labels, temperature=temperature, base_temperature=temperature)

@@ -1,10 +1,12 @@
-"""Small helpers the notebooks and the training loop share: quick mode, seeds, device."""
+"""Small helpers the notebooks and the training loop share: quick mode, seeds, device, one thread."""
 
 from __future__ import annotations
 
 import os
 import platform
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -42,3 +44,14 @@ def notebook_setup(seed: int = 0) -> bool:
         f"python {platform.python_version()} | device {device}{gpu} | QUICK={quick} | seed={seed}"
     )
     return quick
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a tiny optimisation on one CPU thread: for a few dozen points, threads only add overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
