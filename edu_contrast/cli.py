@@ -98,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt up to --epochs")
     train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     train.add_argument(
-        "--amp", choices=("auto", "bf16", "fp16", "off"), default="auto", help="CUDA mixed precision"
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        default="auto",
+        help="mixed precision (auto: on CUDA, and bfloat16 on CPUs with AMX; off: float32)",
     )
     train.add_argument("--data-root", type=Path, help="where datasets are found or downloaded")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
