@@ -14,6 +14,7 @@ import argparse
 import os
 import time
 
+import kornia.augmentation as K
 import torch
 
 from edu_contrast.augment import AugmentConfig, batched, per_image
@@ -98,6 +99,11 @@ def print_breakdown(one, many, batch, repeats: int, sync) -> None:
         (f"per_image {type(t).__name__}", lambda t=t: [t(image) for image in host]) for t in one.transforms
     ]
     steps += [(f"batched   {type(m).__name__}", lambda m=m: m(batch)) for m in many.pipeline]
+    # The library version of the jitter step, for comparison: same parameters, same formulas.
+    c = AugmentConfig()
+    kornia_jitter = K.ColorJitter(c.brightness, c.contrast, c.saturation, c.hue, p=c.jitter_p)
+    kornia_jitter = kornia_jitter.to(batch.device)
+    steps.append(("  (kornia ColorJitter, not used)", lambda: kornia_jitter(batch)))
     times = best_times([fn for _, fn in steps], repeats, sync)
     print(f"breakdown, CPU ms per batch of {len(batch)}:")
     for (name, _), (_, cpu) in zip(steps, times):
