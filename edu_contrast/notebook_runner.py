@@ -2,6 +2,7 @@
 
     python -m edu_contrast.notebook_runner notebooks/*.ipynb            # quick mode, report times
     python -m edu_contrast.notebook_runner --html build/html notebooks/*.ipynb
+    python -m edu_contrast.notebook_runner --full notebooks/05_feature_suppression.ipynb  # no cell limit
 
 Instructors can run a modified notebook the same way to check it still passes its check cells.
 """
@@ -15,11 +16,12 @@ import time
 from pathlib import Path
 
 
-def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int = 600):
+def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int | None = 600):
     """Run every cell of the notebook at ``path`` in a fresh kernel; return (notebook, seconds).
 
-    ``quick`` sets ``EDU_CONTRAST_QUICK=1`` for the kernel, the mode the test suite uses. A failing cell
-    raises ``nbclient.exceptions.CellExecutionError`` with the cell's source and traceback.
+    ``quick`` sets ``EDU_CONTRAST_QUICK=1`` for the kernel, the mode the test suite uses. ``timeout`` is
+    the limit per cell in seconds (None: no limit). A failing cell raises
+    ``nbclient.exceptions.CellExecutionError`` with the cell's source and traceback.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -63,9 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--html", type=Path, default=None, help="folder for rendered HTML pages")
     parser.add_argument("--full", action="store_true", help="full mode instead of quick mode")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=None,
+        help="seconds a cell may run (default: 600 in quick mode, no limit in full mode, whose training "
+        "cells take longer on a CPU)",
+    )
     args = parser.parse_args(argv)
+    timeout = args.cell_timeout if args.cell_timeout is not None else (None if args.full else 600)
     for path in sorted(args.notebooks):
-        nb, seconds = execute_notebook(path, quick=not args.full)
+        nb, seconds = execute_notebook(path, quick=not args.full, timeout=timeout)
         line = f"{path.name}: {seconds:.1f} s"
         if args.html is not None:
             line += f" -> {render_html(nb, args.html / (path.stem + '.html'))}"

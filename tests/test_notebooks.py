@@ -56,3 +56,30 @@ def test_runs_in_quick_mode(path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     print(f"{path.name}: {seconds:.1f} s in quick mode")
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tmp_path, monkeypatch):
+    """A full-mode training cell may run for many minutes on a CPU: only quick mode has a cell limit."""
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError
+
+    from edu_contrast import notebook_runner
+
+    path = tmp_path / "slow.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(3)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    with pytest.raises(CellTimeoutError):
+        notebook_runner.execute_notebook(path, quick=True, timeout=1)
+    timeouts = []
+    monkeypatch.setattr(
+        notebook_runner,
+        "execute_notebook",
+        lambda p, quick, timeout: (timeouts.append(timeout), (nb, 0.0))[1],
+    )
+    assert notebook_runner.main(["--full", str(path)]) == 0
+    assert notebook_runner.main([str(path)]) == 0
+    assert notebook_runner.main(["--full", "--cell-timeout", "5", str(path)]) == 0
+    assert timeouts == [None, 600, 5]
