@@ -74,11 +74,12 @@ def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tm
     with pytest.raises(CellTimeoutError):
         notebook_runner.execute_notebook(path, quick=True, timeout=1)
     timeouts = []
-    monkeypatch.setattr(
-        notebook_runner,
-        "execute_notebook",
-        lambda p, quick, timeout: (timeouts.append(timeout), (nb, 0.0))[1],
-    )
+
+    def record(path, *, quick, timeout):
+        timeouts.append(timeout)
+        return nb, 0.0
+
+    monkeypatch.setattr(notebook_runner, "execute_notebook", record)
     assert notebook_runner.main(["--full", str(path)]) == 0
     assert notebook_runner.main([str(path)]) == 0
     assert notebook_runner.main(["--full", "--cell-timeout", "5", str(path)]) == 0
