@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from edu_contrast._validation import _fail, check_int
-from edu_contrast.widgets.infonce import live_explorer
+from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
     "show_randbit_image",
