@@ -268,7 +268,7 @@ class BatchColorJitter(nn.Module):
 
     in a random order, each image jittered with probability ``p``. The order is drawn once per batch
     (torchvision draws it per image): the same marginal law for each image. Written out rather than
-    kornia's ColorJitter, which computes the same values 1.5-2× slower on a CPU (docs/benchmarks.md).
+    kornia's ColorJitter, which computes the same values 1.5-3× slower on a CPU (docs/benchmarks.md).
     """
 
     def __init__(self, brightness: float, contrast: float, saturation: float, hue: float, p: float):
