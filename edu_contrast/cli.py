@@ -21,15 +21,14 @@ DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
 TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 
 # Tuned so that each default run is short on its usual machine (2 CPU cores for digits and
-# Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md. "crop_scale" is the range of
-# the random resized crop's area (None: ``augment.AugmentConfig.for_size``).
+# Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
 DATASET_DEFAULTS = {
     "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "epochs": 20, "batch_size": 256,
-               "lr": 2e-3, "samples_per_epoch": None, "crop_scale": None},
+               "lr": 2e-3, "samples_per_epoch": None},
     "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 256, "epochs": 5, "batch_size": 128,
-                      "lr": 3e-3, "samples_per_epoch": None, "crop_scale": None},
+                      "lr": 3e-3, "samples_per_epoch": None},
     "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "epochs": 100, "batch_size": 512,
-                "lr": 2e-3, "samples_per_epoch": None, "crop_scale": None},
+                "lr": 2e-3, "samples_per_epoch": None},
 }  # fmt: skip
 METHOD_DEFAULTS = {
     "simclr": {"temperature": 0.2},
@@ -170,9 +169,6 @@ def _train(args, parser) -> int:
         config = None
         if args.augment != "default":
             config = getattr(augment.AugmentConfig, args.augment)()
-        elif settings["crop_scale"] is not None:
-            size = train_data.images.shape[-1]
-            config = augment.AugmentConfig.for_size(size).replace(crop_scale=settings["crop_scale"])
         out = args.out or Path("runs") / f"{args.method}-{args.dataset}"
         result = train.fit(
             method,
