@@ -14,9 +14,10 @@ Two implementations draw from the same distribution (tests/test_augment.py measu
 
 - ``per_image(size, channels)``: a ``torchvision.transforms.v2`` pipeline for one ``(C, H, W)`` image,
   what a DataLoader worker calls per sample. Read this one.
-- ``batched(size, channels)``: an ``nn.Module`` (kornia's geometry, closed-form colour steps) that
-  augments a whole ``(B, C, H, W)`` batch on the batch's device with independent parameters per sample —
-  several times faster on a CPU (docs/benchmarks.md) and the only practical choice on a GPU.
+- ``batched(size, channels)``: an ``nn.Module`` that augments a whole ``(B, C, H, W)`` batch on the
+  batch's device with independent parameters per sample — crop and flip as two batched matrix products,
+  the colour steps in closed form (both equal torchvision's image by image), blur and solarize from
+  kornia. Many times faster on a CPU (docs/benchmarks.md) and the only practical choice on a GPU.
 
 Both take float images in [0, 1] and are grayscale-aware: on 1-channel images only brightness and
 contrast jitter apply (saturation, hue and grayscale need colour). ``protected_channels=k`` leaves the
@@ -45,6 +46,10 @@ __all__ = [
     "blur_kernel_size",
     "hue_shift",
     "BatchColorJitter",
+    "BatchResizedCropFlip",
+    "BatchGrayscale",
+    "crop_boxes",
+    "resize_weights",
 ]
 
 
@@ -228,21 +233,22 @@ def hue_shift(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     uses it in ``BatchColorJitter``: kornia's HSV round trip gives the same values, slower on a CPU.
     """
     r, g, b = images.unbind(dim=1)  # (B, H, W) each
-    top = torch.maximum(torch.maximum(r, g), b)  # V
-    chroma = top - torch.minimum(torch.minimum(r, g), b)  # C
+    top, bottom = images.amax(dim=1), images.amin(dim=1)  # V and V − C, (B, H, W)
+    chroma = top - bottom  # C
     # H·C per sextant, then one division; C = 0 (gray): any H works, out = V. The sextant is picked by
-    # lerp with a 0/1 weight (exact at 0 and 1): torch.where is several times slower on a CPU.
-    r_top = (r == top).to(images.dtype)  # (B, H, W) 0/1
-    g_top = (g == top).to(images.dtype) * (1 - r_top)  # ties go to r, then g, as in torchvision
+    # lerp with a 0/1 weight (exact at 0 and 1): torch.where is several times slower on a CPU. Where two
+    # channels tie for the top, both formulas give the same H; r wins, then g, as in torchvision.
+    r_top = torch.eq(r, top, out=torch.empty_like(top))  # (B, H, W) 0/1, straight into floats (fast)
+    g_top = torch.eq(g, top, out=torch.empty_like(top))
     sextant = torch.lerp((r - g).add_(chroma, alpha=4), (b - r).add_(chroma, alpha=2), g_top)
-    sextant = torch.lerp(sextant, g - b, r_top)
+    sextant = torch.lerp(sextant, g - b, r_top)  # H·C
     shift = 6 * turns.to(images.dtype).view(-1, 1, 1)  # (B, 1, 1): turns → sextants
     hue = sextant.div_(chroma.clamp_min(1e-12)).add_(shift)  # H', (B, H, W)
-    out = torch.empty_like(images)
-    for channel, n in enumerate((5.0, 3.0, 1.0)):
-        k = torch.remainder(hue + n, 6)
-        torch.sub(top, torch.minimum(k, 4 - k).clamp_(0, 1).mul_(chroma), out=out[:, channel])
-    return out  # (B, 3, H, W)
+    n = torch.tensor([5.0, 3.0, 1.0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    k = hue.unsqueeze(1) + n  # (B, 3, H, W): H' + n for R, G, B
+    k.sub_(k.div(6).floor_(), alpha=6)  # mod 6, in [0, 6) (faster than torch.remainder on a CPU)
+    # V − C·clamp(min(k, 4 − k), 0, 1) = (V − C) + C·clamp(|k − 2| − 1, 0, 1), with fewer passes:
+    return torch.addcmul(bottom.unsqueeze(1), chroma.unsqueeze(1), k.sub_(2).abs_().sub_(1).clamp_(0, 1))
 
 
 def _gray(images: torch.Tensor) -> torch.Tensor:
@@ -250,12 +256,14 @@ def _gray(images: torch.Tensor) -> torch.Tensor:
     if images.shape[1] == 1:
         return images
     r, g, b = images.unbind(dim=1)  # (B, H, W) each
-    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(1)  # torchvision's weights
+    return (0.2989 * r).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)  # torchvision's weights
 
 
 def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """clamp(f·x + (1 − f)·o, 0, 1) = clamp(o + f·(x − o), 0, 1), one f per image."""
-    return (images - other).mul_(factor).add_(other).clamp_(0, 1)
+    """clamp(f·x + (1 − f)·o, 0, 1), one f per image; o is an image or one value per image."""
+    if other[0].numel() == 1:  # one value per image: scale and shift, faster than lerp's broadcast
+        return (images * factor).add_(other * (1 - factor)).clamp_(0, 1)
+    return torch.lerp(other, images, factor).clamp_(0, 1)
 
 
 class BatchColorJitter(nn.Module):
@@ -266,9 +274,10 @@ class BatchColorJitter(nn.Module):
         saturation  x ← clamp(f_s · x + (1 − f_s) · gray(x))        f_s ~ U[max(0, 1 − s), 1 + s]
         hue         rotate the HSV hue by f_h turns (``hue_shift``)  f_h ~ U[−h, h]
 
-    in a random order, each image jittered with probability ``p``. The order is drawn once per batch
+    in a random order, each image jittered with probability ``p``. The order is drawn once per call
     (torchvision draws it per image): the same marginal law for each image. Written out rather than
-    kornia's ColorJitter, which computes the same values 1.5-3× slower on a CPU (docs/benchmarks.md).
+    kornia's ColorJitter, which computes the same values several times slower on a CPU
+    (``benchmarks/bench_augment.py --breakdown``).
     """
 
     def __init__(self, brightness: float, contrast: float, saturation: float, hue: float, p: float):
@@ -315,12 +324,129 @@ class BatchColorJitter(nn.Module):
         if not factors or not chosen.any():
             return images
         order = [list(factors)[i] for i in torch.randperm(len(factors)).tolist()]
-        out = images.clone()
-        out[chosen] = self.apply(images[chosen], factors, order)
-        return out
+        index = chosen.nonzero().squeeze(1)  # (b,): the chosen images
+        return images.index_copy(0, index, self.apply(images.index_select(0, index), factors, order))
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.strengths.items()) + f", p={self.p}"
+
+
+def crop_boxes(
+    batch: int, height: int, width: int, scale, ratio, device=None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """torchvision's ``RandomResizedCrop.get_params`` for a whole batch: (top, left, h, w), each (batch,).
+
+    Ten tries per image: area A = s·H·W with s ~ U(scale), log r ~ U(log ratio), w = round(√(A·r)),
+    h = round(√(A/r)); the first try that fits inside the image wins, at a uniform integer position.
+    If none fits, the central crop with the aspect ratio clamped into ``ratio`` (Szegedy et al. 2015,
+    "Going Deeper with Convolutions"). Integer-valued float tensors, ready for ``resize_weights``.
+    """
+    tries = 10
+    area = torch.empty(batch, tries, device=device).uniform_(*scale) * (height * width)  # (B, tries)
+    log_r = torch.empty(batch, tries, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    w, h = (area * log_r.exp()).sqrt().round(), (area / log_r.exp()).sqrt().round()  # (B, tries)
+    fits = (w >= 1) & (w <= width) & (h >= 1) & (h <= height)
+    first = fits.int().argmax(dim=1, keepdim=True)  # (B, 1): index of the first try that fits
+    w, h, found = w.gather(1, first).squeeze(1), h.gather(1, first).squeeze(1), fits.any(dim=1)  # (B,)
+    if width / height < ratio[0]:  # the fallback central crop
+        fallback_w, fallback_h = width, round(width / ratio[0])
+    elif width / height > ratio[1]:
+        fallback_w, fallback_h = round(height * ratio[1]), height
+    else:
+        fallback_w, fallback_h = width, height
+    w = torch.where(found, w, float(fallback_w))
+    h = torch.where(found, h, float(fallback_h))
+    top = torch.where(found, (torch.rand(batch, device=device) * (height - h + 1)).floor(), (height - h) // 2)
+    left = torch.where(found, (torch.rand(batch, device=device) * (width - w + 1)).floor(), (width - w) // 2)
+    return top, left, h, w
+
+
+def resize_weights(
+    start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int, flip: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, out_size, in_size) matrices: row i holds the weights with which output pixel i averages the
+    input pixels of the crop [start, start + length) — torchvision's antialiased bilinear resize:
+
+        c_i = start + (i + ½)·ℓ/S     output pixel i's centre in input pixels (ℓ = length, S = out_size)
+        σ   = max(ℓ/S, 1)             the triangle's half-width: 1 is bilinear; > 1 averages when shrinking
+        w_ij ∝ max(0, σ − |j + ½ − c_i|)   for start ≤ j < start + ℓ, normalised so Σ_j w_ij = 1.
+
+    ``start``, ``length``: (B,) float tensors of whole pixels. ``flip``: (B,) bool, optional: those
+    images' rows come in reverse order (i ↦ S − 1 − i), a mirror image.
+    """
+    step = (length / out_size).unsqueeze(1)  # (B, 1): ℓ/S
+    positions = torch.arange(out_size, device=start.device, dtype=start.dtype) + 0.5  # (S,): i + ½
+    if flip is not None:
+        positions = torch.where(flip.unsqueeze(1), out_size - positions, positions)  # (B, S)
+    centres = start.unsqueeze(1) + positions * step  # (B, S): c_i
+    pixels = torch.arange(in_size, device=start.device, dtype=start.dtype) + 0.5  # (in,): j + ½
+    in_crop = ((pixels >= start.unsqueeze(1)) & (pixels < (start + length).unsqueeze(1))).to(start.dtype)
+    distance = (pixels - centres.unsqueeze(2)).abs_()  # (B, S, in): |j + ½ − c_i|
+    weights = (step.clamp(min=1).unsqueeze(2) - distance).clamp_(min=0).mul_(in_crop.unsqueeze(1))
+    return weights.div_(weights.sum(dim=2, keepdim=True))  # (B, S, in)
+
+
+class BatchResizedCropFlip(nn.Module):
+    r"""``RandomResizedCrop(size)`` then ``RandomHorizontalFlip(flip_p)`` for a (B, C, H, W) batch.
+
+    Both are linear in the pixels, so each image takes two small matrix products:
+
+        out_b = R_b · x_b · C_bᵀ    R_b: resize_weights of the crop's rows (S × H), C_b its columns' (S × W),
+
+    and a flip reverses the order of C_b's rows. ``apply`` equals torchvision's ``resized_crop`` (then
+    ``horizontal_flip``) image by image (tests/test_augment.py). Written out rather than kornia's
+    RandomResizedCrop, which warps with a sampling grid and costs several times more on a CPU
+    (``benchmarks/bench_augment.py --breakdown``).
+    """
+
+    def __init__(self, size: int, scale, ratio, flip_p: float):
+        super().__init__()
+        self.size, self.scale, self.ratio, self.flip_p = size, scale, ratio, flip_p
+
+    def sample(self, batch: int, height: int, width: int, device=None) -> dict[str, torch.Tensor]:
+        """Crop boxes (``crop_boxes``) and flips, one per image: each value has shape (batch,)."""
+        top, left, h, w = crop_boxes(batch, height, width, self.scale, self.ratio, device)
+        flip = torch.rand(batch, device=device) < self.flip_p
+        return {"top": top, "left": left, "height": h, "width": w, "flip": flip}
+
+    @staticmethod
+    def apply(x: torch.Tensor, boxes: dict[str, torch.Tensor], size: int) -> torch.Tensor:
+        """Crop ``boxes`` (from ``sample``) out of ``x`` (B, C, H, W), resize to size × size, flip."""
+        batch, channels, height, width = x.shape
+        exact = torch.promote_types(x.dtype, torch.float32)  # weights in at least float32
+        top, left, h, w = (boxes[k].to(exact) for k in ("top", "left", "height", "width"))
+        rows = resize_weights(top, h, height, size).to(x.dtype)  # (B, S, H)
+        cols = resize_weights(left, w, width, size, flip=boxes["flip"]).to(x.dtype)  # (B, S, W)
+        # x·Cᵀ for all channels at once: x as (B, C·H, W); then R· per (image, channel) pair.
+        out = torch.bmm(x.reshape(batch, channels * height, width), cols.transpose(1, 2))  # (B, C·H, S)
+        rows = rows.unsqueeze(1).expand(-1, channels, -1, -1).reshape(batch * channels, size, height)
+        out = torch.bmm(rows, out.view(batch * channels, height, size))  # (B·C, S, S)
+        return out.view(batch, channels, size, size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.apply(x, self.sample(x.shape[0], x.shape[2], x.shape[3], x.device), self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, scale={self.scale}, ratio={self.ratio}, flip_p={self.flip_p}"
+
+
+class BatchGrayscale(nn.Module):
+    """``RandomGrayscale(p)``: each RGB image, with probability p, becomes its luma in all 3 channels."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        chosen = torch.rand(images.shape[0], device=images.device) < self.p  # (B,) bool
+        if not chosen.any():
+            return images
+        index = chosen.nonzero().squeeze(1)  # (b,): the chosen images
+        gray = _gray(images.index_select(0, index)).expand(-1, 3, -1, -1)  # (b, 1, H, W) → (b, 3, H, W)
+        return images.index_copy(0, index, gray)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class BatchAugment(nn.Module):
@@ -328,8 +454,14 @@ class BatchAugment(nn.Module):
 
     Built by ``batched(...)``. Runs on the batch's device (CPU or GPU), without gradients. The
     per-sample distributions match ``per_image`` except one detail: the random order of the four jitter
-    steps is drawn once per batch (``BatchColorJitter``), not per image — the same marginal for each image.
+    steps is drawn once per call of ``BatchColorJitter``, not per image — the same marginal for each image.
+
+    On a CPU the batch goes through in chunks of ``cpu_chunk`` images: every intermediate tensor then
+    stays in the processor's cache and is recycled by the memory allocator, about 1.5× faster than
+    the whole batch at once (docs/benchmarks.md). A GPU takes the whole batch.
     """
+
+    cpu_chunk = 128
 
     def __init__(self, size: int, channels: int, config: AugmentConfig, protected_channels: int = 0):
         super().__init__()
@@ -337,19 +469,12 @@ class BatchAugment(nn.Module):
         augmented = channels - protected_channels
         rgb = augmented == 3
         cfg = config
-        steps: list[nn.Module] = [
-            # "resample" warps the whole batch at once; "slice" would loop over the images.
-            K.RandomResizedCrop(
-                (size, size), scale=cfg.crop_scale, ratio=cfg.crop_ratio, cropping_mode="resample"
-            )
-        ]
-        if cfg.flip_p > 0:
-            steps.append(K.RandomHorizontalFlip(p=cfg.flip_p))
+        steps: list[nn.Module] = [BatchResizedCropFlip(size, cfg.crop_scale, cfg.crop_ratio, cfg.flip_p)]
         saturation, hue = (cfg.saturation, cfg.hue) if rgb else (0.0, 0.0)
         if cfg.jitter_p > 0 and max(cfg.brightness, cfg.contrast, saturation, hue) > 0:
             steps.append(BatchColorJitter(cfg.brightness, cfg.contrast, saturation, hue, p=cfg.jitter_p))
         if rgb and cfg.grayscale_p > 0:
-            steps.append(K.RandomGrayscale(p=cfg.grayscale_p))
+            steps.append(BatchGrayscale(cfg.grayscale_p))
         if cfg.blur_p > 0:
             k = blur_kernel_size(size)
             steps.append(K.RandomGaussianBlur((k, k), cfg.blur_sigma, p=cfg.blur_p))
@@ -376,7 +501,12 @@ class BatchAugment(nn.Module):
                 f"The 'x' parameter of BatchAugment must have shape (batch, {self.channels}, H, W). "
                 f"Got shape {tuple(x.shape)} instead."
             )
-        return self.pipeline(x)
+        if x.device.type != "cpu" or len(x) <= self.cpu_chunk:
+            return self.pipeline(x)
+        out = x.new_empty(len(x), self.channels, self.size, self.size)
+        for start in range(0, len(x), self.cpu_chunk):
+            out[start : start + self.cpu_chunk] = self.pipeline(x[start : start + self.cpu_chunk])
+        return out
 
     def extra_repr(self) -> str:
         return f"size={self.size}, channels={self.channels}"

@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from torchvision import transforms as T
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
@@ -16,10 +17,13 @@ from edu_contrast.augment import (
     AugmentConfig,
     BatchAugment,
     BatchColorJitter,
+    BatchResizedCropFlip,
     batched,
     blur_kernel_size,
+    crop_boxes,
     hue_shift,
     per_image,
+    resize_weights,
 )
 
 KINDS = ("per_image", "batched")
@@ -93,6 +97,45 @@ def test_per_image_and_batched_crops_agree_with_each_other():
         areas.append(width * height)
     assert areas[0].mean().item() == pytest.approx(areas[1].mean().item(), abs=0.03)
     assert areas[0].std().item() == pytest.approx(areas[1].std().item(), abs=0.03)
+
+
+@pytest.mark.parametrize("size", [32, 20])  # enlarging (bilinear) and shrinking (antialiased) crops
+def test_batch_resized_crop_flip_equals_torchvision_image_by_image(size):
+    """BatchResizedCropFlip.apply = torchvision's resized_crop (+ horizontal_flip) on each image with
+    its own box, on non-square images, in float64 so that only the formulas can differ."""
+    torch.manual_seed(0)
+    images = torch.rand(40, 3, 40, 36, dtype=torch.float64)
+    crop = BatchResizedCropFlip(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5)
+    boxes = crop.sample(40, 40, 36)
+    assert 0 < boxes["flip"].sum() < 40
+    expected = []
+    for image, top, left, h, w, flip in zip(images, *boxes.values()):
+        out = TF.resized_crop(image, int(top), int(left), int(h), int(w), [size, size], antialias=True)
+        expected.append(TF.horizontal_flip(out) if flip else out)
+    got = BatchResizedCropFlip.apply(images, boxes, size)
+    assert torch.allclose(got, torch.stack(expected), atol=1e-12)
+
+
+def test_resize_weights_rows_are_averages_inside_the_crop():
+    start, length = torch.tensor([3.0, 0.0]), torch.tensor([5.0, 16.0])
+    weights = resize_weights(start, length, in_size=16, out_size=8)  # (2, 8, 16)
+    assert torch.allclose(weights.sum(dim=2), torch.ones(2, 8))
+    assert (weights[0, :, :3] == 0).all() and (weights[0, :, 8:] == 0).all()  # outside [3, 8)
+    # Halving 16 → 8 pixels: each output pixel is σ = 2 wide, weights (1, 3, 3, 1)/8 (edges renormalised).
+    assert torch.allclose(weights[1, 3, 5:9], torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8)
+
+
+def test_crop_boxes_fit_the_image_and_fall_back_to_torchvisions_central_crop():
+    torch.manual_seed(0)
+    top, left, h, w = crop_boxes(2000, 24, 40, (0.08, 1.0), (3 / 4, 4 / 3))
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 24).all() and (left + w <= 40).all()
+    assert (top == top.round()).all() and (h >= 1).all()
+    # No try fits (every box is wider than the image): the central crop of the closest ratio.
+    image = torch.zeros(1, 32, 32)
+    expected = T.RandomResizedCrop.get_params(image, scale=[1.0, 1.0], ratio=[2.0, 3.0])
+    got = crop_boxes(3, 32, 32, (1.0, 1.0), (2.0, 3.0))
+    assert all(torch.equal(value, torch.full((3,), float(e))) for value, e in zip(got, expected))
+    assert expected == (8, 0, 16, 32)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -269,6 +312,11 @@ def test_batched_draws_independent_parameters_per_sample():
     distances = torch.cdist(flat, flat) + torch.eye(64) * 1e3
     assert distances.min().item() > 1e-3  # no two samples got the same transformation
     assert not torch.equal(aug(x), out)  # and a new call draws again
+    # A CPU batch larger than one chunk: every chunk draws its own parameters.
+    many = aug(torch.rand(1, 3, 32, 32).expand(2 * BatchAugment.cpu_chunk + 5, -1, -1, -1).contiguous())
+    assert many.shape == (2 * BatchAugment.cpu_chunk + 5, 3, 32, 32)
+    flat = many.flatten(1)
+    assert (torch.cdist(flat, flat) + torch.eye(len(flat)) * 1e3).min().item() > 1e-3
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -279,7 +327,7 @@ def test_grayscale_data_skips_colour_steps(kind):
     assert out.min().item() >= 0.0 and out.max().item() <= 1.0
     modules = per_image(28, 1, config).modules() if kind == "per_image" else batched(28, 1, config).modules()
     names = {type(m).__name__ for m in modules}
-    assert "RandomGrayscale" not in names
+    assert "RandomGrayscale" not in names and "BatchGrayscale" not in names
 
 
 @pytest.mark.parametrize("kind", KINDS)

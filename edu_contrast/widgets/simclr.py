@@ -3,7 +3,7 @@
 The explorer shows what a positive pair is: one image x and several draws x̃ = a(x), a ~ 𝒯, of SimCLR's
 augmentation family (Chen et al. 2020, Sec. 3 and Appendix A), from the readable per-image pipeline
 (``augment.per_image``, torchvision) and from the batched one the training loop uses
-(``augment.batched``, kornia, on the GPU) — same distribution, two implementations. Sliders set the
+(``augment.batched``, whole batches on the GPU) — same distribution, two implementations. Sliders set the
 crop scale and the colour-distortion strength s:
 
     a = grayscale(p_g) ∘ jitter(0.8s, 0.8s, 0.8s, 0.2s; p = 0.8) ∘ flip(½) ∘ crop(scale ∈ [s_min, 1])
