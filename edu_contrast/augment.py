@@ -380,9 +380,10 @@ def resize_weights(
         positions = torch.where(flip.unsqueeze(1), out_size - positions, positions)  # (B, S)
     centres = start.unsqueeze(1) + positions * step  # (B, S): c_i
     pixels = torch.arange(in_size, device=start.device, dtype=start.dtype) + 0.5  # (in,): j + ½
-    in_crop = ((pixels >= start.unsqueeze(1)) & (pixels < (start + length).unsqueeze(1))).to(start.dtype)
+    in_crop = (pixels >= start.unsqueeze(1)) & (pixels < (start + length).unsqueeze(1))  # (B, in)
     distance = (pixels - centres.unsqueeze(2)).abs_()  # (B, S, in): |j + ½ − c_i|
-    weights = (step.clamp(min=1).unsqueeze(2) - distance).clamp_(min=0).mul_(in_crop.unsqueeze(1))
+    weights = (step.clamp(min=1).unsqueeze(2) - distance).clamp_(min=0)  # σ − |·|, (B, S, in)
+    weights.mul_(in_crop.unsqueeze(1).to(weights.dtype))  # zero outside the crop
     return weights.div_(weights.sum(dim=2, keepdim=True))  # (B, S, in)
 
 
@@ -395,8 +396,8 @@ class BatchResizedCropFlip(nn.Module):
 
     and a flip reverses the order of C_b's rows. ``apply`` equals torchvision's ``resized_crop`` (then
     ``horizontal_flip``) image by image (tests/test_augment.py). Written out rather than kornia's
-    RandomResizedCrop, which warps with a sampling grid and costs several times more on a CPU
-    (``benchmarks/bench_augment.py --breakdown``).
+    RandomResizedCrop + RandomHorizontalFlip, which warp with a sampling grid and cost about twice as
+    much on a CPU (``benchmarks/bench_augment.py --breakdown``).
     """
 
     def __init__(self, size: int, scale, ratio, flip_p: float):
