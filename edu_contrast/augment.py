@@ -243,7 +243,7 @@ def hue_shift(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     sextant = torch.lerp((r - g).add_(chroma, alpha=4), (b - r).add_(chroma, alpha=2), g_top)
     sextant = torch.lerp(sextant, g - b, r_top)  # H·C
     shift = 6 * turns.to(images.dtype).view(-1, 1, 1)  # (B, 1, 1): turns → sextants
-    hue = sextant.div_(chroma.clamp_min(1e-12)).add_(shift)  # H', (B, H, W)
+    hue = sextant.div_(chroma.clamp_min(torch.finfo(images.dtype).tiny)).add_(shift)  # H', (B, H, W)
     n = torch.tensor([5.0, 3.0, 1.0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
     k = hue.unsqueeze(1) + n  # (B, 3, H, W): H' + n for R, G, B
     k.sub_(k.div(6).floor_(), alpha=6)  # mod 6, in [0, 6) (faster than torch.remainder on a CPU)

@@ -218,6 +218,21 @@ def test_hue_shift_equals_torchvisions_adjust_hue_per_image():
     assert torch.allclose(hue_shift(images.double(), turns.double()), expected.double(), atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float16, 0.01), (torch.bfloat16, 0.06)])
+def test_half_precision_stays_finite_and_close(dtype, tolerance):
+    """Gray pixels (C = 0) must not divide 0 by 0 in float16, where 1e-12 rounds to 0."""
+    torch.manual_seed(0)
+    images = torch.rand(64, 3, 8, 8)
+    images[:8] = 0.5  # gray images
+    turns = torch.empty(64).uniform_(-0.5, 0.5)
+    shifted = hue_shift(images.to(dtype), turns)
+    assert torch.isfinite(shifted).all()
+    assert (shifted.float() - hue_shift(images, turns)).abs().max().item() < tolerance
+    out = batched(8, 3, AugmentConfig(jitter_p=1.0, grayscale_p=0.5))(images.to(dtype))
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    assert out.min().item() >= 0 and out.max().item() <= 1
+
+
 TORCHVISION_JITTER = {
     "brightness": TF.adjust_brightness,
     "contrast": TF.adjust_contrast,
