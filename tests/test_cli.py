@@ -11,20 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from fast_train import FAST
 
 from edu_contrast import cli
 
-FAST = [
-    "--batch-size",
-    "128",
-    "--samples-per-epoch",
-    "512",
-    "--width",
-    "4",
-    "--no-progress",
-    "--device",
-    "cpu",
-]
 KEYS = {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
 
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from fast_train import FAST
 from torch import nn
 
 from edu_contrast import distributed, losses
@@ -163,15 +164,7 @@ def test_torchrun_trains_with_ddp_and_only_rank_0_writes(tmp_path):
         "train",
         "--epochs",
         "1",
-        "--batch-size",
-        "128",
-        "--samples-per-epoch",
-        "512",
-        "--width",
-        "4",
-        "--no-progress",
-        "--device",
-        "cpu",
+        *FAST,
         "--out",
         str(out),
     ]
