@@ -244,7 +244,7 @@ def hue_shift(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     sextant = torch.lerp(sextant, g - b, r_top)  # H·C
     shift = 6 * turns.to(images.dtype).view(-1, 1, 1)  # (B, 1, 1): turns → sextants
     hue = sextant.div_(chroma.clamp_min(torch.finfo(images.dtype).tiny)).add_(shift)  # H', (B, H, W)
-    n = torch.tensor([5.0, 3.0, 1.0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    n = torch.arange(5.0, 0.0, -2.0, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)  # 5, 3, 1
     k = hue.unsqueeze(1) + n  # (B, 3, H, W): H' + n for R, G, B
     k.sub_(k.div(6).floor_(), alpha=6)  # mod 6, in [0, 6) (faster than torch.remainder on a CPU)
     # V − C·clamp(min(k, 4 − k), 0, 1) = (V − C) + C·clamp(|k − 2| − 1, 0, 1), with fewer passes:
@@ -257,6 +257,13 @@ def _gray(images: torch.Tensor) -> torch.Tensor:
         return images
     r, g, b = images.unbind(dim=1)  # (B, H, W) each
     return (0.2989 * r).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)  # torchvision's weights
+
+
+def _replace_chosen(images: torch.Tensor, chosen: torch.Tensor, transform) -> torch.Tensor:
+    """A copy of ``images`` (B, ...) in which the images where ``chosen`` (B,) is True are replaced by
+    ``transform`` of them; the others are left exactly as they were."""
+    index = chosen.nonzero().squeeze(1)  # (b,): the chosen images
+    return images.index_copy(0, index, transform(images.index_select(0, index)))
 
 
 def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -324,8 +331,7 @@ class BatchColorJitter(nn.Module):
         if not factors or not chosen.any():
             return images
         order = [list(factors)[i] for i in torch.randperm(len(factors)).tolist()]
-        index = chosen.nonzero().squeeze(1)  # (b,): the chosen images
-        return images.index_copy(0, index, self.apply(images.index_select(0, index), factors, order))
+        return _replace_chosen(images, chosen, lambda x: self.apply(x, factors, order))
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.strengths.items()) + f", p={self.p}"
@@ -442,9 +448,7 @@ class BatchGrayscale(nn.Module):
         chosen = torch.rand(images.shape[0], device=images.device) < self.p  # (B,) bool
         if not chosen.any():
             return images
-        index = chosen.nonzero().squeeze(1)  # (b,): the chosen images
-        gray = _gray(images.index_select(0, index)).expand(-1, 3, -1, -1)  # (b, 1, H, W) → (b, 3, H, W)
-        return images.index_copy(0, index, gray)
+        return _replace_chosen(images, chosen, lambda x: _gray(x).expand(-1, 3, -1, -1))  # (b, 3, H, W)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -145,8 +145,8 @@ def generalized_explorer(
         "distribution": widgets.ToggleButtons(
             options=list(DISTRIBUTIONS), value=distribution, description="L_dist", style=style
         ),
-        "weight": log_slider(weight, -2, 2, "λ", style=style),
-        "temperature": log_slider(temperature, -2, 0, "τ (lse)", style=style),
+        "weight": log_slider(weight, -2, 2, "λ"),
+        "temperature": log_slider(temperature, -2, 0, "τ (lse)"),
     }
     return live_explorer(toy_figure, controls)
 

@@ -145,7 +145,7 @@ def simplex_explorer(num_classes: int = 4, dim: int = 3, temperature: float = 0.
             description="dimension",
             style=style,
         ),
-        "temperature": log_slider(temperature, -2, 0, "τ", step=0.1, style=style),
+        "temperature": log_slider(temperature, -2, 0, "τ", step=0.1),
     }
     return live_explorer(plot_simplex_toy, controls)
 

@@ -213,7 +213,7 @@ def temperature_explorer(temperature: float = 0.2, batch_size: int = 128, *, see
     similarities = similarity_batch(seed=seed)
     style = {"description_width": "initial"}
     controls = {
-        "temperature": log_slider(temperature, -2, 0, "τ", step=0.05, readout_format=".3f", style=style),
+        "temperature": log_slider(temperature, -2, 0, "τ", step=0.05, readout_format=".3f"),
         "batch_size": widgets.IntSlider(
             value=batch_size,
             min=8,
