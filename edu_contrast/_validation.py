@@ -12,8 +12,12 @@ from collections.abc import Iterable
 import torch
 
 
-def _fail(name: str, where: str, expected: str, got: object, error=ValueError):
+def fail(name: str, where: str, expected: str, got: object, error=ValueError):
+    """Raise ``error`` with the one message form every check uses (the only place it is written)."""
     raise error(f"The '{name}' parameter of {where} must be {expected}. Got {got} instead.")
+
+
+_fail = fail  # the old private name, until every module calls ``fail``
 
 
 def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> float:
@@ -22,22 +26,22 @@ def check_positive(value, name: str, where: str, *, allow_zero: bool = False) ->
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
         else:
-            _fail(name, where, "a real number", f"{value!r} of type {type(value).__name__}", TypeError)
+            fail(name, where, "a real number", f"{value!r} of type {type(value).__name__}", TypeError)
     value = float(value)
     bound = ">= 0" if allow_zero else "> 0"
     if math.isnan(value) or math.isinf(value):
-        _fail(name, where, f"a finite number {bound}", value)
+        fail(name, where, f"a finite number {bound}", value)
     if value < 0 or (value == 0 and not allow_zero):
-        _fail(name, where, bound, value)
+        fail(name, where, bound, value)
     return value
 
 
 def check_int(value, name: str, where: str, *, minimum: int = 1) -> int:
     """An integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(name, where, f"an int >= {minimum}", f"{value!r} of type {type(value).__name__}", TypeError)
+        fail(name, where, f"an int >= {minimum}", f"{value!r} of type {type(value).__name__}", TypeError)
     if value < minimum:
-        _fail(name, where, f"an int >= {minimum}", value)
+        fail(name, where, f"an int >= {minimum}", value)
     return value
 
 
@@ -45,7 +49,7 @@ def check_choice(value, name: str, where: str, choices: Iterable[str]) -> str:
     """One of a fixed set of names."""
     choices = tuple(choices)
     if value not in choices:
-        _fail(name, where, "one of " + ", ".join(repr(c) for c in choices), repr(value))
+        fail(name, where, "one of " + ", ".join(repr(c) for c in choices), repr(value))
     return value
 
 
@@ -54,7 +58,7 @@ def check_embeddings(
 ) -> torch.Tensor:
     """A finite floating-point tensor with ``ndim`` dimensions and at least ``min_rows`` rows."""
     if not isinstance(x, torch.Tensor):
-        _fail(
+        fail(
             name,
             where,
             f"a torch.Tensor of shape {shape_hint}",
@@ -62,16 +66,16 @@ def check_embeddings(
             TypeError,
         )
     if not torch.is_floating_point(x):
-        _fail(name, where, "a floating-point tensor", f"dtype {x.dtype}", TypeError)
+        fail(name, where, "a floating-point tensor", f"dtype {x.dtype}", TypeError)
     if x.dim() != ndim:
-        _fail(name, where, f"a {ndim}-D tensor of shape {shape_hint}", f"shape {tuple(x.shape)}")
+        fail(name, where, f"a {ndim}-D tensor of shape {shape_hint}", f"shape {tuple(x.shape)}")
     if x.shape[0] < min_rows:
-        _fail(name, where, f"a tensor with at least {min_rows} rows (samples)", f"shape {tuple(x.shape)}")
+        fail(name, where, f"a tensor with at least {min_rows} rows (samples)", f"shape {tuple(x.shape)}")
     if x.shape[-1] < 1:
-        _fail(name, where, "a tensor with at least one feature", f"shape {tuple(x.shape)}")
+        fail(name, where, "a tensor with at least one feature", f"shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
-        _fail(
+        fail(
             name,
             where,
             "finite (no NaN or inf)",
@@ -83,7 +87,7 @@ def check_embeddings(
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str, where: str) -> None:
     """Two tensors that pair up row by row."""
     if a.shape != b.shape:
-        _fail(name_b, where, f"the same shape as '{name_a}' {tuple(a.shape)}", f"shape {tuple(b.shape)}")
+        fail(name_b, where, f"the same shape as '{name_a}' {tuple(a.shape)}", f"shape {tuple(b.shape)}")
 
 
 def check_labels(labels, n: int, name: str, where: str) -> torch.Tensor:
@@ -91,9 +95,9 @@ def check_labels(labels, n: int, name: str, where: str) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor):
         labels = torch.as_tensor(labels)
     if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
-        _fail(name, where, "an integer tensor of class labels", f"dtype {labels.dtype}", TypeError)
+        fail(name, where, "an integer tensor of class labels", f"dtype {labels.dtype}", TypeError)
     if labels.dim() != 1 or labels.shape[0] != n:
-        _fail(name, where, f"a 1-D tensor of {n} labels (one per sample)", f"shape {tuple(labels.shape)}")
+        fail(name, where, f"a 1-D tensor of {n} labels (one per sample)", f"shape {tuple(labels.shape)}")
     return labels
 
 

@@ -31,6 +31,17 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def to_float(images_uint8: torch.Tensor, device) -> torch.Tensor:
+    """uint8 (B, C, H, W) → float in [0, 1] on ``device``, channels_last (faster convolutions, CPU and GPU)."""
+    x = images_uint8.to(device, non_blocking=True).float().div_(255)  # (B, C, H, W)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def autocast(device: torch.device, amp_dtype: torch.dtype | None):
+    """``torch.autocast`` to ``amp_dtype`` on ``device``'s type; a no-op context when ``amp_dtype`` is None."""
+    return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+
+
 def notebook_setup(seed: int = 0) -> bool:
     """Fix seeds, print versions and the device, and return ``QUICK`` for the notebook's first cell."""
     import edu_contrast
