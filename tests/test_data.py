@@ -24,6 +24,7 @@ from edu_contrast.data import (
     MultiDigits,
     RandBit,
     TwoViews,
+    _files,
     load_dataset,
     make_fake_cifar10,
     read_idx,
@@ -41,8 +42,8 @@ def digits():
 def nowhere(tmp_path, monkeypatch):
     """No Fashion-MNIST anywhere: no EDU_CONTRAST_DATA, no Debian package, an empty cache."""
     monkeypatch.delenv("EDU_CONTRAST_DATA", raising=False)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    monkeypatch.setattr(data, "data_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(_files, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")  # where the search runs
+    monkeypatch.setattr(_files, "data_dir", lambda: tmp_path / "cache")
     return tmp_path
 
 
@@ -267,7 +268,7 @@ def test_read_idx_checks_the_dimension_count(tmp_path, write_idx):
 def test_corrupt_debian_file_suggests_reinstalling_the_package(tmp_path, monkeypatch, write_idx):
     debian = tmp_path / "usr-share"
     monkeypatch.delenv("EDU_CONTRAST_DATA", raising=False)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setattr(_files, "DEBIAN_FASHION_MNIST", debian)
     write_idx(debian / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28), np.uint8), magic_type=0x09)
     write_idx(debian / "t10k-labels-idx1-ubyte.gz", np.zeros(2, np.uint8))
     with pytest.raises(RuntimeError, match=r"apt-get install --reinstall dataset-fashion-mnist"):
@@ -419,7 +420,8 @@ def test_data_dir_prefers_the_environment_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("EDU_CONTRAST_DATA", str(tmp_path))
     assert data.data_dir() == tmp_path
     monkeypatch.delenv("EDU_CONTRAST_DATA")
-    assert data.data_dir() == Path(data.__file__).resolve().parent.parent / "data"  # running from a checkout
+    repo = Path(data.__file__).resolve().parents[2]  # <repo>/edu_contrast/data/__init__.py
+    assert data.data_dir() == repo / "data"  # running from a checkout
 
 
 # ------------------------------------------------------------ RandBit
