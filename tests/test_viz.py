@@ -207,7 +207,7 @@ _HISTORY = [
         "loss": 5.0,
         "knn_accuracy": None,
         "positive_cosine": 0.2,
-        "effective_rank": 3.0,
+        "erank_z": 3.0,
         "seconds": 9.0,
     },
     {
@@ -215,16 +215,16 @@ _HISTORY = [
         "loss": 4.0,
         "knn_accuracy": 0.40,
         "positive_cosine": 0.5,
-        "effective_rank": 5.0,
+        "erank_z": 5.0,
         "seconds": 8.0,
     },
-    {"epoch": 3, "loss": 3.5, "positive_cosine": 0.7, "effective_rank": 6.0, "seconds": 8.5},
+    {"epoch": 3, "loss": 3.5, "positive_cosine": 0.7, "erank_z": 6.0, "seconds": 8.5},
     {
         "epoch": 4,
         "loss": 3.2,
         "knn_accuracy": 0.55,
         "positive_cosine": 0.8,
-        "effective_rank": 6.5,
+        "erank_z": 6.5,
         "seconds": 8.1,
     },
 ]
@@ -246,10 +246,10 @@ def test_history_default_keys_and_shared_ax():
         "training loss",
         "kNN accuracy",
         "positive cosine",
-        "effective rank",
+        "effective rank of z",
     ]  # epoch and seconds are not curves by default
     fig, ax = plt.subplots()
-    assert viz.plot_history(_HISTORY, ["positive_cosine", "effective_rank"], ax=ax) is fig
+    assert viz.plot_history(_HISTORY, ["positive_cosine", "erank_z"], ax=ax) is fig
     assert len(ax.get_lines()) == 2 and ax.get_legend() is not None
 
 
