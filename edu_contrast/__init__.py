@@ -6,6 +6,6 @@ describe embeddings), ``probes`` (how good are frozen features), plus the traini
 """
 
 from edu_contrast import diagnostics, losses, probes
+from edu_contrast._version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["losses", "diagnostics", "probes", "__version__"]

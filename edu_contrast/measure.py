@@ -76,7 +76,9 @@ def _check_images(images, where: str, min_rows: int = 1) -> None:
 
 
 @torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device=None) -> None:
+def calibrate_batchnorm(
+    model: nn.Module, images: torch.Tensor, *, batch_size: int = 256, device=None
+) -> None:
     """Re-estimate every BatchNorm's running mean and variance on uint8 ``images``; no weight changes.
 
     One pass in train mode with a cumulative average (``momentum=None``: the mean of the batches'
@@ -158,7 +160,7 @@ def project_views(
 
 @dataclass
 class Embeddings:
-    """What the report is computed from: clean h ``(n, feature_dim)``, clean z and two views z1, z2 ``(n, d)``."""
+    """Report inputs: clean h ``(n, feature_dim)``; clean z and two views z1, z2 ``(n, d)``."""
 
     h: torch.Tensor
     z: torch.Tensor
@@ -187,7 +189,9 @@ def measure_embeddings(
     aug = (aug if aug is not None else default_aug(images)).to(device)
     kw = {"device": device, "amp_dtype": amp_dtype}
     z1, z2 = project_views(method, images, aug, seed=seed, **kw)
-    return Embeddings(h=embed(method, images, **kw), z=embed(method, images, project=True, **kw), z1=z1, z2=z2)
+    h = embed(method, images, **kw)  # (n, feature_dim)
+    z = embed(method, images, project=True, **kw)  # (n, d)
+    return Embeddings(h=h, z=z, z1=z1, z2=z2)
 
 
 def _labelled(train, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,7 +243,7 @@ def embedding_report(
     device=None,
     amp_dtype: torch.dtype | None = None,
 ) -> dict:
-    r"""How ``method`` embeds the uint8 ``images`` ``(n, C, H, W)``: the fixed keys of this module's docstring.
+    r"""How ``method`` embeds uint8 ``images`` ``(n, C, H, W)``: the fixed keys of the module docstring.
 
     Args:
         aug: the batched augmentation 𝒜 for the two views (``None``: ``default_aug``).

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from edu_contrast._version import __version__
+
 QUICK_ENV = "EDU_CONTRAST_QUICK"
 
 
@@ -32,26 +34,24 @@ def default_device() -> torch.device:
 
 
 def to_float(images_uint8: torch.Tensor, device) -> torch.Tensor:
-    """uint8 (B, C, H, W) → float in [0, 1] on ``device``, channels_last (faster convolutions, CPU and GPU)."""
+    """uint8 (B, C, H, W) → float in [0, 1] on ``device``, channels_last (faster convolutions)."""
     x = images_uint8.to(device, non_blocking=True).float().div_(255)  # (B, C, H, W)
     return x.contiguous(memory_format=torch.channels_last)
 
 
 def autocast(device: torch.device, amp_dtype: torch.dtype | None):
-    """``torch.autocast`` to ``amp_dtype`` on ``device``'s type; a no-op context when ``amp_dtype`` is None."""
+    """``torch.autocast`` to ``amp_dtype`` on ``device``'s type; no-op when ``amp_dtype`` is None."""
     return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
 
 def notebook_setup(seed: int = 0) -> bool:
     """Fix seeds, print versions and the device, and return ``QUICK`` for the notebook's first cell."""
-    import edu_contrast
-
     seed_everything(seed)
     quick = quick_mode()
     device = default_device()
     gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
     print(
-        f"edu_contrast {edu_contrast.__version__} | torch {torch.__version__} | numpy {np.__version__} | "
+        f"edu_contrast {__version__} | torch {torch.__version__} | numpy {np.__version__} | "
         f"python {platform.python_version()} | device {device}{gpu} | QUICK={quick} | seed={seed}"
     )
     return quick

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from edu_contrast import __version__
 from edu_contrast._validation import fail
+from edu_contrast._version import __version__
 
 __all__ = ["cached", "cache_key", "cached_names", "clear_cache"]
 
