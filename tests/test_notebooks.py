@@ -1,5 +1,6 @@
 """Every notebook: well-formed as committed, and runs top to bottom in quick mode with its checks passing."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -38,12 +39,46 @@ def test_opens_with_title_badge_run_time_and_setup(path):
     assert "google.colab" in setup and "notebook_setup" in setup, "first code cell is the Colab/local setup"
 
 
+def _stem(path: Path) -> str:
+    return path.stem.split("_", 1)[1]
+
+
+def _module_alias(code: str, folder: str, stem: str) -> str | None:
+    """The name a notebook binds ``edu_contrast.<folder>.<stem>`` to, or None when it never imports it."""
+    pattern = (
+        rf"^from edu_contrast\.{folder} import {stem}(?: as (\w+))?$"
+        rf"|^import edu_contrast\.{folder}\.{stem} as (\w+)$"
+    )
+    match = re.search(pattern, code, re.MULTILINE)
+    return None if match is None else (match.group(1) or match.group(2) or stem)
+
+
+def _defined(folder: str, stem: str) -> set[str]:
+    tree = ast.parse((ROOT / "edu_contrast" / folder / f"{stem}.py").read_text())
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_has_checks_exercise_and_explorer(path):
-    code = "\n".join(_code(path))
-    assert re.search(r"^\s*assert ", code, re.MULTILINE), "check cells assert the effect taught"
-    assert "exercises.check_" in code, "an exercise checked by edu_contrast.exercises"
-    assert "widgets" in code, "an ipywidgets explorer"
+def test_uses_its_lesson_checks_its_exercises_and_shows_its_explorers(path):
+    """Notebook NN_stem imports lessons.stem, calls a checker of exercises/stem.py and an explorer of
+    widgets/stem.py, and asserts a comparison (the effect it teaches)."""
+    code, stem = "\n".join(_code(path)), _stem(path)
+    assert _module_alias(code, "lessons", stem), f"imports edu_contrast.lessons.{stem}"
+    checkers = set(re.findall(r"exercises\.(check_\w+)\(", code))
+    assert checkers, "an exercise checked by edu_contrast.exercises"
+    assert checkers <= _defined("exercises", stem), f"checkers not in exercises/{stem}.py: {checkers}"
+    widgets = _module_alias(code, "widgets", stem)
+    assert widgets, f"imports edu_contrast.widgets.{stem}"
+    explorers = set(re.findall(rf"\b{widgets}\.(\w+_explorer)\(", code))
+    assert explorers and explorers <= _defined("widgets", stem), f"calls an explorer of widgets/{stem}.py"
+    asserts = [n for c in _code(path) for n in ast.walk(_parse(c)) if isinstance(n, ast.Assert)]
+    assert any(isinstance(n.test, (ast.Compare, ast.BoolOp)) for n in asserts), "asserts a comparison"
+
+
+def _parse(cell: str) -> ast.AST:
+    """A code cell as Python (IPython magics and shell lines blanked)."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in cell.splitlines()]
+    return ast.parse("\n".join(lines))
 
 
 @pytest.mark.slow
