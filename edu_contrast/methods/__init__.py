@@ -10,14 +10,23 @@ the recipe in ``method.spec`` so a checkpoint can rebuild it.
 from __future__ import annotations
 
 from edu_contrast._validation import check_choice, check_int
+from edu_contrast.methods.align_uniform import AlignUniform
 from edu_contrast.methods.base import ContrastiveMethod
 from edu_contrast.methods.byol import BYOL, target_momentum
+from edu_contrast.methods.byol_ablation import BYOLAblation
+from edu_contrast.methods.generalized import Generalized
 from edu_contrast.methods.moco import MoCo
 from edu_contrast.methods.simclr import SimCLR
 from edu_contrast.methods.supcon import SupCon
 from edu_contrast.methods.vicreg import VICReg
+from edu_contrast.methods.without_projector import without_projector
 
 METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "supcon": SupCon, "vicreg": VICReg}
+METHODS |= {  # the notebooks' variants
+    "align_uniform": AlignUniform,
+    "generalized": Generalized,
+    "byol_ablation": BYOLAblation,
+}
 
 
 def build_method(
@@ -73,6 +82,10 @@ __all__ = [
     "BYOL",
     "SupCon",
     "VICReg",
+    "AlignUniform",
+    "Generalized",
+    "BYOLAblation",
+    "without_projector",
     "METHODS",
     "build_method",
     "target_momentum",
