@@ -22,6 +22,7 @@ from edu_contrast._validation import (
     check_positive,
     check_same_shape,
     compute_dtype,
+    fail,
 )
 
 __all__ = ["alignment", "uniformity", "effective_rank", "singular_spectrum", "positive_cosine"]
@@ -163,9 +164,11 @@ def effective_rank(z: torch.Tensor) -> float:
     sigma = torch.linalg.svdvals(z.detach().to(torch.float64))  # (min(N, d),) exact, fast for N >> d
     total = float(sigma.sum())
     if total == 0.0:
-        raise ValueError(
-            f"The 'z' parameter of {where} must not be all zeros (every singular value is 0, so "
-            f"p = σ/Σσ is undefined). Got an all-zero tensor of shape {tuple(z.shape)} instead."
+        fail(
+            "z",
+            where,
+            "a tensor with a non-zero entry (all σ = 0 leaves p = σ/Σσ undefined)",
+            f"an all-zero tensor of shape {tuple(z.shape)}",
         )
     p = sigma / total  # (min(N, d),)
     entropy = float(torch.special.entr(p).sum())  # entr(p) = −p log p, with 0 log 0 = 0

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from edu_contrast._validation import fail
+
 
 def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int | None = 600):
     """Run every cell of the notebook at ``path`` in a fresh kernel; return (notebook, seconds).
@@ -28,9 +30,7 @@ def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int | Non
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"The 'path' parameter of execute_notebook must be a notebook file. Got {path}."
-        )
+        fail("path", "execute_notebook", "an existing notebook file", path, FileNotFoundError)
     nb = nbformat.read(path, as_version=4)
     env_before = os.environ.get("EDU_CONTRAST_QUICK")
     os.environ["EDU_CONTRAST_QUICK"] = "1" if quick else "0"

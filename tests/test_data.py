@@ -97,7 +97,7 @@ def test_image_tensors_validates_its_inputs():
         ImageTensors(images[:, 0], torch.zeros(4, dtype=torch.int64), ["a"])
     with pytest.raises(ValueError, match="'labels' parameter of ImageTensors must be a 1-D tensor of 4"):
         ImageTensors(images, torch.zeros(3, dtype=torch.int64), ["a"])
-    with pytest.raises(ValueError, match=r"must lie in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"must be values that lie in \[0, 2\)"):
         ImageTensors(images, torch.tensor([0, 1, 2, 0]), ["a", "b"])
     with pytest.raises(TypeError, match="integer tensor of class labels"):
         ImageTensors(images, torch.zeros(4), ["a"])
@@ -510,7 +510,7 @@ def test_multidigits_bad_arguments(digits, fake_cifar10_root):
     with pytest.raises(ValueError, match="'only' parameter of MultiDigits"):
         MultiDigits(digits, only="both")
     cifar = load_dataset("cifar10", root=fake_cifar10_root)
-    with pytest.raises(ValueError, match="'base' parameter of MultiDigits must have 1 channel"):
+    with pytest.raises(ValueError, match="'base' parameter of MultiDigits must be an ImageTensors with 1 channel"):
         MultiDigits(cifar)
 
 
@@ -552,5 +552,5 @@ def test_digit_on_image_bad_arguments(digits, fake_cifar10_root):
         ValueError, match="'num_unique' parameter of DigitOnImage must be <= the number of digits"
     ):
         DigitOnImage(digits, cifar, num_unique=5000)
-    with pytest.raises(ValueError, match="'digits' parameter of DigitOnImage must have 1 channel"):
+    with pytest.raises(ValueError, match="'digits' parameter of DigitOnImage must be an ImageTensors with 1 channel"):
         DigitOnImage(cifar, cifar)

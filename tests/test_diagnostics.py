@@ -208,7 +208,7 @@ def test_effective_rank_is_not_centred():
 
 
 def test_effective_rank_rejects_all_zero():
-    with pytest.raises(ValueError, match="'z' parameter of effective_rank.*all zeros"):
+    with pytest.raises(ValueError, match="'z' parameter of effective_rank.*all-zero tensor"):
         diagnostics.effective_rank(torch.zeros(5, 3))
 
 

@@ -12,6 +12,7 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
+from edu_contrast._validation import fail
 from edu_contrast.augment.color import BatchColorJitter, BatchGrayscale
 from edu_contrast.augment.geometry import BatchResizedCropFlip
 from edu_contrast.augment.recipe import AugmentConfig, _checked, _ProtectLastChannels, blur_kernel_size
@@ -63,14 +64,9 @@ class BatchAugment(nn.Module):
             got = (
                 f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else f"an object of type {type(x).__name__}"
             )
-            raise TypeError(
-                f"The 'x' parameter of BatchAugment must be a float tensor in [0, 1]. Got {got} instead."
-            )
+            fail("x", "BatchAugment", "a float tensor in [0, 1]", got, TypeError)
         if x.dim() != 4 or x.shape[1] != self.channels:
-            raise ValueError(
-                f"The 'x' parameter of BatchAugment must have shape (batch, {self.channels}, H, W). "
-                f"Got shape {tuple(x.shape)} instead."
-            )
+            fail("x", "BatchAugment", f"of shape (batch, {self.channels}, H, W)", f"shape {tuple(x.shape)}")
         if x.device.type != "cpu" or len(x) <= self.cpu_chunk:
             return self.pipeline(x)
         out = x.new_empty(len(x), self.channels, self.size, self.size)

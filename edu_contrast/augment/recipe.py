@@ -36,16 +36,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms import v2
 
-from edu_contrast._validation import check_int
+from edu_contrast._validation import check_int, fail
 
 __all__ = ["AugmentConfig", "per_image", "blur_kernel_size"]
 
 
 def _check_probability(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"The '{name}' parameter of AugmentConfig must be a probability in [0, 1]. Got {value!r} instead."
-        )
+        fail(name, "AugmentConfig", "a probability in [0, 1]", repr(value))
 
 
 def _check_range(value, name: str, low: float, high: float) -> None:
@@ -55,10 +53,7 @@ def _check_range(value, name: str, low: float, high: float) -> None:
         and all(isinstance(v, (int, float)) for v in value)
     )
     if not ok or not low <= value[0] <= value[1] <= high:
-        raise ValueError(
-            f"The '{name}' parameter of AugmentConfig must be a pair (lo, hi) with "
-            f"{low} <= lo <= hi <= {high}. Got {value!r} instead."
-        )
+        fail(name, "AugmentConfig", f"a pair (lo, hi) with {low} <= lo <= hi <= {high}", repr(value))
 
 
 @dataclass(frozen=True)
@@ -141,22 +136,30 @@ def _checked(size, channels, config, protected_channels, where) -> tuple[int, in
     channels = check_int(channels, "channels", where)
     protected_channels = check_int(protected_channels, "protected_channels", where, minimum=0)
     if protected_channels >= channels:
-        raise ValueError(
-            f"The 'protected_channels' parameter of {where} must be < channels ({channels}): at least one "
-            f"channel must be augmented. Got {protected_channels} instead."
+        fail(
+            "protected_channels",
+            where,
+            f"< channels ({channels}): at least one channel must be augmented",
+            protected_channels,
         )
     augmented = channels - protected_channels
     if augmented not in (1, 3):
-        raise ValueError(
-            f"The 'channels' parameter of {where} must leave 1 (grayscale) or 3 (RGB) augmented channels "
-            f"after the {protected_channels} protected ones. Got channels={channels} instead."
+        fail(
+            "channels",
+            where,
+            f"one that leaves 1 (grayscale) or 3 (RGB) augmented channels after the {protected_channels} "
+            "protected ones",
+            f"channels={channels}",
         )
     if config is None:
         config = AugmentConfig.for_size(size)
     if not isinstance(config, AugmentConfig):
-        raise TypeError(
-            f"The 'config' parameter of {where} must be an AugmentConfig or None. "
-            f"Got an object of type {type(config).__name__} instead."
+        fail(
+            "config",
+            where,
+            "an AugmentConfig or None",
+            f"an object of type {type(config).__name__}",
+            TypeError,
         )
     return size, augmented, config
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edu_contrast._validation import check_choice, check_int, check_labels
+from edu_contrast._validation import check_choice, check_int, check_labels, fail
 from edu_contrast.data._files import (
     CIFAR10_FOLDER,
     FAKE_CIFAR10_MANIFEST,
@@ -86,20 +86,19 @@ class ImageTensors(Dataset):
                 if isinstance(images, torch.Tensor)
                 else f"type {type(images).__name__}"
             )
-            raise TypeError(
-                f"The 'images' parameter of {where} must be a uint8 torch.Tensor. Got {got} instead."
-            )
+            fail("images", where, "a uint8 torch.Tensor", got, TypeError)
         if images.dim() != 4 or min(images.shape) < 1:
-            raise ValueError(
-                f"The 'images' parameter of {where} must have shape (N, C, H, W) with every size >= 1. "
-                f"Got shape {tuple(images.shape)} instead."
+            fail(
+                "images", where, "of shape (N, C, H, W) with every size >= 1", f"shape {tuple(images.shape)}"
             )
         labels = check_labels(labels, images.shape[0], "labels", where).to(torch.int64)
         classes = [str(c) for c in classes]
         if labels.numel() and (labels.min() < 0 or labels.max() >= len(classes)):
-            raise ValueError(
-                f"The 'labels' parameter of {where} must lie in [0, {len(classes)}) (one per class name). "
-                f"Got values in [{int(labels.min())}, {int(labels.max())}] instead."
+            fail(
+                "labels",
+                where,
+                f"values that lie in [0, {len(classes)}) (one per class name)",
+                f"values in [{int(labels.min())}, {int(labels.max())}]",
             )
         self.images, self.labels, self.classes = images, labels, classes
 
@@ -125,9 +124,7 @@ class ImageTensors(Dataset):
         """
         n = check_int(n, "n", "subset")
         if n > len(self):
-            raise ValueError(
-                f"The 'n' parameter of subset must be <= the dataset size {len(self)}. Got {n} instead."
-            )
+            fail("n", "subset", f"<= the dataset size {len(self)}", n)
         order = torch.randperm(len(self), generator=generator)
         counts = torch.bincount(self.labels, minlength=len(self.classes)).double()
         quota = counts * n / len(self)
@@ -157,9 +154,12 @@ class TwoViews(Dataset):
 
     def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor]):
         if not callable(transform):
-            raise TypeError(
-                f"The 'transform' parameter of TwoViews must be callable (an augmentation). "
-                f"Got an object of type {type(transform).__name__} instead."
+            fail(
+                "transform",
+                "TwoViews",
+                "callable (an augmentation)",
+                f"an object of type {type(transform).__name__}",
+                TypeError,
             )
         self.dataset, self.transform = dataset, transform
 

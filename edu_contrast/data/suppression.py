@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from edu_contrast._validation import check_choice, check_int
+from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast.data.datasets import ImageTensors
 
 __all__ = ["RandBit", "MultiDigits", "DigitOnImage"]
@@ -21,14 +21,16 @@ __all__ = ["RandBit", "MultiDigits", "DigitOnImage"]
 
 def _check_dataset(value, name: str, where: str, channels: tuple[int, ...] | None = None) -> ImageTensors:
     if not isinstance(value, ImageTensors):
-        raise TypeError(
-            f"The '{name}' parameter of {where} must be an ImageTensors (from load_dataset). "
-            f"Got an object of type {type(value).__name__} instead."
+        fail(
+            name,
+            where,
+            "an ImageTensors (from load_dataset)",
+            f"an object of type {type(value).__name__}",
+            TypeError,
         )
     if channels is not None and value.channels not in channels:
-        raise ValueError(
-            f"The '{name}' parameter of {where} must have {' or '.join(map(str, channels))} channel(s). "
-            f"Got {value.channels} instead."
+        fail(
+            name, where, f"an ImageTensors with {' or '.join(map(str, channels))} channel(s)", value.channels
         )
     return value
 
@@ -73,9 +75,7 @@ class RandBit(ImageTensors):
         base = _check_dataset(base, "base", "RandBit")
         bits = check_int(bits, "bits", "RandBit")
         if bits > 62:
-            raise ValueError(
-                f"The 'bits' parameter of RandBit must be <= 62 (an int64 label). Got {bits} instead."
-            )
+            fail("bits", "RandBit", "<= 62 (an int64 label)", bits)
         n, _, h, w = base.images.shape
         values = torch.randint(0, 2**bits, (n,), generator=generator)  # u, (N,)
         planes = (values[:, None] >> torch.arange(bits)) & 1  # (N, k), bit j of u
@@ -186,21 +186,13 @@ class DigitOnImage(ImageTensors):
         grid = check_int(grid, "grid", where)
         cell = images.size // grid
         if cell < 1:
-            raise ValueError(
-                f"The 'grid' parameter of {where} must be <= the image size {images.size}. Got {grid}."
-            )
+            fail("grid", where, f"<= the image size {images.size}", grid)
         digit_size = cell if digit_size is None else check_int(digit_size, "digit_size", where)
         if digit_size > cell:
-            raise ValueError(
-                f"The 'digit_size' parameter of {where} must be <= the cell side {cell} "
-                f"(= {images.size} // grid). Got {digit_size} instead."
-            )
+            fail("digit_size", where, f"<= the cell side {cell} (= {images.size} // grid)", digit_size)
         pool_size = len(digits) if num_unique is None else check_int(num_unique, "num_unique", where)
         if pool_size > len(digits):
-            raise ValueError(
-                f"The 'num_unique' parameter of {where} must be <= the number of digits {len(digits)}. "
-                f"Got {pool_size} instead."
-            )
+            fail("num_unique", where, f"<= the number of digits {len(digits)}", pool_size)
         pool = torch.randperm(len(digits), generator=generator)[:pool_size]
         digit_index = pool[torch.randint(0, pool_size, (len(images),), generator=generator)]  # (N,)
         stamp = _resize(digits.images[digit_index], digit_size).to(torch.int16)  # (N, 1, s, s)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from edu_contrast._validation import fail
+
 
 class ExerciseError(AssertionError):
     """The student's implementation differs from the reference; the message says how."""
@@ -13,9 +15,7 @@ class ExerciseError(AssertionError):
 def call_student(student_fn, *args, name: str, **kwargs):
     """Call the student's function, turning a crash into an ExerciseError that names the exercise."""
     if not callable(student_fn):
-        raise TypeError(
-            f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}."
-        )
+        fail("student_fn", name, "a function", type(student_fn).__name__, TypeError)
     try:
         return student_fn(*args, **kwargs)
     except Exception as error:  # the student's bug, reported with context
