@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from edu_contrast import mutual_information as mi  # noqa: E402
+from edu_contrast.lessons import infonce as lesson  # noqa: E402
 from edu_contrast.widgets import infonce as w  # noqa: E402
 
 
@@ -22,14 +22,6 @@ def test_margin_loss_curves_are_d_squared_and_hinge_squared():
     plt.close(fig)
 
 
-def test_bound_curve_grows_and_stays_under_log_n():
-    sizes = [2, 8, 32, 128]
-    curve = w.bound_curve(0.7, 10, sizes, samples=2048)
-    assert np.all(np.diff(curve) > 0)
-    assert np.all(curve <= np.log(sizes) + 1e-6)
-    assert np.all(curve <= mi.gaussian_mutual_information(0.7, 10) + 0.05)
-
-
 def test_plot_infonce_bound_draws_both_ceilings_and_the_learned_points():
     fig = w.plot_infonce_bound(0.5, 4, 16, max_batch_size=64, learned={4: 0.9, 16: 1.2})
     ax = fig.axes[0]
@@ -37,7 +29,7 @@ def test_plot_infonce_bound_draws_both_ceilings_and_the_learned_points():
     log_n = ax.lines[labels.index("log N (the ceiling of any critic)")]
     np.testing.assert_allclose(log_n.get_ydata(), np.log(log_n.get_xdata()))
     true_mi = ax.lines[[i for i, s in enumerate(labels) if s.startswith("true MI")][0]]
-    assert true_mi.get_ydata()[0] == pytest.approx(mi.gaussian_mutual_information(0.5, 4))
+    assert true_mi.get_ydata()[0] == pytest.approx(lesson.gaussian_mutual_information(0.5, 4))
     learned = ax.lines[labels.index("InfoNCE, trained critic")]
     assert list(learned.get_xdata()) == [4, 16] and list(learned.get_ydata()) == [0.9, 1.2]
     star = ax.lines[[i for i, s in enumerate(labels) if s.startswith("N = 16")][0]]

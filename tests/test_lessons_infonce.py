@@ -1,11 +1,12 @@
-"""InfoNCE as an MI estimator on correlated Gaussians: closed forms, a density oracle, the log N ceiling."""
+"""lessons.infonce (notebook 01): InfoNCE as an MI estimator on Gaussians; closed forms, oracle, log N cap."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from edu_contrast import mutual_information as mi
+from edu_contrast.lessons import infonce as mi
 
 
 def _g(seed=0):
@@ -181,3 +182,21 @@ def test_bad_arguments_name_the_parameter():
         mi.estimate_mi(mi.SeparableCritic(2), rho=0.5, dim=3, batch_size=4)
     with pytest.raises(ValueError, match="'batch_sizes'"):
         mi.infonce_vs_batch_size([], rho=0.5, dim=2)
+
+
+def test_bound_curve_grows_and_stays_under_log_n():
+    sizes = [2, 8, 32, 128]
+    curve = mi.bound_curve(0.7, 10, sizes, samples=2048)
+    assert np.all(np.diff(curve) > 0)
+    assert np.all(curve <= np.log(sizes) + 1e-6)
+    assert np.all(curve <= mi.gaussian_mutual_information(0.7, 10) + 0.05)
+
+
+def test_margin_loss_curves_are_d_squared_and_hinge_squared():
+    curves = mi.margin_loss_curves(1.5, max_distance=3.0, points=31)
+    d = curves["distance"]
+    assert d[0] == 0 and d[-1] == pytest.approx(3.0) and len(d) == 31
+    np.testing.assert_allclose(curves["positive"], d**2, atol=1e-12)
+    np.testing.assert_allclose(curves["negative"], np.maximum(0, 1.5 - d) ** 2, atol=1e-12)
+    with pytest.raises(ValueError, match="'margin' parameter of margin_loss_curves"):
+        mi.margin_loss_curves(0.0)

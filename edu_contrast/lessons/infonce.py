@@ -1,4 +1,4 @@
-"""InfoNCE as a mutual-information estimator, on correlated Gaussians whose MI is known exactly.
+"""Notebook 01: InfoNCE as a mutual-information estimator, on correlated Gaussians whose MI is known exactly.
 
 Draw N pairs (x_i, y_i) from p(x, y); score every x_i against every y_j with a critic f; then
 
@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast._validation import _fail, check_embeddings, check_int, check_positive
+from edu_contrast import losses
+from edu_contrast._validation import check_embeddings, check_int, check_positive, fail
+from edu_contrast.measure import eval_mode
 
 __all__ = [
     "gaussian_mutual_information",
@@ -38,16 +41,18 @@ __all__ = [
     "train_critic",
     "estimate_mi",
     "infonce_vs_batch_size",
+    "bound_curve",
+    "margin_loss_curves",
 ]
 
 
 def _check_rho(rho, where: str) -> float:
     """ρ in (−1, 1): |ρ| = 1 makes y a copy of ±x and the MI infinite."""
     if isinstance(rho, bool) or not isinstance(rho, (int, float)):
-        _fail("rho", where, "a real number in (-1, 1)", f"{rho!r} of type {type(rho).__name__}", TypeError)
+        fail("rho", where, "a real number in (-1, 1)", f"{rho!r} of type {type(rho).__name__}", TypeError)
     rho = float(rho)
     if not -1.0 < rho < 1.0:
-        _fail("rho", where, "in the open interval (-1, 1) (|ρ| = 1 has infinite mutual information)", rho)
+        fail("rho", where, "in the open interval (-1, 1) (|ρ| = 1 has infinite mutual information)", rho)
     return rho
 
 
@@ -117,7 +122,7 @@ def _check_pair(x, y, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     check_embeddings(x, "x", where, ndim=ndim, shape_hint="(N, d) or (B, N, d)")
     check_embeddings(y, "y", where, ndim=ndim, shape_hint="(N, d) or (B, N, d)")
     if x.shape != y.shape:
-        _fail("y", where, f"the same shape as 'x' {tuple(x.shape)}", f"shape {tuple(y.shape)}")
+        fail("y", where, f"the same shape as 'x' {tuple(x.shape)}", f"shape {tuple(y.shape)}")
     return x, y
 
 
@@ -136,11 +141,11 @@ def infonce_bound(scores: torch.Tensor) -> torch.Tensor:
     """
     where = "infonce_bound"
     if not isinstance(scores, torch.Tensor) or not torch.is_floating_point(scores):
-        _fail(
+        fail(
             "scores", where, "a floating-point torch.Tensor of shape (N, N)", type(scores).__name__, TypeError
         )
     if scores.dim() not in (2, 3) or scores.shape[-1] != scores.shape[-2] or scores.shape[-1] < 2:
-        _fail(
+        fail(
             "scores", where, "a square (N, N) or (B, N, N) matrix with N >= 2", f"shape {tuple(scores.shape)}"
         )
     n = scores.shape[-1]
@@ -217,13 +222,8 @@ def train_critic(
 def _critic_dim(critic, where: str) -> int:
     dim = getattr(critic, "dim", None)
     if not isinstance(critic, nn.Module) or not isinstance(dim, int):
-        _fail(
-            "critic",
-            where,
-            "an nn.Module with an int attribute 'dim' (e.g. SeparableCritic)",
-            f"an object of type {type(critic).__name__}",
-            TypeError,
-        )
+        expected = "an nn.Module with an int attribute 'dim' (e.g. SeparableCritic)"
+        fail("critic", where, expected, f"an object of type {type(critic).__name__}", TypeError)
     return dim
 
 
@@ -253,19 +253,15 @@ def estimate_mi(
     batch_size = check_int(batch_size, "batch_size", where, minimum=2)
     samples = check_int(samples, "samples", where)
     if critic is not None and _critic_dim(critic, where) != dim:
-        _fail("dim", where, f"the critic's input size {critic.dim}", dim)
+        fail("dim", where, f"the critic's input size {critic.dim}", dim)
     batches = max(1, math.ceil(samples / batch_size))
     x, y = sample_correlated_gaussians(
         batch_size, dim, rho, batches=batches, generator=generator
     )  # (B, N, d)
     if critic is None:
         return float(infonce_bound(optimal_critic(x, y, rho)))
-    was_training = critic.training
-    critic.eval()
-    try:
+    with eval_mode(critic):
         return float(infonce_bound(critic(x, y)))
-    finally:
-        critic.train(was_training)
 
 
 def infonce_vs_batch_size(
@@ -285,7 +281,7 @@ def infonce_vs_batch_size(
     where = "infonce_vs_batch_size"
     sizes = list(batch_sizes) if not isinstance(batch_sizes, int) else [batch_sizes]
     if not sizes:
-        _fail("batch_sizes", where, "a non-empty list of batch sizes N >= 2", batch_sizes)
+        fail("batch_sizes", where, "a non-empty list of batch sizes N >= 2", batch_sizes)
     for n in sizes:
         check_int(n, "batch_sizes", where, minimum=2)
     rho, dim = _check_rho(rho, where), check_int(dim, "dim", where)
@@ -295,27 +291,43 @@ def infonce_vs_batch_size(
         with torch.random.fork_rng():  # seeded weights without touching the caller's random stream
             torch.manual_seed(seed + n)
             critic = SeparableCritic(dim)
-        history = train_critic(
-            critic,
-            rho=rho,
-            batch_size=n,
-            steps=steps,
-            lr=lr,
-            generator=torch.Generator().manual_seed(seed + n),
-        )
+        data = torch.Generator().manual_seed(seed + n)
+        history = train_critic(critic, rho=rho, batch_size=n, steps=steps, lr=lr, generator=data)
         held_out = 10_000 + seed + n  # the same held-out batches for both critics
-        rows.append(
-            {
-                "batch_size": n,
-                "log_n": math.log(n),
-                "true_mi": true_mi,
-                "learned": estimate_mi(
-                    critic, rho=rho, dim=dim, batch_size=n, generator=torch.Generator().manual_seed(held_out)
-                ),
-                "optimal": estimate_mi(
-                    None, rho=rho, dim=dim, batch_size=n, generator=torch.Generator().manual_seed(held_out)
-                ),
-                "train_history": history,
-            }
+        learned, optimal = (
+            estimate_mi(c, rho=rho, dim=dim, batch_size=n, generator=torch.Generator().manual_seed(held_out))
+            for c in (critic, None)
         )
+        row = {"batch_size": n, "log_n": math.log(n), "true_mi": true_mi, "learned": learned}
+        rows.append({**row, "optimal": optimal, "train_history": history})
     return rows
+
+
+def bound_curve(rho: float, dim: int, batch_sizes, *, samples: int = 8192, seed: int = 0) -> np.ndarray:
+    """The optimal critic's I_NCE(N) in nats for each N in ``batch_sizes`` (held-out batches: ``seed``)."""
+    kw = {"rho": rho, "dim": dim, "samples": samples}
+    return np.array(
+        [
+            estimate_mi(None, batch_size=int(n), generator=torch.Generator().manual_seed(seed), **kw)
+            for n in batch_sizes
+        ]
+    )
+
+
+def margin_loss_curves(margin: float = 1.0, *, max_distance: float = 2.5, points: int = 101) -> dict:
+    r"""The margin loss of one pair against its distance d (Chopra 2005; Hadsell 2006, Eq. 4).
+
+        positive pair (y = 1): d²        negative pair (y = 0): max(0, m − d)²
+
+    computed with ``losses.margin_contrastive`` on 1-D pairs placed d apart; ``margin`` is m.
+    Returns ``{"distance", "positive", "negative"}``, each a ``(points,)`` float64 numpy array.
+    """
+    margin = check_positive(margin, "margin", "margin_loss_curves")
+    distance = torch.linspace(0, max_distance, points, dtype=torch.float64)  # (P,)
+    origin = torch.zeros(1, 1, dtype=torch.float64)  # (1, 1): each pair is (0, d) on a line
+    curves = {"distance": distance.numpy()}
+    for name, y in (("positive", 1), ("negative", 0)):
+        label = torch.full((1,), y)
+        loss = [losses.margin_contrastive(origin, d.view(1, 1), label, margin=margin) for d in distance]
+        curves[name] = torch.stack(loss).numpy()
+    return curves
