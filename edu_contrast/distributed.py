@@ -26,6 +26,7 @@ import socket
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 def is_distributed() -> bool:
@@ -110,6 +111,40 @@ def all_reduce_mean(value: float, device: torch.device | str = "cpu") -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t) / world_size()
+
+
+def gather_objects(obj) -> list:
+    """One picklable object per rank, in rank order (``[obj]`` in a single process)."""
+    if not is_distributed():
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj):
+    """Rank 0's picklable object on every rank (``obj`` itself in a single process)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def wrap_for_training(method: nn.Module, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """``(model, method)``: call ``model`` for the loss, save and measure ``method``.
+
+    In a single process both are ``method``. Under DDP, BatchNorm becomes SyncBatchNorm on CUDA
+    (batch statistics over the global batch, as one process would compute them; gloo has no
+    SyncBatchNorm, so on the CPU each rank normalises its own rows) and ``model`` is the
+    ``DistributedDataParallel`` wrapper that averages the gradients over the ranks.
+    """
+    if not is_distributed():
+        return method, method
+    if device.type == "cuda":
+        method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(method, device_ids=ids), method
 
 
 def launched_by_torchrun() -> bool:

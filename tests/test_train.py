@@ -11,8 +11,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from edu_contrast import data, train
+from edu_contrast import augment, data, measure, probes, train
 from edu_contrast.methods import build_method
+from edu_contrast.train import monitor
+
+KEYS = {
+    "epoch",
+    "loss",
+    "seconds",
+    "alignment",
+    "uniformity",
+    "erank_z",
+    "erank_h",
+    "positive_cosine",
+    "knn_accuracy",
+}
+CPU_AMP = train.autocast_dtype("auto", torch.device("cpu"))  # what fit uses on this CPU (bf16 with AMX)
 
 TINY = {
     "batch_size": 64,
@@ -53,8 +67,8 @@ def test_fit_writes_history_checkpoint_and_metrics(digits, tmp_path):
     history = result["history"]
     assert [h["epoch"] for h in history] == [0, 1]
     for h in history:
-        assert set(h) == {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
-        assert math.isfinite(h["loss"]) and 0 <= h["knn_accuracy"] <= 1 and h["effective_rank"] >= 1
+        assert set(h) == KEYS
+        assert math.isfinite(h["loss"]) and 0 <= h["knn_accuracy"] <= 1 and h["erank_z"] >= 1
     assert (
         math.log(2 * 64 - 1) * 0.5 < history[0]["loss"] < math.log(2 * 64 - 1) * 1.5
     )  # untrained ≈ log(2N−1)
@@ -185,17 +199,58 @@ def test_warmup_cosine_schedule():
     assert train.warmup_cosine(0, total_steps=4, warmup_steps=0) == 1.0
 
 
+def test_history_is_embedding_report_of_the_trained_model(digits):
+    # fit's per-epoch record is measure.embedding_report on the monitor's images, not a copy of it.
+    train_data, test_data = digits
+    method = _method()
+    result = train.fit(method, train_data, epochs=1, eval_data=test_data, **TINY)
+    split = monitor.split_for_eval(train_data, test_data, seed=0)
+    watch = monitor.monitor_subset(split, TINY["knn_train_size"], TINY["knn_test_size"], seed=0)
+    assert watch.test_images.shape[0] == TINY["knn_test_size"]
+    report = measure.embedding_report(
+        method,
+        watch.test_images,
+        aug=augment.batched(8, 1),  # the default 𝒜 of 8×8 one-channel images, as fit builds it
+        seed=0,
+        labels=watch.test_labels,
+        train=(watch.train_images, watch.train_labels),
+        probes=("knn",),
+        amp_dtype=CPU_AMP,
+    )
+    last = result["history"][-1]
+    assert set(report) == KEYS - {"epoch", "loss", "seconds"}
+    for key, value in report.items():
+        assert last[key] == pytest.approx(value, rel=0, abs=1e-6), key
+
+
 def test_zero_epochs_probes_the_untrained_encoder(digits):
     train_data, test_data = digits
-    result = train.fit(_method(), train_data, epochs=0, eval_data=test_data, **TINY)
+    method = _method()
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    result = train.fit(method, train_data, epochs=0, eval_data=test_data, **TINY)
     assert len(result["history"]) == 1 and result["checkpoint"] is None
-    assert 0 < result["linear_accuracy"] <= 1
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, before[key]), key  # still the untrained encoder
+    h_train = measure.embed(method, train_data.images, amp_dtype=CPU_AMP)  # (N, feature_dim)
+    h_test = measure.embed(method, test_data.images, amp_dtype=CPU_AMP)  # (M, feature_dim)
+    expected = probes.linear_probe(h_train, train_data.labels, h_test, test_data.labels)
+    assert result["linear_accuracy"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_supcon_trains_with_labels_and_without_eval_data(digits):
     train_data, _ = digits
-    result = train.fit(_method("supcon"), train_data, epochs=1, **TINY)  # 20% of train held out for probes
-    assert math.isfinite(result["history"][-1]["loss"])
+    method = _method("supcon")
+    result = train.fit(method, train_data, epochs=2, **TINY)
+    losses = [h["loss"] for h in result["history"]]
+    assert losses[2] < losses[1] < losses[0] and losses[2] < 0.8 * losses[0]  # labelled positives pulled in
+    # Without eval_data the probes use a fixed 20% of the training images as their test set.
+    n = len(train_data)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    held_in, held_out = order[: int(0.8 * n)], order[int(0.8 * n) :]
+    h = measure.embed(method, train_data.images, amp_dtype=CPU_AMP)  # (N, feature_dim)
+    labels = train_data.labels
+    expected = probes.linear_probe(h[held_in], labels[held_in], h[held_out], labels[held_out])
+    assert result["linear_accuracy"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_initial_loss_measurement_changes_nothing(digits):
@@ -210,17 +265,29 @@ def test_initial_loss_measurement_changes_nothing(digits):
 
 def test_bad_arguments(digits, tmp_path):
     train_data, _ = digits
-    with pytest.raises(ValueError, match=r"'batch_size' parameter of fit must be <= the number of images"):
-        train.fit(_method(), train_data, epochs=1, batch_size=4096, progress=False)
+    bad = [
+        (ValueError, r"'batch_size' parameter of fit must be <= the number of images", {"batch_size": 4096}),
+        (ValueError, r"'lr' parameter of fit must be > 0", {"lr": -1.0}),
+        (ValueError, r"'amp' parameter of fit must be one of", {"amp": "fp8"}),
+        (ValueError, r"'amp' parameter of fit must be 'bf16', 'auto' or 'off' on the CPU", {"amp": "fp16"}),
+        (ValueError, r"'knn_test_size' parameter of fit must be an int >= 2", {"knn_test_size": 1}),
+        (TypeError, r"'epochs' parameter of fit must be an int", {"epochs": 1.5}),
+        (
+            TypeError,
+            r"'learning_rate' parameter of fit must be one of FitConfig's fields",
+            {"learning_rate": 0.1},
+        ),
+    ]
+    for error, message, kwargs in bad:
+        with pytest.raises(error, match=message):
+            train.fit(_method(), train_data, **{"epochs": 1, **kwargs}, device="cpu", out_dir=tmp_path)
     with pytest.raises(TypeError, match=r"'train_data' parameter of fit must be an ImageTensors"):
-        train.fit(_method(), torch.zeros(10, 1, 8, 8), epochs=1)
+        train.fit(_method(), torch.zeros(10, 1, 8, 8), epochs=1, out_dir=tmp_path)
+    with pytest.raises(TypeError, match=r"'method' parameter of fit must be an nn.Module with loss"):
+        train.fit(torch.nn.Linear(2, 2), train_data, epochs=1, out_dir=tmp_path)
+    assert not os.listdir(tmp_path)  # every check ran before anything was written
     with pytest.raises(ValueError, match=r"'out_dir' parameter of fit must be a directory when resume=True"):
         train.fit(_method(), train_data, epochs=1, resume=True)
-    with pytest.raises(ValueError, match=r"'lr' parameter of fit must be > 0"):
-        train.fit(_method(), train_data, epochs=1, lr=-1.0)
-    with pytest.raises(ValueError, match=r"'amp' parameter of fit must be one of"):
-        train.fit(_method(), train_data, epochs=1, amp="fp8")
-    assert not os.listdir(tmp_path)
 
 
 def _load_script(name):

@@ -1,0 +1,175 @@
+"""``FitConfig``: every setting of a training run, checked in one place.
+
+``fit(method, train_data, epochs=..., **settings)`` builds ``FitConfig(epochs=epochs, **settings)``;
+its ``__post_init__`` checks each value on its own, ``fitted_to`` checks them against the method
+and the data (a batch no larger than an epoch, divisible by the number of processes). What must
+not change when a run resumes is ``run_config``'s dict, stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edu_contrast import augment, distributed
+from edu_contrast._validation import check_choice, check_int, check_positive, fail
+from edu_contrast.train.precision import AMP_CHOICES
+
+WHERE = "fit"  # error messages name the function a student called
+RESUME_MUST_MATCH = ("method", "batch_size", "seed", "samples_per_epoch", "world_size")
+METHOD_API = ("loss", "embed", "project", "on_step_end")
+
+__all__ = ["FitConfig", "RESUME_MUST_MATCH", "config_mismatch"]
+
+
+@dataclass
+class FitConfig:
+    r"""The settings of ``fit`` (all keyword arguments but ``eval_data`` and ``callback``).
+
+    Attributes:
+        epochs: total number of epochs E (a resumed run continues up to E).
+        batch_size: global batch B (split over the processes under DDP).
+        lr, weight_decay: AdamW's peak learning rate and decoupled weight decay.
+        warmup_epochs: linear warm-up length W (default 10% of ``epochs``), then cosine to 0, per step.
+        augment_config: the distribution 𝒜 (default ``AugmentConfig.for_size(image side)``).
+        seed: seeds the batch order, the augmentations and every other random number.
+        samples_per_epoch: use a fresh random subset of this many images per epoch (default all).
+        amp: mixed precision, "auto" (GPU: bf16 where supported, else fp16 with a GradScaler; CPU:
+            bf16 where it is fast, see ``precision.cpu_has_fast_bfloat16``), "bf16", "fp16" (CUDA) or "off".
+        knn_k, knn_train_size, knn_test_size: the per-epoch monitor: k neighbours, on fixed random
+            subsets of the probe's train and test images (the test subset is also where alignment,
+            uniformity and the effective ranks are measured; the final linear probe uses all images).
+        out_dir: where ``checkpoint.pt`` and ``metrics.json`` go (None: nothing written).
+        resume: continue from ``out_dir/checkpoint.pt`` if it exists (same seed, batch size, method).
+        device: default CUDA when available, else CPU.
+        progress: show a tqdm bar and one line per epoch.
+        config: extra plain values stored in the checkpoint (the CLI stores the dataset name).
+    """
+
+    epochs: int
+    batch_size: int = 256
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_epochs: float | None = None
+    augment_config: augment.AugmentConfig | None = None
+    seed: int = 0
+    samples_per_epoch: int | None = None
+    amp: str = "auto"
+    knn_k: int = 20
+    knn_train_size: int = 10_000
+    knn_test_size: int = 1_024
+    out_dir: str | os.PathLike | None = None
+    resume: bool = False
+    device: str | torch.device | None = None
+    progress: bool = True
+    config: dict | None = None
+
+    def __post_init__(self) -> None:
+        self.epochs = check_int(self.epochs, "epochs", WHERE, minimum=0)
+        self.batch_size = check_int(self.batch_size, "batch_size", WHERE, minimum=2)
+        self.lr = check_positive(self.lr, "lr", WHERE)
+        self.weight_decay = check_positive(self.weight_decay, "weight_decay", WHERE, allow_zero=True)
+        if self.warmup_epochs is None:
+            self.warmup_epochs = 0.1 * self.epochs
+        self.warmup_epochs = check_positive(self.warmup_epochs, "warmup_epochs", WHERE, allow_zero=True)
+        self.seed = check_int(self.seed, "seed", WHERE, minimum=0)
+        if self.samples_per_epoch is not None:
+            self.samples_per_epoch = check_int(self.samples_per_epoch, "samples_per_epoch", WHERE, minimum=2)
+        self.amp = check_choice(self.amp, "amp", WHERE, AMP_CHOICES)
+        self.knn_k = check_int(self.knn_k, "knn_k", WHERE)
+        self.knn_train_size = check_int(self.knn_train_size, "knn_train_size", WHERE)
+        self.knn_test_size = check_int(self.knn_test_size, "knn_test_size", WHERE, minimum=2)
+        if self.resume and self.out_dir is None:
+            fail("out_dir", WHERE, "a directory when resume=True", None)
+        self.out_dir = Path(self.out_dir) if self.out_dir is not None else None
+
+    @classmethod
+    def from_settings(cls, **settings) -> FitConfig:
+        """``FitConfig(**settings)``, where a misspelt name says which names there are."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for name in settings:
+            if name not in names:
+                fail(
+                    name,
+                    WHERE,
+                    f"one of FitConfig's fields ({', '.join(names)})",
+                    "an unknown keyword",
+                    TypeError,
+                )
+        return cls(**settings)
+
+    def fitted_to(self, method: nn.Module, train_data, eval_data=None) -> FitConfig:
+        """This config checked against the method and the data; ``samples_per_epoch`` at most N."""
+        if not isinstance(method, nn.Module) or not all(
+            callable(getattr(method, m, None)) for m in METHOD_API
+        ):
+            fail(
+                "method",
+                WHERE,
+                "an nn.Module with loss, embed, project and on_step_end (see edu_contrast.methods)",
+                f"an object of type {type(method).__name__}",
+                TypeError,
+            )
+        _check_image_tensors(train_data, "train_data")
+        if eval_data is not None:
+            _check_image_tensors(eval_data, "eval_data")
+        n_images = train_data.images.shape[0]
+        samples = None if self.samples_per_epoch is None else min(self.samples_per_epoch, n_images)
+        used = samples or n_images
+        if self.batch_size > used:
+            fail("batch_size", WHERE, f"<= the number of images used per epoch ({used})", self.batch_size)
+        world = distributed.world_size()
+        if self.batch_size % world:
+            fail("batch_size", WHERE, f"divisible by the number of processes ({world})", self.batch_size)
+        return dataclasses.replace(self, samples_per_epoch=samples)
+
+    def run_config(self, method: nn.Module, aug: augment.BatchAugment, image_shape) -> dict:
+        """The plain dict stored in the checkpoint; ``RESUME_MUST_MATCH`` keys must agree on resume."""
+        return {
+            "method": getattr(method, "spec", type(method).__name__),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
+            "seed": self.seed,
+            "samples_per_epoch": self.samples_per_epoch,
+            "world_size": distributed.world_size(),
+            "amp": self.amp,
+            "augment": dataclasses.asdict(aug.config),
+            "image_shape": list(image_shape),  # [C, H, W]
+            **(self.config or {}),
+        }
+
+
+def config_mismatch(saved: dict, current: dict) -> str | None:
+    """The first ``RESUME_MUST_MATCH`` key on which two run configs differ, said in words (None: none)."""
+    for key in RESUME_MUST_MATCH:
+        if saved.get(key) != current.get(key):
+            return f"{key}={saved.get(key)!r} in the checkpoint, {current.get(key)!r} now"
+    return None
+
+
+def _check_image_tensors(data, name: str) -> None:
+    """An ImageTensors-like object: uint8 ``.images`` (N, C, H, W) and ``.labels`` (N,)."""
+    images, labels = getattr(data, "images", None), getattr(data, "labels", None)
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        fail(
+            name,
+            WHERE,
+            "an ImageTensors (data.load_dataset) with uint8 .images of shape (N, C, H, W)",
+            f"an object of type {type(data).__name__}",
+            TypeError,
+        )
+    if not isinstance(labels, torch.Tensor) or labels.shape != (images.shape[0],):
+        fail(
+            name,
+            WHERE,
+            "an ImageTensors whose .labels has shape (N,)",
+            f"labels of shape {tuple(labels.shape) if isinstance(labels, torch.Tensor) else None}",
+        )
