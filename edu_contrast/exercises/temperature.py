@@ -6,7 +6,7 @@ shape ``(N, M)`` returns the ``(N, M)`` weights
     p_ik = exp(s⁻_ik/τ) / ( exp(s⁺_i/τ) + Σ_m exp(s⁻_im/τ) )  =  τ · ∂ℓ_i/∂s⁻_ik
 
 (Wang & Liu 2021, "Understanding the Behaviour of Contrastive Loss", Eq. 4–5), compared with
-``widgets.temperature.negative_weights``. A wrong answer is matched against the typical mistakes.
+``lessons.temperature.negative_weights``. A wrong answer is matched against the typical mistakes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from edu_contrast.exercises._core import ExerciseError, call_student, expect_close, passed
-from edu_contrast.widgets.temperature import negative_weights
+from edu_contrast.lessons.temperature import negative_weights
 
 __all__ = ["check_negative_weights"]
 

@@ -1,0 +1,116 @@
+"""lessons.temperature (notebook 02): the negatives' softmax weights, their entropy against τ, one τ run."""
+
+import math
+
+import pytest
+import torch
+
+from edu_contrast import data, diagnostics, measure
+from edu_contrast.lessons import temperature as w
+
+
+def _weights_oracle(positive, negatives, tau):
+    """p_k = exp(s⁻_k/τ) / (exp(s⁺/τ) + Σ_m exp(s⁻_m/τ)), one anchor, in Python floats."""
+    values = [float(positive)] + [float(v) for v in negatives]
+    top = max(values)
+    denominator = sum(math.exp((v - top) / tau) for v in values)
+    return [math.exp((v - top) / tau) / denominator for v in values[1:]]
+
+
+def test_similarity_batch_is_fixed_and_nested_across_batch_sizes():
+    positive, small = w.similarity_batch(8)
+    _, large = w.similarity_batch(64)
+    assert small.shape == (14,) and large.shape == (126,)
+    assert torch.equal(large[:14], small)
+    assert 0.8 < float(positive) <= 1.0
+    assert float(large.abs().max()) <= 1.0
+    _, full = w.similarity_batch()
+    assert float(full.max()) > 0.6  # the anchor's own class gives hard negatives
+    assert torch.equal(w.similarity_batch(seed=3)[1], w.similarity_batch(seed=3)[1])
+
+
+def test_negative_weights_match_the_oracle_and_the_gradient():
+    positive, negatives = w.similarity_batch(16)
+    for tau in (0.05, 0.3, 2.0):
+        p = w.negative_weights(positive, negatives, tau)
+        torch.testing.assert_close(p, torch.tensor(_weights_oracle(positive, negatives, tau), dtype=p.dtype))
+        s_pos, s_neg = positive.clone().requires_grad_(), negatives.clone().requires_grad_()
+        loss = -s_pos / tau + torch.logsumexp(torch.cat([s_pos[None], s_neg]) / tau, dim=0)
+        loss.backward()
+        torch.testing.assert_close(tau * s_neg.grad, p)  # τ ∂ℓ/∂s⁻_k = p_k
+        assert float(p.sum()) < 1.0  # the positive keeps its share
+
+
+def test_negative_weights_batched_and_stable_in_low_precision():
+    g = torch.Generator().manual_seed(0)
+    positive, negatives = 0.9 + 0.1 * torch.rand(4, generator=g), torch.rand(4, 6, generator=g)
+    p = w.negative_weights(positive, negatives, 0.01)
+    assert p.shape == (4, 6) and torch.isfinite(p).all()
+    for dtype in (torch.float16, torch.bfloat16):
+        q = w.negative_weights(positive.to(dtype), negatives.to(dtype), 0.01)
+        assert torch.isfinite(q).all()
+
+
+def test_entropy_rises_and_the_hardest_share_falls_with_temperature():
+    positive, negatives = w.similarity_batch(128)
+    taus = [0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0]
+    stats = [w.temperature_summary(positive, negatives, tau) for tau in taus]
+    entropy = [s["entropy"] for s in stats]
+    hardest = [s["hardest_share"] for s in stats]
+    assert all(b > a for a, b in zip(entropy, entropy[1:]))
+    assert all(b < a for a, b in zip(hardest, hardest[1:]))
+    assert stats[0]["hardest_share"] > 0.99 and stats[-1]["entropy_ratio"] > 0.99
+    for s in stats:
+        assert s["loss"] == pytest.approx(-math.log(s["positive_weight"]), rel=1e-9)
+        assert 1.0 <= s["effective_negatives"] <= len(negatives)
+        assert s["positive_gradient"] == pytest.approx((1 - s["positive_weight"]) / s["temperature"])
+
+
+def _unit_rows(directions, d):
+    eye = torch.eye(d, dtype=torch.float64)
+    return torch.cat([torch.stack([eye[j], -eye[j]]) for j in directions])  # ±e_j, mean zero
+
+
+def test_top_eigenvalue_ratio_closed_forms():
+    assert w.top_eigenvalue_ratio(_unit_rows(range(8), 8), k=5) == pytest.approx(5 / 8)  # isotropic
+    assert w.top_eigenvalue_ratio(_unit_rows([0, 0, 0], 8), k=5) == pytest.approx(1.0)  # one direction
+    scaled = 7.0 * _unit_rows(range(8), 8)  # rows are normalised first: the scale does not matter
+    assert w.top_eigenvalue_ratio(scaled, k=2) == pytest.approx(2 / 8)
+
+
+def test_errors_name_the_parameter():
+    positive, negatives = w.similarity_batch(8)
+    with pytest.raises(ValueError, match="'temperature' parameter of negative_weights"):
+        w.negative_weights(positive, negatives, 0.0)
+    with pytest.raises(ValueError, match="'positive'"):
+        w.negative_weights(torch.zeros(3), torch.zeros(2, 5), 0.1)
+    with pytest.raises(ValueError, match="'batch_size' parameter of similarity_batch"):
+        w.similarity_batch(w.MAX_BATCH_SIZE + 1)
+    with pytest.raises(ValueError, match="'positive' parameter of temperature_summary"):
+        w.temperature_summary(torch.zeros(2), torch.zeros(2, 3), 0.1)
+
+
+def test_push_share_is_the_cumulative_share_hardest_first():
+    positive, negatives = w.similarity_batch(32)
+    push = w.push_share(positive, negatives, 0.1)
+    p = w.negative_weights(positive, negatives, 0.1)
+    torch.testing.assert_close(push["weights"], p.double())
+    assert push["share"][-1] == pytest.approx(1.0) and bool((push["share"].diff() >= 0).all())
+    hardest = int(negatives.argmax())
+    assert float(push["share"][0]) == pytest.approx(float(p[hardest] / p.sum()))
+    top = math.ceil(0.05 * len(negatives))
+    summary = w.temperature_summary(positive, negatives, 0.1)
+    assert float(push["share"][top - 1]) == pytest.approx(summary["hardest_share"])
+    assert push["fraction"][0] == pytest.approx(1 / len(negatives)) and push["fraction"][-1] == 1.0
+
+
+def test_temperature_run_measures_with_measure():
+    train_data = data.load_dataset("digits", "train").subset(256, generator=torch.Generator().manual_seed(0))
+    test_data = data.load_dataset("digits", "test").subset(100, generator=torch.Generator().manual_seed(0))
+    row, z = w.temperature_run(0.2, train_data, test_data, epochs=1, width=4, batch_size=64)
+    assert set(measure.REPORT_KEYS) <= set(row) and "knn_accuracy" in row and "effective_rank" not in row
+    assert row["temperature"] == 0.2 and z.shape == (100, 128)
+    assert row["erank_z"] == pytest.approx(diagnostics.effective_rank(z), rel=1e-5)
+    assert row["uniformity"] == pytest.approx(diagnostics.uniformity(z), rel=1e-5)
+    assert row["top5_ratio"] == pytest.approx(w.top_eigenvalue_ratio(z, k=5))
+    assert all(math.isfinite(v) for v in row.values())
