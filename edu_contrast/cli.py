@@ -16,6 +16,11 @@ import math
 import sys
 from pathlib import Path
 
+import torch
+
+from edu_contrast import augment, data, distributed, methods, train
+from edu_contrast.train import CorruptCheckpointError, ResumeMismatchError
+
 METHOD_NAMES = ("simclr", "moco", "byol", "supcon", "vicreg")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
 TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
@@ -39,76 +44,78 @@ METHOD_DEFAULTS = {
 }
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+def number(kind: type, bound: str):
+    """An argparse ``type``: the text as ``kind`` (int or float), finite and satisfying ``bound``.
 
+    ``bound`` is an operator and a number (``"> 0"``, ``">= 2"``); a bad value gives argparse's
+    own error, "argument --lr: expected a number > 0, got '0'". The one converter of this CLI.
+    """
+    op, limit = bound.split()
+    noun = "an integer" if kind is int else "a number"
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not (value > kind(limit) if op == ">" else value >= kind(limit)):
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
+        return value
 
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    convert.__name__ = f"{noun} {bound}"  # what argparse says if it ever names the type
+    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m edu_contrast", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
 
-    train = commands.add_parser("train", help="train a method; writes OUT/checkpoint.pt and OUT/metrics.json")
-    train.add_argument("--method", choices=METHOD_NAMES, default="simclr")
-    train.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
-    train.add_argument("--encoder", choices=("convnet", "resnet18", "resnet50"), help="default: per dataset")
-    train.add_argument("--width", type=_positive_int, help="channel width of the convnet encoder")
-    train.add_argument("--feature-dim", type=_positive_int, help="size of h, the convnet encoder's output")
-    train.add_argument("--epochs", type=_non_negative_int, help="total epochs (also the target of --resume)")
-    train.add_argument("--batch-size", type=_positive_int)
-    train.add_argument("--lr", type=_positive_float, help="peak AdamW learning rate")
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--warmup-epochs", type=float, help="default: 10%% of the epochs")
-    train.add_argument("--temperature", type=_positive_float, help="τ (simclr, moco, supcon)")
-    train.add_argument("--samples-per-epoch", type=_positive_int, help="random training images per epoch")
-    train.add_argument(
+    train_cmd = commands.add_parser(
+        "train", help="train a method; writes OUT/checkpoint.pt and OUT/metrics.json"
+    )
+    train_cmd.add_argument("--method", choices=METHOD_NAMES, default="simclr")
+    train_cmd.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
+    train_cmd.add_argument(
+        "--encoder", choices=("convnet", "resnet18", "resnet50"), help="default: per dataset"
+    )
+    train_cmd.add_argument("--width", type=number(int, ">= 1"), help="channel width of the convnet encoder")
+    train_cmd.add_argument(
+        "--feature-dim", type=number(int, ">= 1"), help="size of h, the convnet encoder's output"
+    )
+    train_cmd.add_argument(
+        "--epochs", type=number(int, ">= 0"), help="total epochs (also the target of --resume)"
+    )
+    train_cmd.add_argument("--batch-size", type=number(int, ">= 2"))
+    train_cmd.add_argument("--lr", type=number(float, "> 0"), help="peak AdamW learning rate")
+    train_cmd.add_argument("--weight-decay", type=number(float, ">= 0"), default=1e-4)
+    train_cmd.add_argument("--warmup-epochs", type=number(float, ">= 0"), help="default: 10%% of the epochs")
+    train_cmd.add_argument("--temperature", type=number(float, "> 0"), help="τ (simclr, moco, supcon)")
+    train_cmd.add_argument(
+        "--samples-per-epoch", type=number(int, ">= 2"), help="random training images per epoch"
+    )
+    train_cmd.add_argument(
         "--augment",
         choices=("default", "weak", "strong"),
         default="default",
         help="augmentation preset (default: tuned to the image size)",
     )
-    train.add_argument("--seed", type=_non_negative_int, default=0)
-    train.add_argument("--out", type=Path, help="output directory (default: runs/METHOD-DATASET)")
-    train.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt up to --epochs")
-    train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    train.add_argument(
+    train_cmd.add_argument("--seed", type=number(int, ">= 0"), default=0)
+    train_cmd.add_argument("--out", type=Path, help="output directory (default: runs/METHOD-DATASET)")
+    train_cmd.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt up to --epochs")
+    train_cmd.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    train_cmd.add_argument(
         "--amp",
         choices=("auto", "bf16", "fp16", "off"),
         default="auto",
         help="mixed precision (auto: on CUDA, and bfloat16 on CPUs with AMX; off: float32)",
     )
-    train.add_argument("--data-root", type=Path, help="where datasets are found or downloaded")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    train_cmd.add_argument("--data-root", type=Path, help="where datasets are found or downloaded")
+    train_cmd.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
 
-    evaluate = commands.add_parser("evaluate", help="re-probe a checkpoint (linear and kNN accuracy)")
-    evaluate.add_argument("run", type=Path, help="run directory (or its checkpoint.pt)")
-    evaluate.add_argument("--device")
-    evaluate.add_argument("--data-root", type=Path)
+    evaluate_cmd = commands.add_parser("evaluate", help="re-probe a checkpoint (linear and kNN accuracy)")
+    evaluate_cmd.add_argument("run", type=Path, help="run directory (or its checkpoint.pt)")
+    evaluate_cmd.add_argument("--device")
+    evaluate_cmd.add_argument("--data-root", type=Path)
     return parser
 
 
@@ -146,10 +153,6 @@ def _settings(args, parser) -> dict:
 
 
 def _train(args, parser) -> int:
-    import torch
-
-    from edu_contrast import augment, data, distributed, methods, train
-
     settings = _settings(args, parser)
     device = distributed.init_from_env() if distributed.launched_by_torchrun() else args.device
     main_process = distributed.rank() == 0
@@ -196,31 +199,41 @@ def _train(args, parser) -> int:
     return 0
 
 
+SUMMARY_COLUMNS = (  # history key, header, format: one row per epoch
+    ("epoch", "epoch", "{:>5}"),
+    ("loss", "loss", "{:>8.4f}"),
+    ("knn_accuracy", "kNN acc", "{:>8.4f}"),
+    ("alignment", "align", "{:>7.3f}"),
+    ("uniformity", "unif", "{:>7.3f}"),
+    ("positive_cosine", "pos cos", "{:>8.3f}"),
+    ("erank_z", "erank z", "{:>8.1f}"),
+    ("erank_h", "erank h", "{:>8.1f}"),
+    ("seconds", "seconds", "{:>8.1f}"),
+)
+
+
 def summary(result: dict, method: str, dataset: str, out: Path) -> str:
-    """One screen: the per-epoch table (at most 12 rows), the linear-probe accuracy, the files."""
+    """One screen: the per-epoch table (at most 12 rows), the linear-probe accuracy, the files.
+
+    The columns are ``fit``'s history keys (``train.monitor``): alignment, uniformity, positive cosine and
+    the effective ranks of z and h come from ``measure.embedding_report`` on the monitor's test images.
+    """
     history = result["history"]
     rows = history if len(history) <= 12 else history[:1] + history[len(history) - 11 :]
-    lines = [
-        f"{method} on {dataset}",
-        f"{'epoch':>5} {'loss':>8} {'kNN acc':>8} {'pos cos':>8} {'eff rank':>9} {'seconds':>8}",
-    ]
-    for h in rows:
-        lines.append(
-            f"{h['epoch']:>5} {h['loss']:>8.4f} {h['knn_accuracy']:>8.4f} {h['positive_cosine']:>8.3f} "
-            f"{h['effective_rank']:>9.1f} {h['seconds']:>8.1f}"
-        )
+    widths = [len(fmt.format(0)) for _, _, fmt in SUMMARY_COLUMNS]
+    header = " ".join(f"{title:>{w}}" for (_, title, _), w in zip(SUMMARY_COLUMNS, widths))
+    lines = [f"{method} on {dataset}", header]
+    lines += [" ".join(fmt.format(h[key]) for key, _, fmt in SUMMARY_COLUMNS) for h in rows]
     total = sum(h["seconds"] for h in history)
     lines.append(
         f"linear-probe accuracy (encoder features): {result['linear_accuracy']:.4f}   "
         f"total {total:.0f} s over {len(history) - 1} epochs"
     )
-    lines.append(f"wrote {out / 'checkpoint.pt'} and {out / 'metrics.json'}")
+    lines.append(f"wrote {out / train.CHECKPOINT_NAME} and {out / train.METRICS_NAME}")
     return "\n".join(lines)
 
 
 def _evaluate(args, parser) -> int:
-    from edu_contrast import train
-
     path = args.run
     if not path.exists():
         parser.error(f"argument run: {path} does not exist (give the --out directory of a training run)")
@@ -235,8 +248,6 @@ def _evaluate(args, parser) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from edu_contrast.train import CorruptCheckpointError, ResumeMismatchError
-
     try:
         return _train(args, parser) if args.command == "train" else _evaluate(args, parser)
     except (CorruptCheckpointError, ResumeMismatchError, FileNotFoundError) as error:

@@ -15,7 +15,17 @@ from fast_train import FAST
 
 from edu_contrast import cli
 
-KEYS = {"epoch", "loss", "knn_accuracy", "positive_cosine", "effective_rank", "seconds"}
+KEYS = {
+    "epoch",
+    "loss",
+    "seconds",
+    "alignment",
+    "uniformity",
+    "erank_z",
+    "erank_h",
+    "positive_cosine",
+    "knn_accuracy",
+}
 
 
 def _run(*args):
@@ -91,6 +101,14 @@ def test_a_bad_argument_gives_a_helpful_message():
         (["train", "--method", "byol", "--temperature", "0.1"], "byol has no temperature"),
         (["train", "--epochs", "-3"], "argument --epochs: expected an integer >= 0, got '-3'"),
         (["train", "--lr", "0"], "argument --lr: expected a number > 0, got '0'"),
+        (["train", "--lr", "nan"], "argument --lr: expected a number > 0, got 'nan'"),
+        (["train", "--width", "four"], "argument --width: expected an integer >= 1, got 'four'"),
+        (["train", "--batch-size", "1"], "argument --batch-size: expected an integer >= 2, got '1'"),
+        (
+            ["train", "--weight-decay", "-0.1"],
+            "argument --weight-decay: expected a number >= 0, got '-0.1'",
+        ),
+        (["train", "--warmup-epochs", "inf"], "argument --warmup-epochs: expected a number >= 0, got 'inf'"),
         (["train", "--encoder", "resnet18", "--width", "8"], "only the convnet encoder has a width"),
         (["evaluate", "/nowhere/run"], "/nowhere/run does not exist"),
     ],
@@ -110,16 +128,21 @@ def test_corrupt_checkpoint_is_reported_without_a_traceback(tmp_path, capsys):
 
 
 def test_summary_fits_one_screen():
-    history = [
-        {
-            "epoch": e,
-            "loss": 1.0,
-            "knn_accuracy": 0.5,
-            "positive_cosine": 0.9,
-            "effective_rank": 3.0,
-            "seconds": 1.0,
-        }
-        for e in range(101)
-    ]
+    history = [{key: 0.5 for key in KEYS} | {"epoch": e, "erank_z": 3.0} for e in range(101)]
     text = cli.summary({"history": history, "linear_accuracy": 0.9}, "simclr", "digits", cli.Path("runs/x"))
-    assert len(text.splitlines()) <= 16 and "  100 " in text and "0.9000" in text
+    lines = text.splitlines()
+    assert len(lines) <= 16 and "  100 " in text and "0.9000" in text
+    assert max(map(len, lines)) <= 88  # one terminal width
+    assert lines[1].split() == "epoch loss kNN acc align unif pos cos erank z erank h seconds".split()
+    assert lines[2].split()[6] == "3.0"  # erank_z under its header
+
+
+def test_number_converter():
+    positive = cli.number(float, "> 0")
+    assert positive("0.5") == 0.5 and cli.number(int, ">= 0")("0") == 0
+    assert isinstance(cli.number(int, ">= 2")("3"), int)
+    for text in ("0", "-1", "nan", "inf", "x"):
+        with pytest.raises(cli.argparse.ArgumentTypeError, match=rf"expected a number > 0, got '{text}'"):
+            positive(text)
+    with pytest.raises(cli.argparse.ArgumentTypeError, match=r"expected an integer >= 1, got '2.5'"):
+        cli.number(int, ">= 1")("2.5")
