@@ -78,12 +78,15 @@ def _worker(rank, port, out_dir):
         result["loss"], result["grad"] = _nt_xent_grad(x[rows], w, distributed.gather_with_grad)
         result["buggy_loss"], result["buggy_grad"] = _nt_xent_grad(x[rows], w, _without_autograd)
         result["gathered"] = distributed.gather(torch.arange(3) + 10 * rank)
+        result["objects"] = distributed.gather_objects({"rank": rank})
+        result["broadcast"] = distributed.broadcast_object(f"from rank {rank}")
 
-        model = nn.parallel.DistributedDataParallel(_simclr())
+        model, method = distributed.wrap_for_training(_simclr(), torch.device("cpu"))
+        result["wrapped"] = isinstance(model, nn.parallel.DistributedDataParallel) and model.module is method
         loss = model(images[0, rows], images[1, rows])
         loss.backward()  # DDP averages the gradients over the processes here
         result["simclr_loss"] = loss.detach()
-        result["simclr_grads"] = {n: p.grad.clone() for n, p in model.module.named_parameters()}
+        result["simclr_grads"] = {n: p.grad.clone() for n, p in method.named_parameters()}
         torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -121,12 +124,20 @@ def test_gather_concatenates_in_rank_order(results):
 
 
 @pytest.mark.slow  # spawns two processes
+def test_objects_are_gathered_in_rank_order_and_broadcast_from_rank_0(results):
+    for r in results:
+        assert r["objects"] == [{"rank": 0}, {"rank": 1}]
+        assert r["broadcast"] == "from rank 0"
+
+
+@pytest.mark.slow  # spawns two processes
 def test_simclr_under_ddp_matches_the_single_process_full_batch(results):
     _, _, images = _data()
     model = _simclr()
     loss = model(images[0], images[1])
     loss.backward()
     for r in results:
+        assert r["wrapped"]  # wrap_for_training: a DDP model around the method fit saves
         assert torch.allclose(r["simclr_loss"], loss.detach(), atol=1e-6)
         for name, p in model.named_parameters():
             assert torch.allclose(r["simclr_grads"][name], p.grad, atol=1e-6), name
@@ -146,6 +157,9 @@ def test_identity_without_a_process_group():
     assert distributed.world_size() == 1 and distributed.rank() == 0 and not distributed.is_distributed()
     with pytest.raises(TypeError, match="'z' parameter of gather_with_grad"):
         distributed.gather_with_grad([1, 2])
+    assert distributed.gather_objects("x") == ["x"] and distributed.broadcast_object("x") == "x"
+    method = nn.Linear(2, 2)
+    assert distributed.wrap_for_training(method, torch.device("cpu")) == (method, method)
 
 
 @pytest.mark.slow
@@ -174,5 +188,6 @@ def test_torchrun_trains_with_ddp_and_only_rank_0_writes(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [0, 1] and 0 < metrics["linear_accuracy"] <= 1
+    assert {"erank_z", "erank_h", "alignment", "uniformity", "knn_accuracy"} <= set(metrics["history"][-1])
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["config"]["world_size"] == 2 and len(state["rng"]) == 2  # each rank's generators
