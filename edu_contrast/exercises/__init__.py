@@ -10,12 +10,12 @@ from edu_contrast.exercises._core import ExerciseError
 
 __all__ = ["ExerciseError"]
 # Topic modules add themselves below, one line each:
+from edu_contrast.exercises.alignment_uniformity import *  # noqa: F403
 from edu_contrast.exercises.collapse import *  # noqa: F403
+from edu_contrast.exercises.feature_suppression import *  # noqa: F403
 from edu_contrast.exercises.generalized import *  # noqa: F403
-from edu_contrast.exercises.geometry import *  # noqa: F403
 from edu_contrast.exercises.infonce import *  # noqa: F403
 from edu_contrast.exercises.methods import *  # noqa: F403
-from edu_contrast.exercises.simclr import *  # noqa: F403
+from edu_contrast.exercises.simclr_cifar10 import *  # noqa: F403
 from edu_contrast.exercises.supcon import *  # noqa: F403
-from edu_contrast.exercises.suppression import *  # noqa: F403
 from edu_contrast.exercises.temperature import *  # noqa: F403

@@ -14,10 +14,12 @@ from edu_contrast.methods.align_uniform import AlignUniform
 from edu_contrast.methods.base import ContrastiveMethod
 from edu_contrast.methods.byol import BYOL, target_momentum
 from edu_contrast.methods.byol_ablation import BYOLAblation
+from edu_contrast.methods.cross_entropy import CrossEntropyBaseline
 from edu_contrast.methods.generalized import Generalized
 from edu_contrast.methods.moco import MoCo
 from edu_contrast.methods.simclr import SimCLR
 from edu_contrast.methods.supcon import SupCon
+from edu_contrast.methods.two_digit_classifier import TwoDigitClassifier
 from edu_contrast.methods.vicreg import VICReg
 from edu_contrast.methods.without_projector import without_projector
 
@@ -26,6 +28,8 @@ METHODS |= {  # the notebooks' variants
     "align_uniform": AlignUniform,
     "generalized": Generalized,
     "byol_ablation": BYOLAblation,
+    "cross_entropy": CrossEntropyBaseline,
+    "two_digit_classifier": TwoDigitClassifier,
 }
 
 
@@ -86,6 +90,8 @@ __all__ = [
     "Generalized",
     "BYOLAblation",
     "without_projector",
+    "CrossEntropyBaseline",
+    "TwoDigitClassifier",
     "METHODS",
     "build_method",
     "target_momentum",

@@ -1,8 +1,8 @@
 """Notebook 05 explorers: what a few shared bits, or one big digit, do to what SimCLR learns.
 
-The runs come from ``edu_contrast.suppression`` (``randbit_run``, ``multidigits_run``): plain dicts with
-probe accuracies and, for RandBit, the 2-D PCA coordinates of the test features h. Nothing here trains;
-the explorers flip through runs computed once in the notebook.
+The runs come from ``lessons.feature_suppression`` (``randbit_run``, ``multidigits_run``): plain dicts
+with probe accuracies and, for RandBit, the 2-D PCA coordinates of the test features h. Nothing here
+trains or measures; the explorers flip through runs computed once in the notebook.
 
 - ``show_randbit_image``: one RandBit input, the image channel next to its k bit planes.
 - ``plot_randbit_sweep``: content and bit probe accuracy against k, one line per temperature τ.
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-from edu_contrast._validation import _fail, check_int
+from edu_contrast._validation import check_int, fail
+from edu_contrast.lessons import feature_suppression as lesson
 from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
@@ -42,11 +43,13 @@ _METHOD_STYLE = {
 
 def _check_runs(runs, keys: Sequence[str], where: str) -> list[Mapping]:
     if not isinstance(runs, Sequence) or not runs or not all(isinstance(r, Mapping) for r in runs):
-        _fail("runs", where, "a non-empty list of run dicts (from edu_contrast.suppression)", repr(runs)[:60])
+        fail(
+            "runs", where, "a non-empty list of run dicts (from lessons.feature_suppression)", repr(runs)[:60]
+        )
     for run in runs:
         missing = [k for k in keys if k not in run]
         if missing:
-            _fail("runs", where, f"run dicts with the keys {list(keys)}", f"a run without {missing}")
+            fail("runs", where, f"run dicts with the keys {list(keys)}", f"a run without {missing}")
     return list(runs)
 
 
@@ -58,7 +61,7 @@ def show_randbit_image(dataset, index: int = 0):
     where = "show_randbit_image"
     bits = getattr(dataset, "bits", None)
     if not isinstance(bits, int):
-        _fail("dataset", where, "a data.RandBit", type(dataset).__name__, TypeError)
+        fail("dataset", where, "a data.RandBit", type(dataset).__name__, TypeError)
     index = check_int(index, "index", where, minimum=0)
     image = dataset.images[index]  # (C + k, H, W)
     base = dataset.base_channels
@@ -128,7 +131,7 @@ def find_run(runs: Sequence[Mapping], **match) -> Mapping:
         if all(run[k] == v for k, v in match.items()):
             return run
     options = sorted({tuple(run[k] for k in match) for run in runs})
-    _fail("match", "find_run", f"values of {tuple(match)} among {options}", tuple(match.values()))
+    fail("match", "find_run", f"values of {tuple(match)} among {options}", tuple(match.values()))
 
 
 def draw_randbit_run(runs: Sequence[Mapping], bits: int, temperature: float):
@@ -161,8 +164,6 @@ def draw_randbit_run(runs: Sequence[Mapping], bits: int, temperature: float):
 
 def randbit_explorer(runs: Sequence[Mapping], *, bits: int | None = None, temperature: float | None = None):
     """A slider over k and buttons over τ, redrawing ``draw_randbit_run`` from the precomputed ``runs``."""
-    import ipywidgets as widgets
-
     runs = _check_runs(runs, ("bits", "temperature", "coords"), "randbit_explorer")
     ks = sorted({r["bits"] for r in runs})
     taus = _temperatures(runs)
@@ -184,7 +185,7 @@ def show_multidigits(dataset, count: int = 6):
     """The first ``count`` MultiDigits canvases with their (large, small) labels."""
     where = "show_multidigits"
     if not hasattr(dataset, "labels_small"):
-        _fail("dataset", where, "a data.MultiDigits", type(dataset).__name__, TypeError)
+        fail("dataset", where, "a data.MultiDigits", type(dataset).__name__, TypeError)
     count = min(check_int(count, "count", where), len(dataset))
     fig, axes = plt.subplots(1, count, figsize=(1.7 * count, 2.1), squeeze=False)
     for i, ax in enumerate(axes[0]):
@@ -235,18 +236,11 @@ def plot_multidigits_sweep(runs: Sequence[Mapping], *, highlight: int | None = N
 
 def multidigits_explorer(runs: Sequence[Mapping], base, *, small_size: int, canvas: int, seed: int = 0):
     """A slider over L: example canvases (built from ``base``) above the sweep with L marked."""
-    import ipywidgets as widgets
-
-    from edu_contrast.data import MultiDigits
-
     runs = _check_runs(runs, ("large_size", "method"), "multidigits_explorer")
     sizes = sorted({r["large_size"] for r in runs})
-    few = base.subset(min(len(base), 50), torch.Generator().manual_seed(seed))
 
     def draw(large_size):
-        example = MultiDigits(
-            few, small_size, large_size, canvas, generator=torch.Generator().manual_seed(seed)
-        )
+        example = lesson.multidigits_examples(base, small_size, large_size, canvas, seed=seed)
         fig = plt.figure(figsize=(11, 4))
         grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 1, 1, 5])
         for i in range(8):

@@ -7,7 +7,7 @@ import torch
 
 from edu_contrast import exercises
 from edu_contrast.exercises import ExerciseError
-from edu_contrast.exercises.suppression import check_randbit_channels
+from edu_contrast.exercises.feature_suppression import check_randbit_channels
 
 
 def planes_of(values, bits, h, w):

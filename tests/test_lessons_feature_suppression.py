@@ -1,4 +1,4 @@
-"""Feature-suppression runners: the bit probe, the supervised baseline, the runs and their cache."""
+"""lessons.feature_suppression (notebook 05): the bit probe, two-digit labels, the runs and their cache."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from edu_contrast import data, suppression
-from edu_contrast.suppression import (
-    TwoDigitClassifier,
+from edu_contrast import data, diagnostics, measure, probes
+from edu_contrast.lessons import feature_suppression as lesson
+from edu_contrast.lessons._cache import clear_cache
+from edu_contrast.lessons.feature_suppression import (
     bit_probe_accuracy,
     bit_targets,
-    cached,
+    cached_run,
     multidigits_run,
     randbit_run,
     two_digit_labels,
@@ -54,34 +53,6 @@ def test_bit_probe_counts_a_constant_bit_as_chance():
     assert bit_probe_accuracy(h, u, h, u, 2) == pytest.approx(0.75)
 
 
-class _Flat(nn.Module):
-    feature_dim = 4
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def test_two_digit_classifier_loss_is_the_mean_cross_entropy_of_both_heads():
-    torch.manual_seed(0)
-    model = TwoDigitClassifier(_Flat(), num_classes=3)
-    x1, x2 = torch.rand(5, 1, 4, 4), torch.rand(5, 1, 4, 4)
-    large, small = torch.tensor([0, 1, 2, 0, 1]), torch.tensor([2, 2, 0, 1, 0])
-    loss = model.loss(x1, x2, 3 * large + small)
-    logits = model.project(torch.cat([x1, x2]))  # (10, 6)
-    expected = 0.5 * (
-        F.cross_entropy(logits[:, :3], large.repeat(2)) + F.cross_entropy(logits[:, 3:], small.repeat(2))
-    )
-    assert torch.allclose(loss, expected)
-    loss.backward()
-    assert model.encoder.net[1].weight.grad is not None
-    with pytest.raises(ValueError, match="'labels' parameter of TwoDigitClassifier.loss"):
-        model.loss(x1, x2)
-
-
 def test_two_digit_labels_round_trip():
     base = data.load_dataset("digits", "test")
     multi = data.MultiDigits(base, 4, 8, 12, generator=torch.Generator().manual_seed(0))
@@ -94,24 +65,39 @@ def test_two_digit_labels_round_trip():
         two_digit_labels(base)
 
 
-def test_randbit_run_returns_probes_and_coordinates():
+def test_randbit_probes_are_the_probes_of_the_trained_features():
+    train_set, test_set = lesson.randbit_data(3, max_train=200)
+    assert not torch.equal(train_set.bit_labels[:50], test_set.bit_labels[:50])  # test images: their own u
+    method, seconds = lesson.train_simclr(train_set, test_set, temperature=0.5, settings=TINY)
+    got = lesson.randbit_probes(method, train_set, test_set, 3)
+    h_train, h_test = measure.embed(method, train_set.images), measure.embed(method, test_set.images)
+    assert got["content_accuracy"] == probes.linear_probe(h_train, train_set.labels, h_test, test_set.labels)
+    assert got["bit_accuracy"] == bit_probe_accuracy(
+        h_train, train_set.bit_labels, h_test, test_set.bit_labels, 3
+    )
+    assert got["bit_accuracy"] > 0.8  # constant planes shared by both views: linearly readable (chance 0.5)
+    assert got["erank_h"] == pytest.approx(diagnostics.effective_rank(h_test))
+    coords, centred = torch.tensor(got["coords"]), h_test.double() - h_test.double().mean(0)
+    pc = torch.linalg.svd(centred, full_matrices=False).Vh[:2]  # (2, d) the top two principal directions
+    torch.testing.assert_close(coords.double().abs(), (centred @ pc.T).abs(), atol=1e-4, rtol=1e-4)
+    assert coords[:, 0].var() >= coords[:, 1].var()  # PC 1 carries the most variance
+    assert got["labels"] == test_set.labels.tolist() and got["values"] == test_set.bit_labels.tolist()
+
+
+def test_randbit_run_is_data_then_training_then_probes():
     run = randbit_run(3, settings=TINY, max_train=200)
-    assert set(run) == {
-        "bits",
-        "temperature",
-        "content_accuracy",
-        "bit_accuracy",
-        "effective_rank",
-        "seconds",
-        "coords",
-        "labels",
-        "values",
-    }
-    assert 0 <= run["content_accuracy"] <= 1 and 0 <= run["bit_accuracy"] <= 1
-    assert len(run["coords"]) == len(run["labels"]) == len(run["values"]) == 360
-    assert max(run["values"]) < 8
+    assert set(run) == {"bits", "temperature", "seconds", "content_accuracy", "bit_accuracy", "erank_h",
+                        "coords", "labels", "values"}  # fmt: skip
+    train_set, test_set = lesson.randbit_data(3, max_train=200)
+    method, _ = lesson.train_simclr(train_set, test_set, temperature=0.5, settings=TINY)
+    again = lesson.randbit_probes(method, train_set, test_set, 3)
+    assert (
+        run["content_accuracy"] == again["content_accuracy"] and run["bit_accuracy"] == again["bit_accuracy"]
+    )
+    assert len(run["coords"]) == len(run["values"]) == 360 and max(run["values"]) < 8
     json.dumps(run)  # cacheable
-    assert randbit_run(0, settings=TINY, max_train=200)["bit_accuracy"] is None
+    plain = randbit_run(0, settings=TINY, max_train=200)
+    assert plain["bit_accuracy"] is None and set(plain["values"]) == {0}
 
 
 def test_random_multidigits_probe_is_the_untrained_floor():
@@ -143,30 +129,38 @@ def test_randbit_run_bad_arguments():
         randbit_run(2, settings={"epochs": -1})
 
 
-def test_cached_computes_once_and_keys_on_the_arguments(tmp_path):
+def test_cached_run_computes_once_and_keys_on_the_arguments(tmp_path):
     calls = []
 
     def run(**kwargs):
         calls.append(kwargs)
         return {"value": kwargs["x"] * 2}
 
-    assert cached(run, tmp_path, x=1) == {"value": 2}
-    assert cached(run, tmp_path, x=1) == {"value": 2}
-    assert cached(run, tmp_path, x=2) == {"value": 4}
+    clear_cache()
+    assert cached_run(run, tmp_path, x=1) == {"value": 2}
+    assert cached_run(run, tmp_path, x=1) == {"value": 2}
+    assert cached_run(run, tmp_path, x=2) == {"value": 4}
     assert calls == [{"x": 1}, {"x": 2}]
-    assert cached(run, None, x=1) == {"value": 2} and len(calls) == 3  # no cache: always computed
+    clear_cache()  # a new session reads the files back
+    assert cached_run(run, tmp_path, x=1) == {"value": 2} and len(calls) == 2
+    assert cached_run(run, None, x=3) == {"value": 6} and cached_run(run, None, x=3) == {"value": 6}
+    assert len(calls) == 3  # no cache_dir: kept for the session only
+    clear_cache()
     broken = next(tmp_path.glob("run-*.json"))
     broken.write_text("{half a fil")  # an interrupted write is recomputed, not an error
-    cached(run, tmp_path, x=1)
-    cached(run, tmp_path, x=2)
+    cached_run(run, tmp_path, x=1)
+    cached_run(run, tmp_path, x=2)
     assert len(calls) == 4
+    with pytest.raises(TypeError, match="'run' parameter of cached_run"):
+        cached_run("randbit_run")
+    clear_cache()
 
 
 @pytest.mark.slow
 def test_randbit_suppresses_the_digit():
     """The notebook's claim at quick settings: 8 shared bits take the digit probe from ~0.95 to ~chance."""
-    plain = randbit_run(0, settings=suppression.QUICK_SETTINGS)
-    bits = randbit_run(8, settings=suppression.QUICK_SETTINGS)
+    plain = randbit_run(0, settings=lesson.QUICK_SETTINGS)
+    bits = randbit_run(8, settings=lesson.QUICK_SETTINGS)
     assert plain["content_accuracy"] > 0.85
     assert bits["content_accuracy"] < plain["content_accuracy"] - 0.4
     assert bits["bit_accuracy"] > 0.95

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses, train
+from edu_contrast._validation import fail
 from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
 
 __all__ = ["check_simclr_step", "check_warmup_cosine"]
@@ -272,9 +273,7 @@ def check_warmup_cosine(student_fn) -> bool:
     """
     name = "check_warmup_cosine"
     if not callable(student_fn):
-        raise TypeError(
-            f"The 'student_fn' parameter of {name} must be a function. Got {type(student_fn).__name__}."
-        )
+        fail("student_fn", name, "a function", type(student_fn).__name__, TypeError)
     for total, warmup in _SCHEDULES:
         got = [_factor(student_fn, s, total, warmup, name) for s in range(total + 1)]
         expected = [train.warmup_cosine(s, total_steps=total, warmup_steps=warmup) for s in range(total + 1)]

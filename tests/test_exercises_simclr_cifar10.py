@@ -9,7 +9,7 @@ import torch
 
 from edu_contrast import exercises, losses
 from edu_contrast.exercises import ExerciseError
-from edu_contrast.exercises.simclr import check_simclr_step, check_warmup_cosine
+from edu_contrast.exercises.simclr_cifar10 import check_simclr_step, check_warmup_cosine
 
 # ----------------------------------------------------------------------------- the training step
 

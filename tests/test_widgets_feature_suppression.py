@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edu_contrast import data
-from edu_contrast.widgets import suppression as W
+from edu_contrast.widgets import feature_suppression as W
 
 
 def _randbit_runs():
@@ -26,7 +26,7 @@ def _randbit_runs():
                     "temperature": tau,
                     "content_accuracy": acc - (0.1 if tau == 0.5 else 0),
                     "bit_accuracy": None if k == 0 else 1.0,
-                    "effective_rank": 10.0,
+                    "erank_h": 10.0,
                     "seconds": 1.0,
                     "coords": rng.normal(size=(30, 2)).tolist(),
                     "labels": (np.arange(30) % 10).tolist(),
