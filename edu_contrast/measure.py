@@ -263,9 +263,9 @@ def embedding_report(
     for name in probes:
         check_choice(name, "probes", where, tuple(PROBE_KEYS))
     knn_k = check_int(knn_k, "knn_k", where)
-    emb = measure_embeddings(method, images, aug=aug, seed=seed, device=device, amp_dtype=amp_dtype)
     if (labels is None) != (train is None):
         fail("labels", where, "given together with train (both or neither)", "only one of them")
+    emb = measure_embeddings(method, images, aug=aug, seed=seed, device=device, amp_dtype=amp_dtype)
     train_h = train_labels = None
     if train is not None:
         train_images, train_labels = _labelled(train, where)
