@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from edu_contrast import geometry_of_classes as G
+from edu_contrast.lessons import supcon as G
 from edu_contrast.widgets import supcon as W
 
 

@@ -2,7 +2,7 @@ r"""Notebook 07 explorers: class collapse towards a regular simplex, and label n
 
 With labels, SupCon's minimisers put each class on one point of the sphere and the C class means on a
 regular simplex (Graf et al. 2021): centred class means with pairwise cosine −1/(C−1), within-class
-spread 0 (``geometry_of_classes``). The plots here draw those measures:
+spread 0. The measures come from ``lessons.supcon``; the plots here only draw them:
 
 * ``plot_class_geometry``: the centred class-mean cosine matrix of each method, and where its
   off-diagonal cosines fall against −1/(C−1);
@@ -16,19 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from edu_contrast import viz
-from edu_contrast._validation import _fail, check_choice, check_int, check_positive
-from edu_contrast.geometry_of_classes import (
-    centred_mean_cosines,
-    simplex_cosine,
-    simplex_deviation,
-    supcon_free_embeddings,
-    within_class_spread,
-)
+from edu_contrast._validation import check_choice, check_int, check_positive, fail
+from edu_contrast.lessons import supcon as lesson
 from edu_contrast.widgets._core import live_explorer, log_slider
 
 __all__ = [
@@ -47,11 +42,6 @@ NOISE_METRICS = {
 }
 
 
-def _off_diagonal(matrix: torch.Tensor) -> np.ndarray:
-    c = matrix.shape[0]
-    return matrix[~torch.eye(c, dtype=torch.bool)].numpy()  # (C(C−1),)
-
-
 def plot_class_geometry(embeddings: Mapping[str, torch.Tensor], labels):
     r"""One cosine matrix cos(μ_c − μ̄, μ_{c'} − μ̄) per method, then all off-diagonal cosines against −1/(C−1).
 
@@ -61,23 +51,24 @@ def plot_class_geometry(embeddings: Mapping[str, torch.Tensor], labels):
     """
     where = "plot_class_geometry"
     if not isinstance(embeddings, Mapping) or not embeddings:
-        _fail(
+        fail(
             "embeddings", where, "a non-empty dict name → (N, d) tensor", type(embeddings).__name__, TypeError
         )
     n = len(embeddings)
     fig, axes = plt.subplots(1, n + 1, figsize=(3.4 * n + 4.2, 3.6), layout="constrained")
     target = None
     for position, (ax, (name, z)) in enumerate(zip(axes, embeddings.items())):
-        cosines = centred_mean_cosines(z, labels)  # (C, C)
-        target = simplex_cosine(cosines.shape[0])
+        cosines = lesson.centred_mean_cosines(z, labels)  # (C, C)
+        target = lesson.simplex_cosine(cosines.shape[0])
+        numbers = lesson.class_geometry(z, labels)
         image = ax.imshow(cosines.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set(
-            title=f"{name}\nspread {within_class_spread(z, labels):.3f}\n"
-            f"simplex deviation {simplex_deviation(z, labels):.3f}",
+            title=f"{name}\nspread {numbers['spread']:.3f}\n"
+            f"simplex deviation {numbers['simplex_deviation']:.3f}",
             xlabel="class c′",
             ylabel="class c" if position == 0 else None,
         )
-        offsets = _off_diagonal(cosines)
+        offsets = lesson.off_diagonal(cosines).numpy()
         axes[-1].scatter(
             offsets, np.full(len(offsets), position) + np.linspace(-0.25, 0.25, len(offsets)), s=8, alpha=0.6
         )
@@ -97,7 +88,7 @@ def plot_class_geometry(embeddings: Mapping[str, torch.Tensor], labels):
 def plot_simplex_toy(
     num_classes: int = 4, dim: int = 3, temperature: float = 0.5, *, steps: int = 200, seed: int = 0
 ):
-    """SupCon minimised over free points (``supcon_free_embeddings``), drawn on the circle or the sphere.
+    """SupCon minimised over free points (``lesson.simplex_toy``), drawn on the circle or the sphere.
 
     Left: the points ẑ coloured by class; right: the centred class-mean cosines against −1/(C−1).
 
@@ -108,22 +99,21 @@ def plot_simplex_toy(
     num_classes = check_int(num_classes, "num_classes", where, minimum=2)
     check_choice(dim, "dim", where, (2, 3))
     temperature = check_positive(temperature, "temperature", where)
-    z, labels = supcon_free_embeddings(num_classes, dim, temperature=temperature, steps=steps, seed=seed)
+    toy = lesson.simplex_toy(num_classes, dim, temperature, steps=steps, seed=seed)
     fig = plt.figure(figsize=(9.5, 4), layout="constrained")
     left = fig.add_subplot(1, 2, 1, projection="3d" if dim == 3 else None)
     title = f"SupCon minimiser, C = {num_classes}, d = {dim}, τ = {temperature:g}"
-    (viz.plot_sphere if dim == 3 else viz.plot_circle)(z, labels, ax=left, title=title)
+    (viz.plot_sphere if dim == 3 else viz.plot_circle)(toy["z"], toy["labels"], ax=left, title=title)
     right = fig.add_subplot(1, 2, 2)
-    offsets = _off_diagonal(centred_mean_cosines(z, labels))
-    target = simplex_cosine(num_classes)
-    right.hist(offsets, bins=np.linspace(-1, 1, 41), color="tab:blue")
+    target = toy["target"]
+    right.hist(toy["cosines"].numpy(), bins=np.linspace(-1, 1, 41), color="tab:blue")
     right.axvline(target, color="black", linestyle="--", label=f"−1/(C−1) = {target:.3f}")
-    fits = "fits" if dim >= num_classes - 1 else "cannot fit: needs d ≥ C − 1"
+    fits = "fits" if toy["fits"] else "cannot fit: needs d ≥ C − 1"
     right.set(
         xlim=(-1.05, 1.05),
         xlabel="cosines of centred class means (c ≠ c′)",
         ylabel="class pairs",
-        title=f"spread {within_class_spread(z, labels):.4f}, deviation {simplex_deviation(z, labels):.3f}\n"
+        title=f"spread {toy['spread']:.4f}, deviation {toy['simplex_deviation']:.3f}\n"
         f"(a regular simplex {fits})",
     )
     right.legend(fontsize="small")
@@ -132,8 +122,6 @@ def plot_simplex_toy(
 
 def simplex_explorer(num_classes: int = 4, dim: int = 3, temperature: float = 0.5):
     """Sliders for C, d and τ over ``plot_simplex_toy``: when do the classes form a regular simplex?"""
-    import ipywidgets as widgets
-
     style = {"description_width": "initial"}
     controls = {
         "num_classes": widgets.IntSlider(
@@ -153,7 +141,7 @@ def simplex_explorer(num_classes: int = 4, dim: int = 3, temperature: float = 0.
 def _check_noise_results(results, where: str) -> list[float]:
     """results: method → {noise rate → {metric → float}}, the same rates for every method."""
     if not isinstance(results, Mapping) or not results:
-        _fail(
+        fail(
             "results",
             where,
             "a non-empty dict method → {noise rate → metrics}",
@@ -163,7 +151,7 @@ def _check_noise_results(results, where: str) -> list[float]:
     rates = None
     for name, by_rate in results.items():
         if not isinstance(by_rate, Mapping) or not by_rate:
-            _fail(
+            fail(
                 "results",
                 where,
                 "a dict method → {noise rate → metrics}",
@@ -173,7 +161,7 @@ def _check_noise_results(results, where: str) -> list[float]:
         if rates is None:
             rates = sorted(by_rate)
         elif sorted(by_rate) != rates:
-            _fail(
+            fail(
                 "results",
                 where,
                 f"the same noise rates {rates} for every method",
@@ -194,7 +182,7 @@ def plot_label_noise(results: Mapping, noise_rate: float, *, metric: str = "knn_
     rates = _check_noise_results(results, where)
     check_choice(metric, "metric", where, NOISE_METRICS)
     if noise_rate not in rates:
-        _fail("noise_rate", where, f"one of the trained rates {rates}", noise_rate)
+        fail("noise_rate", where, f"one of the trained rates {rates}", noise_rate)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.6), layout="constrained")
     for name, by_rate in results.items():
         values = [by_rate[r][metric] for r in rates]
@@ -231,8 +219,6 @@ def plot_label_noise(results: Mapping, noise_rate: float, *, metric: str = "knn_
 
 def noise_explorer(results: Mapping, *, metric: str = "knn_accuracy"):
     """A slider over the trained noise rates (and a metric picker) over ``plot_label_noise``."""
-    import ipywidgets as widgets
-
     rates = _check_noise_results(results, "noise_explorer")
     style = {"description_width": "initial"}
     controls = {

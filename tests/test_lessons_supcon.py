@@ -1,4 +1,4 @@
-"""Class collapse measures against loop oracles and closed forms; the CE baseline; label noise."""
+"""lessons.supcon (notebook 07): class collapse against loop oracles and closed forms; label noise."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast import geometry_of_classes as G
+from edu_contrast import measure, probes
 from edu_contrast.data import ImageTensors
+from edu_contrast.lessons import supcon as G
+from edu_contrast.methods import CrossEntropyBaseline
 
 
 def randn(*shape, seed=0):
@@ -162,48 +164,6 @@ def test_supcon_free_embeddings_start_spread_and_cannot_fit_a_simplex_in_too_few
     assert torch.allclose(z.norm(dim=1), torch.ones(len(y), dtype=torch.float64))
 
 
-# ----------------------------------------------------------------------------- cross-entropy baseline
-
-
-class Flat(nn.Module):
-    feature_dim = 64
-
-    def forward(self, x):
-        return x.flatten(1)  # (B, 1, 8, 8) → (B, 64)
-
-
-def test_cross_entropy_baseline_loss_is_the_cosine_softmax_of_both_views():
-    torch.manual_seed(0)
-    model = G.CrossEntropyBaseline(Flat(), num_classes=3, hidden_dim=16, out_dim=4, temperature=0.2).double()
-    x1, x2 = randn(6, 1, 8, 8, seed=1), randn(6, 1, 8, 8, seed=2)
-    y = torch.tensor([0, 1, 2, 0, 1, 2])
-    model.train()
-    got = model.loss(x1, x2, y)
-    with torch.no_grad():
-        z = model.project(torch.cat([x1, x2]))  # same BatchNorm batch as project_pair
-    w = model.prototypes.detach()
-    total = 0.0
-    for i, label in enumerate(torch.cat([y, y]).tolist()):  # loop oracle over the 2N views
-        logits = [float(F.cosine_similarity(z[i], w[c], dim=0)) / 0.2 for c in range(3)]
-        top = max(logits)
-        total += -(logits[label] - top - math.log(sum(math.exp(v - top) for v in logits)))
-    assert float(got.detach()) == pytest.approx(total / 12, rel=1e-9)
-    got.backward()
-    assert model.prototypes.grad is not None and model.prototypes.grad.abs().sum() > 0
-    assert model.predict(x1).shape == (6,)
-
-
-def test_cross_entropy_baseline_needs_labels_and_checks_arguments():
-    model = G.CrossEntropyBaseline(Flat(), num_classes=3, hidden_dim=8, out_dim=4)
-    x = torch.randn(4, 1, 8, 8)
-    with pytest.raises(ValueError, match="'labels'"):
-        model.loss(x, x)
-    with pytest.raises(ValueError, match="'num_classes'"):
-        G.CrossEntropyBaseline(Flat(), num_classes=1)
-    with pytest.raises(ValueError, match="'temperature'"):
-        G.CrossEntropyBaseline(Flat(), num_classes=3, temperature=0.0)
-
-
 @pytest.mark.parametrize("temperature", [0.1, 1.0])
 def test_cross_entropy_is_info_nce_against_prototypes(temperature):
     z, w = randn(7, 5, seed=1), randn(4, 5, seed=2)
@@ -249,6 +209,13 @@ def test_flip_labels_bad_inputs():
         G.flip_labels(torch.arange(4), 0.1, 1)
 
 
+class Flat(nn.Module):
+    feature_dim = 64
+
+    def forward(self, x):
+        return x.flatten(1)  # (B, 1, 8, 8) → (B, 64)
+
+
 def test_with_noisy_labels_copies_and_label_noise_scores():
     g = torch.Generator().manual_seed(0)
     data = ImageTensors(
@@ -262,7 +229,27 @@ def test_with_noisy_labels_copies_and_label_noise_scores():
     )  # original untouched
     assert 0 < int((noisy.labels != data.labels).sum()) < 40
     torch.manual_seed(0)
-    model = G.CrossEntropyBaseline(Flat(), num_classes=4, hidden_dim=8, out_dim=4)
+    model = CrossEntropyBaseline(Flat(), num_classes=4, hidden_dim=8, out_dim=4)
     scores = G.label_noise_scores(model, noisy, data, k=5)
     assert set(scores) == {"knn_accuracy", "spread"}
-    assert 0.0 <= scores["knn_accuracy"] <= 1.0 and 0.0 <= scores["spread"] <= 1.0
+    h_noisy, h_clean = measure.embed(model, noisy.images), measure.embed(model, data.images)
+    assert scores["knn_accuracy"] == probes.knn_probe(h_noisy, noisy.labels, h_clean, data.labels, k=5)
+    z_clean = measure.embed(model, data.images, project=True)  # (40, 4)
+    assert scores["spread"] == pytest.approx(G.within_class_spread(z_clean, data.labels))
+    assert scores["spread"] != pytest.approx(G.within_class_spread(z_clean, noisy.labels))  # clean labels
+
+
+def test_off_diagonal_and_the_simplex_toy():
+    matrix = torch.arange(9.0).reshape(3, 3)
+    assert G.off_diagonal(matrix).tolist() == [1.0, 2.0, 3.0, 5.0, 6.0, 7.0]
+    toy = G.simplex_toy(4, 3, 0.5)
+    z, y = G.supcon_free_embeddings(4, 3, temperature=0.5)
+    assert torch.equal(toy["z"], z) and torch.equal(toy["labels"], y) and toy["fits"]
+    assert toy["cosines"].shape == (12,) and toy["target"] == pytest.approx(-1 / 3)
+    torch.testing.assert_close(
+        toy["cosines"], torch.full((12,), -1 / 3, dtype=torch.float64), atol=1e-2, rtol=0
+    )
+    assert toy["spread"] == G.within_class_spread(z, y) and toy["simplex_deviation"] == G.simplex_deviation(
+        z, y
+    )
+    assert not G.simplex_toy(6, 2, 0.5, steps=20)["fits"]

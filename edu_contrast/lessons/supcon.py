@@ -1,4 +1,4 @@
-"""The geometry labels give embeddings: class collapse towards a regular simplex, and its baselines.
+"""Notebook 07: the geometry labels give embeddings (class collapse towards a regular simplex), label noise.
 
 With labels, SupCon (Khosla et al. 2020) pulls every view of a class together. Graf et al. 2021
 ("Dissecting Supervised Contrastive Learning", ICML) prove that its minimisers on the sphere put
@@ -9,30 +9,23 @@ class means all have the same pairwise cosine −1/(C−1). Here are the measure
     spread = (1/N) Σ_i ‖ẑ_i − μ_{y_i}‖² = 1 − Σ_c (n_c/N) ‖μ_c‖²           0 when every class is one point
     cos_{cc'} = cos(μ_c − μ̄, μ_{c'} − μ̄),  μ̄ = (1/C) Σ_c μ_c              → −1/(C−1) for a regular simplex
 
-plus the cross-entropy baseline trained on the same augmented views (``CrossEntropyBaseline``),
-the contrastive reading of its loss (``cross_entropy_as_info_nce``) and symmetric label noise
-(``flip_labels``, ``with_noisy_labels``). Symbols as in ``notebooks/00_notation.md``.
+``supcon_free_embeddings`` / ``simplex_toy`` minimise SupCon over free points to show the simplex; the
+cross-entropy baseline trained on the same views is ``methods.CrossEntropyBaseline``, whose loss reads as
+InfoNCE against class prototypes (``cross_entropy_as_info_nce``); ``flip_labels`` and
+``with_noisy_labels`` add symmetric label noise and ``label_noise_scores`` measures its cost (h and z
+from ``measure.embed``). Symbols as in ``notebooks/00_notation.md``.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast import losses, probes, train
-from edu_contrast._validation import (
-    _fail,
-    check_embeddings,
-    check_int,
-    check_labels,
-    check_positive,
-    compute_dtype,
-)
-from edu_contrast.methods.base import ContrastiveMethod
+from edu_contrast import losses, measure, probes
+from edu_contrast._validation import check_embeddings, check_int, check_labels, check_positive, fail
 from edu_contrast.utils import one_thread
 
 __all__ = [
@@ -44,7 +37,8 @@ __all__ = [
     "regular_simplex",
     "class_geometry",
     "supcon_free_embeddings",
-    "CrossEntropyBaseline",
+    "off_diagonal",
+    "simplex_toy",
     "cross_entropy_as_info_nce",
     "flip_labels",
     "with_noisy_labels",
@@ -58,7 +52,7 @@ def _unit_and_classes(z, labels, where: str) -> tuple[torch.Tensor, torch.Tensor
     labels = check_labels(labels, z.shape[0], "labels", where).to(z.device)
     classes = torch.unique(labels)  # sorted
     if classes.numel() < 2:
-        _fail("labels", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
+        fail("labels", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
     return F.normalize(z.detach().to(torch.float64), dim=1), labels, classes
 
 
@@ -111,6 +105,12 @@ def simplex_cosine(num_classes: int) -> float:
     return -1.0 / (num_classes - 1)
 
 
+def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
+    """The C(C−1) off-diagonal entries of a ``(C, C)`` matrix, row by row (the pairs c ≠ c′)."""
+    c = matrix.shape[0]
+    return matrix[~torch.eye(c, dtype=torch.bool, device=matrix.device)]  # (C(C−1),)
+
+
 @torch.no_grad()
 def simplex_deviation(z: torch.Tensor, labels) -> float:
     r"""mean_{c ≠ c'} |cos_{cc'} + 1/(C−1)|: 0 for class means on a regular simplex.
@@ -118,9 +118,7 @@ def simplex_deviation(z: torch.Tensor, labels) -> float:
     The largest possible value is 1 + 1/(C−1) (all means in one direction).
     """
     cosines = centred_mean_cosines(z, labels)  # (C, C)
-    c = cosines.shape[0]
-    off_diagonal = cosines[~torch.eye(c, dtype=torch.bool, device=cosines.device)]  # (C(C−1),)
-    return float((off_diagonal - simplex_cosine(c)).abs().mean())
+    return float((off_diagonal(cosines) - simplex_cosine(cosines.shape[0])).abs().mean())
 
 
 def regular_simplex(num_classes: int, dim: int | None = None) -> torch.Tensor:
@@ -196,67 +194,25 @@ def supcon_free_embeddings(
     return F.normalize(z.detach(), dim=1), labels
 
 
-class CrossEntropyBaseline(ContrastiveMethod):
-    r"""Supervised cross-entropy on the same augmented views, with a cosine (prototype) classifier.
+def simplex_toy(
+    num_classes: int = 4, dim: int = 3, temperature: float = 0.5, *, steps: int = 200, seed: int = 0
+):
+    r"""SupCon's minimiser over free points (``supcon_free_embeddings``) and how close it is to a simplex.
 
-        z = g(f(x)),   logit_c = ŵ_c · ẑ / τ,   L = −(1/2N) Σ_{views i} log softmax_c(logit)_{y_i}
-
-    W = (w_1, …, w_C) are learnable class prototypes (a bias-free linear classifier on ẑ whose rows
-    are normalised, "NormFace", Wang et al. 2017). With ẑ and ŵ on the sphere the loss is InfoNCE
-    with the query ẑ_i, the positive key ŵ_{y_i} and the C − 1 other prototypes as negatives
-    (``cross_entropy_as_info_nce``): the contrastive–softmax duality. Unlike SupCon, the views of a
-    class are never compared with each other, only with their prototype.
-
-    Args:
-        encoder: f, any module with ``.feature_dim``.
-        num_classes: C ≥ 2.
-        hidden_dim, out_dim, num_layers: the projection head g (the same as SupCon's).
-        temperature: τ > 0 of the cosine logits.
+    Returns:
+        ``{"z": ẑ (N, dim), "labels": (N,), "cosines": the off-diagonal centred class-mean cosines
+        (C(C−1),), "target": −1/(C−1), "spread", "simplex_deviation", "fits": dim ≥ C − 1}``.
     """
-
-    def __init__(
-        self,
-        encoder: nn.Module,
-        *,
-        num_classes: int,
-        hidden_dim: int = 512,
-        out_dim: int = 128,
-        num_layers: int = 2,
-        temperature: float = 0.1,
-    ):
-        super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
-        where = "CrossEntropyBaseline"
-        self.num_classes = check_int(num_classes, "num_classes", where, minimum=2)
-        self.temperature = check_positive(temperature, "temperature", where)
-        self.prototypes = nn.Parameter(
-            torch.randn(num_classes, out_dim) / math.sqrt(out_dim)
-        )  # (C, out_dim) W
-
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """ŵ_c · ẑ / τ for projections z ``(B, out_dim)``: shape ``(B, C)``."""
-        return (
-            torch.einsum("bd,cd->bc", F.normalize(z, dim=1), F.normalize(self.prototypes, dim=1))
-            / self.temperature
-        )
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The classifier's own prediction argmax_c logit_c for images x: ``(B,)`` int64."""
-        return self.logits(self.project(x)).argmax(dim=1)
-
-    def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Cross-entropy of both views against their labels y ``(B,)`` (required)."""
-        where = "CrossEntropyBaseline.loss"
-        if labels is None:
-            _fail("labels", where, "a tensor of class labels of shape (batch,)", "None")
-        self._check_views(x1, x2)
-        labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
-        z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
-        logits = self.logits(torch.cat([z1, z2]))  # (2B, C)
-        logits = logits.to(compute_dtype(logits))  # float32 at least under autocast
-        return F.cross_entropy(logits, torch.cat([labels, labels]))
-
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, temperature={self.temperature}"
+    z, labels = supcon_free_embeddings(num_classes, dim, temperature=temperature, steps=steps, seed=seed)
+    return {
+        "z": z,
+        "labels": labels,
+        "cosines": off_diagonal(centred_mean_cosines(z, labels)),
+        "target": simplex_cosine(num_classes),
+        "spread": within_class_spread(z, labels),
+        "simplex_deviation": simplex_deviation(z, labels),
+        "fits": dim >= num_classes - 1,
+    }
 
 
 def cross_entropy_as_info_nce(z: torch.Tensor, prototypes: torch.Tensor, labels, *, temperature: float = 0.1):
@@ -278,14 +234,14 @@ def cross_entropy_as_info_nce(z: torch.Tensor, prototypes: torch.Tensor, labels,
     labels = check_labels(labels, z.shape[0], "labels", where).to(z.device)
     num_classes = prototypes.shape[0]
     if prototypes.shape[1] != z.shape[1]:
-        _fail(
+        fail(
             "prototypes",
             where,
             f"of shape (classes, {z.shape[1]}) like z's rows",
             f"shape {tuple(prototypes.shape)}",
         )
     if labels.min() < 0 or labels.max() >= num_classes:
-        _fail(
+        fail(
             "labels", where, f"in [0, {num_classes})", f"values in [{int(labels.min())}, {int(labels.max())}]"
         )
     others = ~F.one_hot(labels, num_classes).bool()  # (N, C): True for c ≠ y_i
@@ -305,7 +261,7 @@ def flip_labels(labels, rate: float, num_classes: int, *, seed: int = 0) -> torc
     where = "flip_labels"
     rate = check_positive(rate, "rate", where, allow_zero=True)
     if rate > 1:
-        _fail("rate", where, "in [0, 1]", rate)
+        fail("rate", where, "in [0, 1]", rate)
     num_classes = check_int(num_classes, "num_classes", where, minimum=2)
     labels = check_labels(labels, len(labels), "labels", where).cpu()
     generator = torch.Generator().manual_seed(seed)
@@ -332,9 +288,9 @@ def label_noise_scores(method: nn.Module, noisy_train, test, *, k: int = 20) -> 
         method: a trained method (``embed``/``project``).  noisy_train, test: ``ImageTensors``.
         k: the number of neighbours.
     """
-    h_train = train.embed_images(method, noisy_train.images)  # (N, feature_dim)
-    h_test = train.embed_images(method, test.images)  # (M, feature_dim)
-    z_test = train.embed_images(method, test.images, project=True)  # (M, out_dim)
+    h_train = measure.embed(method, noisy_train.images)  # (N, feature_dim)
+    h_test = measure.embed(method, test.images)  # (M, feature_dim)
+    z_test = measure.embed(method, test.images, project=True)  # (M, out_dim)
     return {
         "knn_accuracy": probes.knn_probe(h_train, noisy_train.labels, h_test, test.labels, k=k),
         "spread": within_class_spread(z_test, test.labels),
