@@ -7,6 +7,8 @@ encoder never changes. Two classic probes:
   the standard linear evaluation protocol of Chen et al. 2020 (SimCLR) and Oord et al. 2018 (CPC).
 - ``KNNProbe`` / ``knn_probe``: the cosine-similarity weighted k-nearest-neighbour vote of
   Wu et al. 2018 ("Unsupervised Feature Learning via Non-Parametric Instance Discrimination").
+- ``few_label_probe``: the linear probe fitted on a few labelled samples per class, averaged over
+  random draws (the semi-supervised evaluation of Chen et al. 2020, Sec. 6).
 
 Both accept torch tensors or numpy arrays, never modify the caller's features, and follow the
 scikit-learn ``fit(x, y)`` / ``predict(x)`` / ``score(x, y)`` convention. ``predict`` returns a 1-D
@@ -31,7 +33,7 @@ from edu_contrast._validation import (
     compute_dtype,
 )
 
-__all__ = ["LinearProbe", "KNNProbe", "linear_probe", "knn_probe"]
+__all__ = ["LinearProbe", "KNNProbe", "linear_probe", "knn_probe", "few_label_probe"]
 
 
 def _features(x, name: str, where: str, *, min_rows: int = 1) -> torch.Tensor:
@@ -214,3 +216,34 @@ def knn_probe(train_x, train_y, test_x, test_y, *, k: int = 20, temperature: flo
     if k > train_x.shape[0]:
         _fail("k", where, f"<= the number of training samples ({train_x.shape[0]})", k)
     return KNNProbe(k=k, temperature=temperature).fit(train_x, train_y).score(test_x, test_y)
+
+
+def few_label_probe(
+    train_x, train_y, test_x, test_y, *, per_class: int = 10, draws: int = 5, seed: int = 0
+) -> float:
+    r"""Mean test accuracy of linear probes fitted on only ``per_class`` labelled samples of each class.
+
+        accuracy = (1/R) Σ_r linear_probe(train_x[S_r], train_y[S_r], test_x, test_y)
+
+    with S_r the first ``per_class`` samples of each class in a random order (draw r of R = ``draws``,
+    seeded by ``seed``). The semi-supervised protocol of Chen et al. 2020 (SimCLR, Sec. 6: 1% / 10% of
+    the labels): with few labels the probe depends on how well the features already group the
+    classes, so it separates encoders that all score ≈ 95% with every label.
+
+    Args:
+        train_x: (N, d) frozen training features; train_y: (N,) integer labels.
+        test_x: (M, d) frozen test features; test_y: (M,) integer labels.
+        per_class: labelled samples per class (fewer where a class has fewer); draws: R.
+    """
+    where = "few_label_probe"
+    per_class, draws = check_int(per_class, "per_class", where), check_int(draws, "draws", where)
+    train_x = _features(train_x, "train_x", where)
+    train_y = check_labels(train_y, train_x.shape[0], "train_y", where).cpu()
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    for _ in range(draws):
+        order = torch.randperm(len(train_y), generator=generator)  # (N,)
+        per_label = [order[train_y[order] == c][:per_class] for c in torch.unique(train_y)]
+        chosen = torch.cat(per_label)  # (≤ C·per_class,) indices, per_class of each of the C classes
+        scores.append(linear_probe(train_x[chosen], train_y[chosen], test_x, test_y))
+    return float(np.mean(scores))

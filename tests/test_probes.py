@@ -221,3 +221,53 @@ def test_class_api_errors():
         probes.KNNProbe(batch_size=0)
     with pytest.raises(ValueError, match="'k' parameter of KNNProbe"):
         probes.KNNProbe(k=11).fit(x, y)
+
+
+# ---------------------------------------------------------------- few-label probe
+
+
+def test_few_label_probe_uses_per_class_labels_and_averages_draws(monkeypatch):
+    seen = []
+
+    def fake_probe(train_x, train_y, test_x, test_y):
+        seen.append(torch.bincount(train_y, minlength=3).tolist())
+        return 0.25 * len(seen)
+
+    monkeypatch.setattr(probes, "linear_probe", fake_probe)
+    y = torch.arange(60) % 3
+    got = probes.few_label_probe(
+        torch.randn(60, 4), y, torch.randn(9, 4), torch.arange(9) % 3, per_class=4, draws=3
+    )
+    assert seen == [[4, 4, 4]] * 3  # each draw: exactly 4 labelled samples per class
+    assert got == pytest.approx((0.25 + 0.5 + 0.75) / 3)
+
+
+def test_few_label_probe_draws_are_seeded_and_differ(monkeypatch):
+    chosen = []
+    x, y = torch.randn(90, 4, generator=torch.Generator().manual_seed(0)), torch.arange(90) % 3
+
+    def remember(train_x, train_y, test_x, test_y):
+        chosen.append(train_x.sum().item())  # which samples were labelled
+        return 0.0
+
+    monkeypatch.setattr(probes, "linear_probe", remember)
+    probes.few_label_probe(x, y, x, y, per_class=2, draws=2, seed=1)
+    probes.few_label_probe(x, y, x, y, per_class=2, draws=2, seed=1)
+    assert chosen[:2] == chosen[2:] and chosen[0] != chosen[1]
+
+
+def test_few_label_probe_separates_good_from_useless_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(300) % 3
+    good = torch.nn.functional.one_hot(y, 3).float() + 0.2 * torch.randn(300, 3, generator=g)  # (300, 3)
+    useless = torch.randn(300, 3, generator=g)
+    assert probes.few_label_probe(good[:200], y[:200], good[200:], y[200:], per_class=5) > 0.9
+    assert probes.few_label_probe(useless[:200], y[:200], useless[200:], y[200:], per_class=5) < 0.55
+
+
+def test_few_label_probe_bad_inputs():
+    x, y = torch.randn(10, 2), torch.arange(10) % 2
+    with pytest.raises(ValueError, match="'per_class' parameter of few_label_probe must be an int >= 1"):
+        probes.few_label_probe(x, y, x, y, per_class=0)
+    with pytest.raises(ValueError, match="'train_y' parameter of few_label_probe"):
+        probes.few_label_probe(x, y[:5], x, y)

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from edu_contrast import diagnostics, experiments
-from edu_contrast.experiments import Run
+from edu_contrast import diagnostics
+from edu_contrast.lessons import collapse as lesson
+from edu_contrast.lessons.collapse import Run
 from edu_contrast.widgets import collapse as C
 
 matplotlib.use("Agg")
@@ -32,8 +33,8 @@ def fake_run(name="run", *, epochs=3, n=40, dim=8, seed=0):
             "uniformity": -1.0,
             "pair_distance": 1.2,
             "std_z": 0.5 / (1 + e),
-            "effective_rank_z": 5.0 - e,
-            "effective_rank_h": 6.0,
+            "erank_z": 5.0 - e,
+            "erank_h": 6.0,
             "knn_z": 0.7,
         }
         for e in range(epochs + 1)
@@ -52,23 +53,8 @@ def fake_run(name="run", *, epochs=3, n=40, dim=8, seed=0):
 # ----------------------------------------------------------------------------- the three signatures
 
 
-def test_synthetic_embeddings_have_the_advertised_effective_rank():
-    ranks = {kind: diagnostics.effective_rank(C.synthetic_embeddings(kind, rank=4)) for kind in C.KINDS}
-    assert ranks["healthy"] > 55  # of 64
-    assert 3.5 < ranks["dimensional"] < 5.5
-    assert ranks["complete"] < 2
-    spectrum = diagnostics.singular_spectrum(C.synthetic_embeddings("dimensional", rank=4))
-    assert spectrum[3] / spectrum[4] > 50  # the cliff after σ_4
-    assert C.synthetic_embeddings("healthy", n=10, dim=3).shape == (10, 3)
-
-
-def test_synthetic_embeddings_checks_the_kind():
-    with pytest.raises(ValueError, match="'kind' parameter of synthetic_embeddings must be one of"):
-        C.synthetic_embeddings("partial")
-
-
 def test_plot_collapse_kinds_labels_the_effective_ranks():
-    kinds = {kind: C.synthetic_embeddings(kind) for kind in C.KINDS}
+    kinds = {kind: lesson.synthetic_embeddings(kind) for kind in lesson.KINDS}
     fig = C.plot_collapse_kinds(kinds)
     bars = fig.axes[1].containers[0]
     heights = [bar.get_height() for bar in bars]
@@ -86,18 +72,18 @@ def test_plot_runs_draws_the_spectrum_and_the_history():
     assert len(fig.axes) == 1 + len(C.RUN_PANELS)
     assert len(fig.axes[0].get_lines()) == 2 and fig.axes[3].get_yscale() == "log"  # std_z on a log axis
     assert list(fig.axes[1].get_lines()[0].get_ydata()) == [5.0, 4.0, 3.0, 2.0]
-    spectrum_h = C.plot_runs(runs, panels=(("effective_rank_h", "h"),), space="h").axes[0].get_lines()[0]
+    spectrum_h = C.plot_runs(runs, panels=(("erank_h", "h"),), space="h").axes[0].get_lines()[0]
     assert len(spectrum_h.get_xdata()) == 16  # h has 16 columns
     with pytest.raises(ValueError, match="'space' parameter of plot_runs must be one of 'z', 'h'"):
         C.plot_runs(runs, space="x")
-    with pytest.raises(TypeError, match="a dict of experiments.Run"):
+    with pytest.raises(TypeError, match="a dict of Run"):
         C.plot_runs({"a": 1})
 
 
 def test_summary_table_has_one_row_per_run():
     table = C.summary_table({"first": fake_run(), "second": fake_run(seed=1)})
     assert isinstance(table, pd.DataFrame) and list(table.index) == ["first", "second"]
-    assert table.loc["first", "effective_rank_z"] == 2.0 and table.loc["second", "linear_accuracy"] == 0.8
+    assert table.loc["first", "erank_z"] == 2.0 and table.loc["second", "linear_accuracy"] == 0.8
 
 
 def test_plot_ablation_draws_the_run_against_its_reference():
@@ -115,7 +101,7 @@ def test_collapse_explorer_trains_on_demand_and_shows_only_the_family_switches()
 
     def run_for(family, **switches):
         calls.append((family, switches))
-        return fake_run(experiments.ablation_name(family, **switches), seed=len(calls))
+        return fake_run(lesson.ablation_name(family, **switches), seed=len(calls))
 
     box = C.collapse_explorer(run_for, family="byol", predictor=False)
     assert calls[0] == ("byol", {"predictor": False, "stop_gradient": True, "base_momentum": 0.99})

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from edu_contrast import distribution_matching as D
 from edu_contrast import losses
+from edu_contrast.lessons import generalized as lesson
 from edu_contrast.widgets import generalized as W
 
 
@@ -27,7 +27,7 @@ def fake_run(n=60, seed=0):
     return {"z": z, "labels": torch.arange(n) % 3, "alignment": 0.1, "uniformity": -1.5, "swd": 0.0123}
 
 
-@pytest.mark.parametrize("prior", D.PRIORS)
+@pytest.mark.parametrize("prior", lesson.PRIORS)
 def test_toy_run_plot_shows_z_prior_and_projection(prior):
     run = fake_run()
     fig = W.plot_toy_run(run, prior)
@@ -76,8 +76,8 @@ def test_projection_histograms_are_figure_a1():
     axes = fig.axes
     assert len(axes) == 4
     for row, run in enumerate(runs.values()):
-        before = D.swd_to_prior(run["before"], run["prior"])
-        after = D.swd_to_prior(run["after"], run["prior"])
+        before = lesson.swd_to_prior(run["before"], run["prior"])
+        after = lesson.swd_to_prior(run["after"], run["prior"])
         assert f"SWD {before:.4f} → {after:.4f}" in axes[2 * row].get_title(loc="left")
         assert after < before
     sphere_lines = axes[2].get_lines()

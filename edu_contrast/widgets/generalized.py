@@ -3,7 +3,7 @@ r"""Notebook 08 explorers: alignment + distribution matching to a prior (Chen, L
     L = L_align + λ · L_dist,     L_dist = log-sum-exp ("lse", hypersphere) or SWD to a prior ("swd")
 
 * ``plot_toy_run`` / ``toy_figure`` / ``generalized_explorer``: the live 2-D toy of
-  ``distribution_matching.train_toy``: pick a prior, a distribution term, λ and τ, and see the learned
+  ``lessons.generalized.train_toy``: pick a prior, a distribution term, λ and τ, and see the learned
   z against samples of the prior, and one random 1-D projection of both;
 * ``plot_projection_histograms``: Figure A.1 of the paper: histograms of random 1-D projections of the
   learned representations, before and after training, against the prior's projections;
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from edu_contrast import losses
-from edu_contrast._validation import _fail, check_choice, check_int, check_positive
-from edu_contrast.distribution_matching import (
+from edu_contrast._validation import check_choice, check_int, check_positive, fail
+from edu_contrast.lessons.generalized import (
     DISTRIBUTIONS,
     PRIORS,
     project_on_directions,
@@ -62,10 +63,10 @@ def plot_toy_run(run: Mapping, prior: str, *, title: str = ""):
     where = "plot_toy_run"
     check_choice(prior, "prior", where, PRIORS)
     if not isinstance(run, Mapping) or "z" not in run or "labels" not in run:
-        _fail("run", where, "a dict from distribution_matching.train_toy", type(run).__name__, TypeError)
+        fail("run", where, "a dict from lessons.generalized.train_toy", type(run).__name__, TypeError)
     z = run["z"].detach().double()
     if z.dim() != 2 or z.shape[1] != 2:
-        _fail("run", where, "a toy run with 2-D embeddings z of shape (n, 2)", f"z of shape {tuple(z.shape)}")
+        fail("run", where, "a toy run with 2-D embeddings z of shape (n, 2)", f"z of shape {tuple(z.shape)}")
     shown = torch.nn.functional.normalize(z, dim=1) if prior == "hypersphere" else z  # what the loss matches
     samples = losses.sample_prior(
         prior, len(z), 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
@@ -137,8 +138,6 @@ def generalized_explorer(
     prior: str = "hypercube", distribution: str = "swd", weight: float = 1.0, temperature: float = 0.5
 ):
     """Prior picker, distribution term, λ and τ over ``toy_figure`` (each change trains the toy, ~1 s)."""
-    import ipywidgets as widgets
-
     style = {"description_width": "initial"}
     controls = {
         "prior": widgets.Dropdown(options=list(PRIORS), value=prior, description="prior", style=style),
@@ -166,7 +165,7 @@ def plot_projection_histograms(
     """
     where = "plot_projection_histograms"
     if not isinstance(runs, Mapping) or not runs:
-        _fail(
+        fail(
             "runs",
             where,
             "a non-empty dict name → {'prior', 'before', 'after'}",
@@ -183,75 +182,59 @@ def plot_projection_histograms(
     )
     for row, (name, run) in zip(axes, runs.items()):
         if not isinstance(run, Mapping) or not {"prior", "before", "after"} <= set(run):
-            _fail(
+            fail(
                 "runs",
                 where,
                 "entries with keys 'prior', 'before', 'after'",
                 f"{name!r}: {type(run).__name__}",
             )
-        prior, before, after = run["prior"], run["before"].float(), run["after"].float()
-        check_choice(prior, "prior", where, PRIORS)
-        n, dim = after.shape
-        directions = random_directions(dim, num_directions, seed=seed)  # (d, K)
-        samples = losses.sample_prior(
-            prior, n, dim, generator=torch.Generator().manual_seed(seed + 1)
-        )  # (N, d)
-        projected = {
-            key: project_on_directions(z, directions, prior=prior).numpy()  # (N, K) each
-            for key, z in (("before", before), ("after", after), ("prior", samples))
-        }
-        span = np.abs(np.concatenate([projected["prior"], projected["after"]])).max()
-        edges = np.linspace(-span, span, bins + 1)
-        for k, ax in enumerate(row):
-            ax.hist(
-                projected["prior"][:, k], bins=edges, density=True, color="lightgray", label=f"{prior} prior"
-            )
-            ax.hist(
-                np.clip(projected["before"][:, k], -span, span),
-                bins=edges,
-                density=True,
-                histtype="step",
-                color="tab:orange",
-                label="before training",
-            )
-            ax.hist(
-                projected["after"][:, k],
-                bins=edges,
-                density=True,
-                histtype="step",
-                linewidth=2,
-                color="tab:blue",
-                label="after training",
-            )
-            if prior == "hypersphere":
-                t = np.linspace(-span, span, 200)
-                ax.plot(
-                    t,
-                    sphere_projection_density(dim, t).numpy(),
-                    color="black",
-                    linewidth=1,
-                    label="exact density",
-                )
-            ax.set(xlabel=f"projection on w_{k + 1}", yticks=[])
-        row[0].set_title(
-            f"{name}: SWD {swd_to_prior(before, prior):.4f} → {swd_to_prior(after, prior):.4f}",
-            loc="left",
-            fontsize="medium",
-        )
-        row[-1].legend(fontsize="x-small")
+        check_choice(run["prior"], "prior", where, PRIORS)
+        _projection_row(row, name, run, seed=seed, bins=bins)
     return fig
+
+
+def _projection_row(row, name: str, run: Mapping, *, seed: int, bins: int) -> None:
+    """One row of Figure A.1: for each direction w_k (one axis each) the three histograms of z·w_k."""
+    prior, before, after = run["prior"], run["before"].float(), run["after"].float()
+    n, dim = after.shape
+    directions = random_directions(dim, len(row), seed=seed)  # (d, K)
+    samples = losses.sample_prior(prior, n, dim, generator=torch.Generator().manual_seed(seed + 1))  # (N, d)
+    projected = {
+        key: project_on_directions(z, directions, prior=prior).numpy()  # (N, K) each
+        for key, z in (("before", before), ("after", after), ("prior", samples))
+    }
+    span = np.abs(np.concatenate([projected["prior"], projected["after"]])).max()
+    edges = np.linspace(-span, span, bins + 1)
+    step = {"bins": edges, "density": True, "histtype": "step"}
+    for k, ax in enumerate(row):
+        ax.hist(projected["prior"][:, k], bins=edges, density=True, color="lightgray", label=f"{prior} prior")
+        ax.hist(
+            np.clip(projected["before"][:, k], -span, span),
+            **step,
+            color="tab:orange",
+            label="before training",
+        )
+        ax.hist(projected["after"][:, k], **step, linewidth=2, color="tab:blue", label="after training")
+        if prior == "hypersphere":
+            t = np.linspace(-span, span, 200)
+            density = sphere_projection_density(dim, t).numpy()
+            ax.plot(t, density, color="black", linewidth=1, label="exact density")
+        ax.set(xlabel=f"projection on w_{k + 1}", yticks=[])
+    swd = f"SWD {swd_to_prior(before, prior):.4f} → {swd_to_prior(after, prior):.4f}"
+    row[0].set_title(f"{name}: {swd}", loc="left", fontsize="medium")
+    row[-1].legend(fontsize="x-small")
 
 
 def plot_weight_temperature(grid: Mapping):
     r"""Heat maps of the toy's alignment and uniformity over (λ, τ), with the lines λτ = const dashed.
 
     Args:
-        grid: the dict of ``distribution_matching.weight_temperature_grid``.
+        grid: the dict of ``lessons.generalized.weight_temperature_grid``.
     """
     where = "plot_weight_temperature"
     keys = ("weights", "temperatures", "alignment", "uniformity")
     if not isinstance(grid, Mapping) or not set(keys) <= set(grid):
-        _fail(
+        fail(
             "grid",
             where,
             f"a dict with keys {keys} (weight_temperature_grid)",

@@ -1,20 +1,12 @@
 """Notebook 06 explorers: MoCo's queue and momentum, and one table for SimCLR, MoCo, BYOL and VICReg.
 
-MoCo (He et al. 2020, "Momentum Contrast", Sec. 3.2) keeps the keys of the last M/N batches in a ring
-buffer of M slots and uses them as negatives. Step t writes its N keys at slots ptr, ptr + 1, … (mod M),
-so slot s holds a key written a = 0, 1, …, ⌈M/N⌉ − 1 steps ago by the key encoder of that time, which
-is an exponential moving average of the query encoder:
+``draw_queue`` / ``queue_explorer`` draw the ring buffer of M slots after T steps of N keys, coloured by
+the age of each key (``lessons.methods.queue_ages``), next to the weights (1 − β)·β^a of the past query
+encoders in the key encoder (``lessons.methods.key_encoder_weights``), with sliders for M, N, T and β.
 
-    ξ_t = β·ξ_{t−1} + (1 − β)·θ_t   ⇒   ξ_t = Σ_{a ≥ 0} (1 − β)·β^a · θ_{t−a}   (+ the initial weights)
-
-The weights (1 − β)·β^a fall off over about 1/(1 − β) steps: with β close to 1 the key encoder changes
-slowly, so keys written many steps apart stay comparable — the consistency argument of the paper.
-``queue_explorer()`` draws both with sliders for M, N, the step and β. (The MoCo paper writes K for the
-queue length and m for the momentum; ``notebooks/00_notation.md`` uses M and β.)
-
-For the comparison: ``embedding_metrics`` measures a trained method (alignment, uniformity, positive
-cosine, effective rank), ``comparison_table`` formats the rows, ``plot_comparison`` draws them and
-``comparison_explorer`` flips through each method's 2-D embedding next to the bars.
+For the comparison, ``comparison_table`` formats the rows of ``lessons.methods.evaluate_method``,
+``plot_comparison`` draws them, ``embedding_maps`` maps each method's h to 2-D and
+``comparison_explorer`` flips through those maps next to the bars.
 """
 
 from __future__ import annotations
@@ -22,24 +14,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import ipywidgets as widgets
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import Wedge
 
-from edu_contrast import diagnostics
-from edu_contrast._validation import _fail, check_int, check_positive
+from edu_contrast import viz
+from edu_contrast._validation import check_int, fail
+from edu_contrast.lessons.methods import check_momentum, key_encoder_weights, queue_ages
+from edu_contrast.viz._common import _scatter_by_label
 from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
-    "queue_ages",
-    "key_encoder_weights",
     "draw_queue",
     "queue_explorer",
-    "embedding_metrics",
-    "few_label_accuracy",
-    "evaluate_method",
     "embedding_maps",
     "comparison_table",
     "plot_comparison",
@@ -58,53 +48,13 @@ METRICS = {
     "alignment": ("alignment", "{:.3f}", "lower"),
     "uniformity": ("uniformity", "{:.3f}", "lower"),
     "positive_cosine": ("positive cos", "{:.3f}", None),
-    "effective_rank": ("eff. rank h", "{:.1f}", None),  # higher is not better per se: a random net's is high
-    "effective_rank_z": ("eff. rank z", "{:.1f}", None),
+    "erank_h": ("eff. rank h", "{:.1f}", None),  # higher is not better per se: a random net's is high
+    "erank_z": ("eff. rank z", "{:.1f}", None),
     "seconds": ("time (s)", "{:.1f}", "lower"),
 }
 
 
 # ---------------------------------------------------------------------------- MoCo's queue
-
-
-def _check_momentum(momentum, where: str) -> float:
-    momentum = check_positive(momentum, "momentum", where, allow_zero=True)
-    if momentum >= 1:
-        _fail("momentum", where, "in [0, 1)", momentum)
-    return momentum
-
-
-def queue_ages(queue_size: int, batch_size: int, steps: int) -> tuple[np.ndarray, int]:
-    """Which step wrote each slot of MoCo's queue after ``steps`` enqueues of ``batch_size`` keys.
-
-    Step t (t = 1 … T) writes slots (ptr + j) mod M for j < N, ptr = (t − 1)·N mod M, exactly as
-    ``MoCo.enqueue``. ``queue_size`` is M, ``batch_size`` N, ``steps`` T.
-
-    Returns:
-        ``(ages, ptr)``: ``ages`` int array ``(M,)`` with T − t for the slot's writer t (0 = the newest
-        batch) and −1 for slots still holding their random initial value; ``ptr`` the next slot to write.
-    """
-    where = "queue_ages"
-    queue_size = check_int(queue_size, "queue_size", where)
-    batch_size = check_int(batch_size, "batch_size", where)
-    steps = check_int(steps, "steps", where, minimum=0)
-    written = np.full(queue_size, -1, dtype=np.int64)  # (M,) the step that wrote each slot
-    first = max(1, steps - math.ceil(queue_size / batch_size))  # older steps are overwritten entirely
-    for t in range(first, steps + 1):
-        slots = ((t - 1) * batch_size + np.arange(batch_size)) % queue_size  # (N,)
-        written[slots] = t
-    ages = np.where(written >= 0, steps - written, -1)  # (M,)
-    return ages, steps * batch_size % queue_size
-
-
-def key_encoder_weights(momentum: float, max_age: int) -> np.ndarray:
-    r"""(1 − β)·β^a for a = 0 … max_age: the share of the query encoder θ_{t−a} in the key encoder ξ_t.
-
-    Unrolling ξ_t = β·ξ_{t−1} + (1 − β)·θ_t (He et al. 2020, Eq. 2). ``momentum`` is β ∈ [0, 1).
-    """
-    momentum = _check_momentum(momentum, "key_encoder_weights")
-    max_age = check_int(max_age, "max_age", "key_encoder_weights", minimum=0)
-    return (1 - momentum) * momentum ** np.arange(max_age + 1, dtype=np.float64)  # (max_age + 1,)
 
 
 def _runs(ages: np.ndarray) -> list[tuple[int, int, int]]:
@@ -120,7 +70,7 @@ def _runs(ages: np.ndarray) -> list[tuple[int, int, int]]:
 def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momentum: float = 0.99):
     """Left: the M slots of MoCo's queue as a ring, coloured by age, with the write pointer. Right: which
     past query encoders the key encoder is made of, (1 − β)·β^a, against the ages of the queued keys."""
-    momentum = _check_momentum(momentum, "draw_queue")
+    momentum = check_momentum(momentum, "draw_queue")
     ages, ptr = queue_ages(queue_size, batch_size, steps)
     oldest = int(ages.max())
     fig, (ring, kernel) = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
@@ -185,12 +135,10 @@ def draw_queue(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momen
 
 def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, momentum: float = 0.99):
     """Sliders for M, N, the number of steps and β over ``draw_queue``."""
-    import ipywidgets as widgets
-
     if queue_size not in QUEUE_SIZES:
-        _fail("queue_size", "queue_explorer", f"one of {QUEUE_SIZES}", queue_size)
+        fail("queue_size", "queue_explorer", f"one of {QUEUE_SIZES}", queue_size)
     if momentum not in MOMENTA:
-        _fail("momentum", "queue_explorer", f"one of {MOMENTA}", momentum)
+        fail("momentum", "queue_explorer", f"one of {MOMENTA}", momentum)
     style = {"description_width": "initial"}
     controls = {
         "queue_size": widgets.SelectionSlider(
@@ -220,101 +168,14 @@ def queue_explorer(queue_size: int = 64, batch_size: int = 16, steps: int = 6, m
 # ---------------------------------------------------------------------------- comparing methods
 
 
-@torch.no_grad()
-def embedding_metrics(method, data, *, max_images: int = 1000, seed: int = 0) -> dict:
-    """How a trained method embeds ``data`` (no labels used).
-
-    Two augmented views x̃⁽¹⁾, x̃⁽²⁾ of up to ``max_images`` images (``augment.batched`` with the
-    image size's default config, the training distribution) give z⁽¹⁾, z⁽²⁾ = g(f(x̃)):
-
-        alignment  = E‖ẑ⁽¹⁾ − ẑ⁽²⁾‖²,   uniformity = log E exp(−2‖ẑ_i − ẑ_j‖²)   (Wang & Isola 2020)
-        positive_cosine = E ẑ⁽¹⁾·ẑ⁽²⁾
-        effective_rank = erank(h), effective_rank_z = erank(z) of the un-augmented images (Roy & Vetterli)
-
-    Returns a dict of floats with those five keys. Runs in eval mode on the method's device and leaves
-    the global random state untouched.
-    """
-    from edu_contrast import augment, train
-
-    max_images = check_int(max_images, "max_images", "embedding_metrics", minimum=2)
-    images = data.images[:max_images]
-    device = next(method.parameters()).device
-    aug = augment.batched(
-        images.shape[-1], images.shape[1], protected_channels=getattr(data, "protected_channels", 0)
-    ).to(device)
-    was_training = method.training
-    method.eval()
-    try:
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            x = images.to(device).float() / 255  # (n, C, H, W)
-            z1, z2 = method.project(aug(x)).float(), method.project(aug(x)).float()  # (n, out_dim) each
-    finally:
-        method.train(was_training)
-    h = train.embed_images(method, images)  # (n, feature_dim)
-    z = train.embed_images(method, images, project=True)  # (n, out_dim)
-    return {
-        "alignment": diagnostics.alignment(z1, z2),
-        "uniformity": diagnostics.uniformity(z1),
-        "positive_cosine": diagnostics.positive_cosine(z1, z2),
-        "effective_rank": diagnostics.effective_rank(h),
-        "effective_rank_z": diagnostics.effective_rank(z),
-    }
-
-
-def few_label_accuracy(
-    train_h, train_y, test_h, test_y, *, per_class: int = 10, draws: int = 5, seed: int = 0
-) -> float:
-    """Mean test accuracy of linear probes trained on ``per_class`` labelled images of each class.
-
-    The semi-supervised protocol of Chen et al. 2020 (SimCLR, Sec. 6: 1% / 10% of the labels), averaged
-    over ``draws`` random labelled subsets (seeded). With few labels the probe depends on how well the
-    features already group the classes, so it separates encoders that all score ≈ 95% with every label.
-    """
-    from edu_contrast import probes
-
-    where = "few_label_accuracy"
-    per_class, draws = check_int(per_class, "per_class", where), check_int(draws, "draws", where)
-    train_y = torch.as_tensor(train_y)
-    g = torch.Generator().manual_seed(seed)
-    scores = []
-    for _ in range(draws):
-        order = torch.randperm(len(train_y), generator=g)  # (N,)
-        chosen = torch.cat([order[train_y[order] == c][:per_class] for c in torch.unique(train_y)])
-        scores.append(probes.linear_probe(train_h[chosen], train_y[chosen], test_h, test_y))
-    return float(np.mean(scores))
-
-
-def evaluate_method(
-    method, train_data, test_data, *, per_class: int = 10, max_images: int = 1000, seed: int = 0
-) -> dict:
-    """One row of the comparison table: the probes on h (all labels, and ``per_class`` labels per class)
-    and ``embedding_metrics`` on up to ``max_images`` test images."""
-    from edu_contrast import probes, train
-
-    h_train, h_test = (
-        train.embed_images(method, train_data.images),
-        train.embed_images(method, test_data.images),
-    )
-    return {
-        "linear_accuracy": probes.linear_probe(h_train, train_data.labels, h_test, test_data.labels),
-        "few_label_accuracy": few_label_accuracy(
-            h_train, train_data.labels, h_test, test_data.labels, per_class=per_class, seed=seed
-        ),
-        **embedding_metrics(method, test_data, max_images=max_images, seed=seed),
-    }
-
-
 def embedding_maps(features: Mapping[str, torch.Tensor], labels, *, method: str = "umap", columns: int = 3):
     """One ``viz.plot_embedding_2d`` panel per entry of ``features`` (name → h ``(n, d)``).
 
     Returns ``(figure, coords)`` with ``coords[name]`` the ``(n, 2)`` points drawn, so an explorer can show
     them again without recomputing UMAP.
     """
-    from edu_contrast import viz
-
     if not isinstance(features, Mapping) or not features:
-        _fail("features", "embedding_maps", "a non-empty dict name → (n, d) features", repr(features)[:60])
+        fail("features", "embedding_maps", "a non-empty dict name → (n, d) features", repr(features)[:60])
     columns = min(check_int(columns, "columns", "embedding_maps"), len(features))
     rows = math.ceil(len(features) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.9 * rows), squeeze=False)
@@ -333,7 +194,7 @@ def embedding_maps(features: Mapping[str, torch.Tensor], labels, *, method: str 
 
 def _check_rows(rows, where: str) -> dict[str, Mapping]:
     if not isinstance(rows, Mapping) or not rows or not all(isinstance(r, Mapping) for r in rows.values()):
-        _fail("rows", where, "a non-empty dict method name → dict of metrics", repr(rows)[:80])
+        fail("rows", where, "a non-empty dict method name → dict of metrics", repr(rows)[:80])
     return dict(rows)
 
 
@@ -350,7 +211,7 @@ def comparison_table(rows: Mapping[str, Mapping], columns: Sequence[str] | None 
     )
     for c in columns:
         if c not in METRICS:
-            _fail("columns", where, f"names from {list(METRICS)}", repr(c))
+            fail("columns", where, f"names from {list(METRICS)}", repr(c))
     best = {}
     for c in columns:
         values = [r[c] for r in rows.values() if r.get(c) is not None]
@@ -371,7 +232,7 @@ def comparison_table(rows: Mapping[str, Mapping], columns: Sequence[str] | None 
 
 def plot_comparison(
     rows: Mapping[str, Mapping],
-    columns: Sequence[str] = ("linear_accuracy", "effective_rank", "alignment", "uniformity"),
+    columns: Sequence[str] = ("linear_accuracy", "erank_h", "alignment", "uniformity"),
     *,
     highlight: str | None = None,
 ):
@@ -383,7 +244,7 @@ def plot_comparison(
     colours = matplotlib.colormaps["tab10"].colors
     for ax, c in zip(axes[0], columns):
         if c not in METRICS:
-            _fail("columns", where, f"names from {list(METRICS)}", repr(c))
+            fail("columns", where, f"names from {list(METRICS)}", repr(c))
         values = [rows[n].get(c) for n in names]
         heights = [np.nan if v is None else v for v in values]
         bars = ax.bar(range(len(names)), heights, color=[colours[i % 10] for i in range(len(names))])
@@ -403,19 +264,17 @@ def draw_method_embedding(
     coords: Mapping[str, np.ndarray],
     labels,
     *,
-    columns: Sequence[str] = ("linear_accuracy", "effective_rank"),
+    columns: Sequence[str] = ("linear_accuracy", "erank_h"),
 ):
     """Left: the 2-D embedding ``coords[name]`` ``(n, 2)`` coloured by ``labels``; right: the bars with
     ``name`` outlined."""
-    from edu_contrast.viz import _scatter_by_label
-
     where = "draw_method_embedding"
     rows = _check_rows(rows, where)
     if name not in coords:
-        _fail("name", where, f"one of {list(coords)}", repr(name))
+        fail("name", where, f"one of {list(coords)}", repr(name))
     points = np.asarray(coords[name], dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
-        _fail("coords", where, "arrays of shape (n, 2)", f"shape {points.shape} for {name!r}")
+        fail("coords", where, "arrays of shape (n, 2)", f"shape {points.shape} for {name!r}")
     fig = plt.figure(figsize=(11, 4))
     grid = fig.add_gridspec(1, 1 + len(columns), width_ratios=[2] + [1] * len(columns))
     ax = fig.add_subplot(grid[0])
@@ -439,11 +298,9 @@ def comparison_explorer(
     rows: Mapping[str, Mapping], coords: Mapping[str, np.ndarray], labels, *, name: str | None = None
 ):
     """A dropdown over the methods (precomputed ``rows``, ``coords``) redrawing ``draw_method_embedding``."""
-    import ipywidgets as widgets
-
     names = [n for n in rows if n in coords]
     if not names:
-        _fail(
+        fail(
             "coords", "comparison_explorer", "2-D coordinates for at least one method of 'rows'", list(coords)
         )
     name = names[0] if name is None else name

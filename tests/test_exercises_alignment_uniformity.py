@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from edu_contrast import exercises, losses
 from edu_contrast.exercises import ExerciseError
-from edu_contrast.exercises.geometry import check_alignment, check_uniformity
+from edu_contrast.exercises.alignment_uniformity import check_alignment, check_uniformity
 
 
 def _pairs_i_lt_j(z):

@@ -1,101 +1,39 @@
 r"""Notebook 03 explorers: embeddings on the circle and the sphere as training goes, and the generalized loss.
 
-Wang & Isola 2020 ("Understanding Contrastive Representation Learning through Alignment and Uniformity on
-the Hypersphere") measure two things of the normalised embeddings ẑ:
+Wang & Isola 2020 measure two things of the normalised embeddings ẑ (``measure``, one definition each):
 
-    L_align   = E ‖ẑ − ẑ⁺‖²                          (positive pairs: the two views of one image)
-    L_uniform = log E exp(−t ‖ẑ_i − ẑ_j‖²),  t = 2      (independent pairs)
+    L_align   = E ‖ẑ⁽¹⁾ − ẑ⁽²⁾‖²                        (the two augmented views of one image)
+    L_uniform = log E exp(−t ‖ẑ_i − ẑ_j‖²),  t = 2      (independent pairs of clean images)
 
-L_uniform has a floor. For the uniform distribution σ on S^{d−1}, u = x·y of two independent points has
-density ∝ (1 − u²)^{(d−3)/2}, and ‖x − y‖² = 2 − 2u, so
-
-    L*_d = log E_σ exp(−2t + 2t u) = log[ Γ(d/2) t^{1−d/2} I_{d/2−1}(2t) ] − 2t,
-
-    S¹ (d = 2): L* = log I₀(2t) − 2t            = log I₀(4) − 4      ≈ −1.5750 at t = 2,
-    S² (d = 3): L* = log(sinh(2t)/(2t)) − 2t    = log(sinh(4)/4) − 4 ≈ −2.0798 at t = 2,
-    d → ∞:      L* → −2t = −4.
-
-No set of n points goes much lower: the Gaussian kernel is positive definite on the sphere, so its mean
-over all n² ordered pairs (i = j included) is at least its mean under σ, e^{L*} (Schoenberg: the constant
-spherical harmonic carries e^{L*}, every other one adds a non-negative term). Removing the n terms i = j
-(each exp(0) = 1) gives, for the mean over i < j,
-
-    L_uniform ≥ log[(n e^{L*} − 1)/(n − 1)]    (→ L* as n → ∞)
-
-and Jensen's inequality (log E e^X ≥ E X, with the mean of ‖ẑ_i − ẑ_j‖² over i ≠ j at most 2n/(n − 1))
-gives the cruder L_uniform ≥ −2tn/(n − 1) ≈ −4 in any dimension. ``uniform_sphere_uniformity`` and
-``uniformity_lower_bound`` compute these numbers; the plots draw them.
+The plots draw the tracked runs of ``lessons.alignment_uniformity`` (``Run``) and the floor of L_uniform
+that lesson derives: L*_d of the uniform distribution on S^{d−1} and the bound for n points.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
-from scipy.special import gammaln
 
 from edu_contrast import viz
-from edu_contrast._validation import _fail, check_int, check_positive
-from edu_contrast.experiments import Run
+from edu_contrast._validation import check_int, check_positive, fail
+from edu_contrast.lessons.alignment_uniformity import (
+    Run,
+    rank_correlation,
+    uniform_sphere_uniformity,
+    uniformity_lower_bound,
+)
 from edu_contrast.widgets._core import live_explorer
 
 __all__ = [
-    "uniform_sphere_uniformity",
-    "uniformity_lower_bound",
     "plot_snapshot",
     "plot_snapshots",
     "snapshot_explorer",
     "plot_weight",
     "weight_explorer",
     "plot_probe_correlation",
-    "rank_correlation",
 ]
-
-
-# ----------------------------------------------------------------------------- the floor of L_uniform
-
-
-def _log_bessel_i(nu: float, x: float) -> float:
-    """log I_ν(x) from its power series Σ_k (x/2)^{2k+ν} / (k! Γ(k+ν+1)), summed in log space.
-
-    Every term is positive, so the sum is exact to rounding for any ν ≥ 0, even where I_ν(x) underflows.
-    """
-    k = np.arange(max(64, int(4 * x) + 64), dtype=np.float64)  # terms peak near k ≈ x/2
-    log_terms = (2 * k + nu) * math.log(x / 2) - gammaln(k + 1) - gammaln(k + nu + 1)
-    top = log_terms.max()
-    return float(top + math.log(np.exp(log_terms - top).sum()))
-
-
-def uniform_sphere_uniformity(dim: int, t: float = 2.0) -> float:
-    r"""L*_d = log E exp(−t ‖x − y‖²) for x, y independent and uniform on the unit sphere S^{d−1} ⊂ ℝ^d.
-
-        L*_d = log Γ(d/2) + (1 − d/2) log t + log I_{d/2−1}(2t) − 2t
-
-    d = 2 gives log I₀(2t) − 2t, d = 3 gives log(sinh(2t)/(2t)) − 2t; large d tends to −2t.
-    ``dim`` is d ≥ 2, ``t`` is t > 0.
-    """
-    where = "uniform_sphere_uniformity"
-    dim = check_int(dim, "dim", where, minimum=2)
-    t = check_positive(t, "t", where)
-    return float(gammaln(dim / 2) + (1 - dim / 2) * math.log(t) + _log_bessel_i(dim / 2 - 1, 2 * t) - 2 * t)
-
-
-def uniformity_lower_bound(n: int, dim: int, t: float = 2.0) -> float:
-    r"""A lower bound on L_uniform = log [2/(n(n−1)) Σ_{i<j} exp(−t ‖ẑ_i − ẑ_j‖²)], any n points on S^{d−1}.
-
-        max( log[(n e^{L*_d} − 1)/(n − 1)],  −2tn/(n − 1) )
-
-    The first term comes from the positive definiteness of the Gaussian kernel (module docstring) and
-    tends to L*_d (``uniform_sphere_uniformity``) as n grows; the second from Jensen's inequality.
-    """
-    where = "uniformity_lower_bound"
-    n = check_int(n, "n", where, minimum=2)
-    t = check_positive(t, "t", where)
-    jensen = -2 * t * n / (n - 1)
-    mean_potential = (n * math.exp(uniform_sphere_uniformity(dim, t)) - 1) / (n - 1)
-    return max(jensen, math.log(mean_potential)) if mean_potential > 0 else jensen
 
 
 # ----------------------------------------------------------------------------- snapshots during training
@@ -103,9 +41,11 @@ def uniformity_lower_bound(n: int, dim: int, t: float = 2.0) -> float:
 
 def _check_run(run, where: str, *, snapshots: bool = False) -> Run:
     if not isinstance(run, Run):
-        _fail("run", where, "an experiments.Run (from experiments.track_run)", type(run).__name__, TypeError)
+        fail(
+            "run", where, "a Run (from lessons.alignment_uniformity.track_run)", type(run).__name__, TypeError
+        )
     if snapshots and not run.snapshots:
-        _fail(
+        fail(
             "run",
             where,
             "a Run with snapshots (2-D or 3-D embeddings, or track_run(snapshots=True))",
@@ -147,7 +87,7 @@ def plot_snapshot(run: Run, epoch: int | None = None):
     run's path in the alignment–uniformity plane with that epoch marked and the floor of L_uniform drawn.
 
     Args:
-        run: an ``experiments.Run`` with snapshots (2-D or 3-D embeddings).
+        run: an ``Run`` with snapshots (2-D or 3-D embeddings).
         epoch: 0 (before training) … number of epochs; default the last.
     """
     where = "plot_snapshot"
@@ -155,7 +95,7 @@ def plot_snapshot(run: Run, epoch: int | None = None):
     last = len(run.snapshots) - 1
     epoch = last if epoch is None else check_int(epoch, "epoch", where, minimum=0)
     if epoch > last:
-        _fail("epoch", where, f"<= {last} (the run's last epoch)", epoch)
+        fail("epoch", where, f"<= {last} (the run's last epoch)", epoch)
     z = run.snapshots[epoch]  # (n, d) ẑ
     dim, record = z.shape[1], run.history[epoch]
     fig = plt.figure(figsize=(11, 4.6), layout="constrained")
@@ -193,7 +133,7 @@ def plot_snapshots(run: Run, epochs=None):
         epochs = sorted({round(last * k / 3) for k in range(4)})
     epochs = [check_int(e, "epochs", where, minimum=0) for e in epochs]
     if not epochs or max(epochs) > last:
-        _fail("epochs", where, f"a non-empty list of epochs in [0, {last}]", epochs)
+        fail("epochs", where, f"a non-empty list of epochs in [0, {last}]", epochs)
     dim = run.snapshots[0].shape[1]
     fig = plt.figure(figsize=(3.3 * len(epochs), 3.6), layout="constrained")
     spec = fig.add_gridspec(1, len(epochs))
@@ -212,16 +152,14 @@ def plot_snapshots(run: Run, epochs=None):
 
 def snapshot_explorer(runs: Mapping[str, Run], *, run: str | None = None, epoch: int | None = None):
     """A run menu and an epoch slider over ``plot_snapshot``: watch the embeddings spread on the sphere."""
-    import ipywidgets as widgets
-
     where = "snapshot_explorer"
     runs = {name: _check_run(r, where, snapshots=True) for name, r in dict(runs).items()}
     if not runs:
-        _fail("runs", where, "a non-empty dict name → Run with snapshots", runs)
+        fail("runs", where, "a non-empty dict name → Run with snapshots", runs)
     names = list(runs)
     run = names[0] if run is None else run
     if run not in runs:
-        _fail("run", where, "one of " + ", ".join(map(repr, names)), repr(run))
+        fail("run", where, "one of " + ", ".join(map(repr, names)), repr(run))
     last = max(len(r.snapshots) for r in runs.values()) - 1
     epoch = len(runs[run].snapshots) - 1 if epoch is None else epoch
     style = {"description_width": "initial"}
@@ -244,7 +182,7 @@ def snapshot_explorer(runs: Mapping[str, Run], *, run: str | None = None, epoch:
 
 def _check_weights(runs_by_weight, where: str) -> dict[float, Run]:
     if not isinstance(runs_by_weight, Mapping) or not runs_by_weight:
-        _fail("runs_by_weight", where, "a non-empty dict λ → Run", repr(runs_by_weight)[:80], TypeError)
+        fail("runs_by_weight", where, "a non-empty dict λ → Run", repr(runs_by_weight)[:80], TypeError)
     return {float(w): _check_run(r, where) for w, r in sorted(runs_by_weight.items())}
 
 
@@ -254,14 +192,14 @@ def plot_weight(runs_by_weight: Mapping[float, Run], weight: float):
     on ẑ against λ.
 
     Args:
-        runs_by_weight: dict λ → ``experiments.Run`` (same embedding dimension).
+        runs_by_weight: dict λ → ``Run`` (same embedding dimension).
         weight: one of its keys.
     """
     where = "plot_weight"
     runs = _check_weights(runs_by_weight, where)
     weight = check_positive(weight, "weight", where, allow_zero=True)
     if weight not in runs:
-        _fail("weight", where, "one of " + ", ".join(f"{w:g}" for w in runs), weight)
+        fail("weight", where, "one of " + ", ".join(f"{w:g}" for w in runs), weight)
     chosen = runs[weight]
     dim = chosen.z.shape[1]
     fig = plt.figure(figsize=(14, 4.3), layout="constrained")
@@ -314,8 +252,6 @@ def plot_weight(runs_by_weight: Mapping[float, Run], weight: float):
 
 def weight_explorer(runs_by_weight: Mapping[float, Run], weight: float = 1.0):
     """A λ slider over ``plot_weight``: from alignment only (λ = 0, collapse) to a strong spreading term."""
-    import ipywidgets as widgets
-
     runs = _check_weights(runs_by_weight, "weight_explorer")
     weight = float(weight) if float(weight) in runs else next(iter(runs))
     controls = {
@@ -327,23 +263,6 @@ def weight_explorer(runs_by_weight: Mapping[float, Run], weight: float = 1.0):
 
 
 # ----------------------------------------------------------------------------- do they predict the probe?
-
-
-def rank_correlation(x, y) -> float:
-    """Spearman's ρ: the Pearson correlation of the ranks (ties share their mean rank); NaN for a constant."""
-    from scipy.stats import spearmanr
-
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        _fail(
-            "x",
-            "rank_correlation",
-            "two 1-D sequences of the same length >= 2",
-            f"shapes {x.shape}, {y.shape}",
-        )
-    if np.all(x == x[0]) or np.all(y == y[0]):
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
 
 
 _ACCURACY_LABELS = {
@@ -361,7 +280,7 @@ def plot_probe_correlation(runs: Mapping[str, Run], *, accuracy: str = "knn_z"):
     where = "plot_probe_correlation"
     runs = {name: _check_run(r, where) for name, r in dict(runs).items()}
     if len(runs) < 2:
-        _fail("runs", where, "a dict of at least 2 runs", len(runs))
+        fail("runs", where, "a dict of at least 2 runs", len(runs))
 
     def score(r: Run) -> float:
         return r.linear_accuracy if accuracy == "linear_accuracy" else r.final[accuracy]

@@ -1,4 +1,4 @@
-"""distribution_matching: fixed-seed SWD, projections, the exact sphere-projection density, the 2-D toy."""
+"""Notebook 08's lesson: fixed-seed SWD, projections, the exact sphere-projection density, the 2-D toy."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from edu_contrast import distribution_matching as D
 from edu_contrast import losses
+from edu_contrast.lessons import generalized as lesson
 
 
 def randn(*shape, seed=0):
@@ -17,48 +17,49 @@ def randn(*shape, seed=0):
 
 @pytest.mark.parametrize("dim, num", [(4, None), (4, 10), (6, 2)])
 def test_random_directions_are_orthonormal_blocks_and_seeded(dim, num):
-    w = D.random_directions(dim, num, seed=3)
+    w = lesson.random_directions(dim, num, seed=3)
     k = num or dim
     assert w.shape == (dim, k) and w.dtype == torch.float32
     assert torch.allclose(w.norm(dim=0), torch.ones(k), atol=1e-6)
     block = w[:, : min(dim, k)]
     assert torch.allclose(block.T @ block, torch.eye(block.shape[1]), atol=1e-5)
-    assert torch.equal(D.random_directions(dim, num, seed=3), w)
-    assert not torch.equal(D.random_directions(dim, num, seed=4), w)
+    assert torch.equal(lesson.random_directions(dim, num, seed=3), w)
+    assert not torch.equal(lesson.random_directions(dim, num, seed=4), w)
 
 
 def test_project_on_directions_is_a_matrix_product_and_normalises_for_the_sphere():
-    z, w = randn(10, 3, seed=1).float(), D.random_directions(3, 2)
-    assert torch.allclose(D.project_on_directions(z, w), z @ w, atol=1e-6)
+    z, w = randn(10, 3, seed=1).float(), lesson.random_directions(3, 2)
+    assert torch.allclose(lesson.project_on_directions(z, w), z @ w, atol=1e-6)
     unit = torch.nn.functional.normalize(z, dim=1)
-    assert torch.allclose(D.project_on_directions(5 * z, w, prior="hypersphere"), unit @ w, atol=1e-6)
+    assert torch.allclose(lesson.project_on_directions(5 * z, w, prior="hypersphere"), unit @ w, atol=1e-6)
     with pytest.raises(ValueError, match="'directions'"):
-        D.project_on_directions(z, D.random_directions(4, 2))
+        lesson.project_on_directions(z, lesson.random_directions(4, 2))
 
 
-@pytest.mark.parametrize("prior", D.PRIORS)
+@pytest.mark.parametrize("prior", lesson.PRIORS)
 def test_swd_to_prior_is_the_loss_with_a_seeded_generator(prior):
     z = randn(50, 4, seed=2)
     expected = losses.sliced_wasserstein(z.float(), prior=prior, generator=torch.Generator().manual_seed(7))
-    assert D.swd_to_prior(z, prior, seed=7) == pytest.approx(float(expected), rel=1e-6)
-    assert D.swd_to_prior(z, prior, seed=7) == D.swd_to_prior(z, prior, seed=7)
+    assert lesson.swd_to_prior(z, prior, seed=7) == pytest.approx(float(expected), rel=1e-6)
+    assert lesson.swd_to_prior(z, prior, seed=7) == lesson.swd_to_prior(z, prior, seed=7)
 
 
-@pytest.mark.parametrize("prior", D.PRIORS)
+@pytest.mark.parametrize("prior", lesson.PRIORS)
 def test_swd_to_prior_prefers_samples_of_the_prior(prior):
     g = torch.Generator().manual_seed(11)
     own = losses.sample_prior(prior, 500, 8, generator=g)
     shifted = own + 0.5  # the same shape moved off the prior
-    assert D.swd_to_prior(own, prior) < 0.1 * D.swd_to_prior(shifted, prior) or prior == "hypersphere"
+    own_distance = lesson.swd_to_prior(own, prior)
+    assert own_distance < 0.1 * lesson.swd_to_prior(shifted, prior) or prior == "hypersphere"
     squeezed = torch.nn.functional.normalize(own, dim=1) * 0 + own[:1]  # every point the same: collapse
-    assert D.swd_to_prior(own, prior) < 0.2 * D.swd_to_prior(squeezed, prior)
+    assert lesson.swd_to_prior(own, prior) < 0.2 * lesson.swd_to_prior(squeezed, prior)
 
 
 @pytest.mark.parametrize("dim", [2, 3, 5, 64])
 def test_sphere_projection_density_integrates_to_one_with_variance_one_over_d(dim):
     t = torch.linspace(-1, 1, 200_001, dtype=torch.float64)
     t = t[1:-1] if dim == 2 else t  # the d = 2 density is infinite at ±1
-    p = D.sphere_projection_density(dim, t)
+    p = lesson.sphere_projection_density(dim, t)
     mass = torch.trapezoid(p, t)
     variance = torch.trapezoid(p * t**2, t)
     assert float(mass) == pytest.approx(1.0, abs=5e-3 if dim == 2 else 1e-6)
@@ -67,38 +68,38 @@ def test_sphere_projection_density_integrates_to_one_with_variance_one_over_d(di
 
 def test_sphere_projection_density_closed_forms_and_monte_carlo():
     assert torch.allclose(
-        D.sphere_projection_density(3, [-0.9, 0.0, 0.5]), torch.full((3,), 0.5, dtype=torch.float64)
+        lesson.sphere_projection_density(3, [-0.9, 0.0, 0.5]), torch.full((3,), 0.5, dtype=torch.float64)
     )
-    assert float(D.sphere_projection_density(4, 1.5)) == 0.0
+    assert float(lesson.sphere_projection_density(4, 1.5)) == 0.0
     # Monte Carlo: the first coordinate of uniform points on S^4 falls in [0.2, 0.4] with the density's mass.
     u = losses.sample_prior("hypersphere", 200_000, 5, generator=torch.Generator().manual_seed(0))[:, 0]
     t = torch.linspace(0.2, 0.4, 2001, dtype=torch.float64)
     assert float(((u > 0.2) & (u < 0.4)).double().mean()) == pytest.approx(
-        float(torch.trapezoid(D.sphere_projection_density(5, t), t)), abs=3e-3
+        float(torch.trapezoid(lesson.sphere_projection_density(5, t), t)), abs=3e-3
     )
     with pytest.raises(ValueError, match="'dim'"):
-        D.sphere_projection_density(1, 0.0)
+        lesson.sphere_projection_density(1, 0.0)
 
 
 def test_toy_inputs_are_balanced_blobs():
-    x, y = D.toy_inputs(300, seed=1)
+    x, y = lesson.toy_inputs(300, seed=1)
     assert x.shape == (300, 2) and torch.equal(torch.bincount(y), torch.tensor([100, 100, 100]))
-    for label, centre in enumerate(D.TOY_CENTRES):
+    for label, centre in enumerate(lesson.TOY_CENTRES):
         assert torch.allclose(x[y == label].mean(dim=0), torch.tensor(centre), atol=0.1)
-    assert torch.equal(D.toy_inputs(300, seed=1)[0], x)
+    assert torch.equal(lesson.toy_inputs(300, seed=1)[0], x)
 
 
-@pytest.mark.parametrize("prior", D.PRIORS)
+@pytest.mark.parametrize("prior", lesson.PRIORS)
 def test_toy_training_moves_z_towards_the_prior(prior):
-    before = D.train_toy(prior, steps=0)
-    after = D.train_toy(prior, steps=100, weight=3.0)
+    before = lesson.train_toy(prior, steps=0)
+    after = lesson.train_toy(prior, steps=100, weight=3.0)
     assert after["swd"] < 0.5 * before["swd"]
     assert after["z"].shape == (512, 2) and after["labels"].shape == (512,)
 
 
 def test_toy_weight_trades_alignment_for_matching():
-    small = D.train_toy("hypercube", weight=0.1, steps=100)
-    large = D.train_toy("hypercube", weight=10.0, steps=100)
+    small = lesson.train_toy("hypercube", weight=0.1, steps=100)
+    large = lesson.train_toy("hypercube", weight=10.0, steps=100)
     assert large["swd"] < small["swd"]
     assert large["alignment"] > small["alignment"]
 
@@ -107,24 +108,24 @@ def test_toy_is_seeded_and_leaves_global_state_alone():
     threads = torch.get_num_threads()
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    first = D.train_toy("normal", steps=5, seed=2)
+    first = lesson.train_toy("normal", steps=5, seed=2)
     assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
-    assert torch.equal(D.train_toy("normal", steps=5, seed=2)["z"], first["z"])
+    assert torch.equal(lesson.train_toy("normal", steps=5, seed=2)["z"], first["z"])
 
 
 def test_toy_and_grid_bad_inputs():
     with pytest.raises(ValueError, match="'prior'.*'hypersphere' when distribution='lse'"):
-        D.train_toy("normal", distribution="lse")
+        lesson.train_toy("normal", distribution="lse")
     with pytest.raises(ValueError, match="'weight'"):
-        D.train_toy(weight=-1.0)
+        lesson.train_toy(weight=-1.0)
     with pytest.raises(ValueError, match="'temperatures'"):
-        D.weight_temperature_grid([1.0], [0.0])
+        lesson.weight_temperature_grid([1.0], [0.0])
 
 
 def test_weight_temperature_grid_shapes_and_entries():
-    grid = D.weight_temperature_grid([0.5, 2.0], [0.1, 0.2, 0.4], steps=3)
+    grid = lesson.weight_temperature_grid([0.5, 2.0], [0.1, 0.2, 0.4], steps=3)
     assert grid["alignment"].shape == (3, 2) and grid["uniformity"].shape == (3, 2)
-    run = D.train_toy("hypersphere", distribution="lse", weight=2.0, temperature=0.2, steps=3, out_dim=8)
+    run = lesson.train_toy("hypersphere", distribution="lse", weight=2.0, temperature=0.2, steps=3, out_dim=8)
     assert float(grid["alignment"][1, 1]) == pytest.approx(run["alignment"], rel=1e-5)
     assert float(grid["uniformity"][1, 1]) == pytest.approx(run["uniformity"], rel=1e-5)
     assert bool((grid["uniformity"] <= 0).all()) and not math.isnan(float(grid["alignment"].sum()))
@@ -135,8 +136,8 @@ def test_doubling_effects_recover_the_slopes_of_a_plane():
     log_t, log_w = torch.meshgrid(torch.log2(temperatures), torch.log2(weights), indexing="ij")  # (T, W)
     plane = 0.3 * log_w - 0.1 * log_t + 2.0
     grid = {"weights": weights, "temperatures": temperatures, "alignment": plane, "uniformity": -plane}
-    effects = D.doubling_effects(grid, "alignment")
+    effects = lesson.doubling_effects(grid, "alignment")
     assert effects["weight"] == pytest.approx(0.3) and effects["temperature"] == pytest.approx(-0.1)
-    assert D.doubling_effects(grid, "uniformity")["weight"] == pytest.approx(-0.3)
+    assert lesson.doubling_effects(grid, "uniformity")["weight"] == pytest.approx(-0.3)
     with pytest.raises(ValueError, match="'key'"):
-        D.doubling_effects(grid, "swd")
+        lesson.doubling_effects(grid, "swd")

@@ -1,11 +1,11 @@
-"""Contrastive learning as alignment + matching a prior (Chen, Luo & Li 2020b, Sec. 2 and Appendix A.2).
+"""Notebook 08: contrastive learning as alignment + matching a prior (Chen, Luo & Li 2020b, Sec. 2, App. A.2).
 
     L = L_align + λ · L_dist                            (Eq. 2, ``losses.generalized_contrastive``)
 
 NT-Xent is the member whose L_dist is the log-sum-exp ("lse") term, which spreads ẑ uniformly on
 the hypersphere. The sliced Wasserstein distance ("swd", ``losses.sliced_wasserstein``) can pull z
 towards any prior we can sample: uniform on the hypersphere, uniform in the hypercube [−1, 1]^d,
-or the standard normal. ``experiments.Generalized`` trains an encoder with either loss; this module
+or the standard normal. ``methods.Generalized`` trains an encoder with either loss; this module
 has what the notebook needs around them:
 
 * ``swd_to_prior``: the distance of a set of embeddings to a prior, measured with a fixed generator
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from edu_contrast import diagnostics, losses
-from edu_contrast._validation import _fail, check_choice, check_embeddings, check_int, check_positive
+from edu_contrast._validation import check_choice, check_embeddings, check_int, check_positive, fail
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
 from edu_contrast.utils import one_thread
@@ -51,7 +51,7 @@ def _check_loss_choice(distribution: str, prior: str, where: str) -> None:
     check_choice(distribution, "distribution", where, DISTRIBUTIONS)
     check_choice(prior, "prior", where, PRIORS)
     if distribution == "lse" and prior != "hypersphere":
-        _fail(
+        fail(
             "prior", where, "'hypersphere' when distribution='lse' (use 'swd' for other priors)", repr(prior)
         )
 
@@ -85,7 +85,7 @@ def project_on_directions(
     check_embeddings(z, "z", where)
     check_embeddings(directions, "directions", where, shape_hint="(dim, num_projections)")
     if directions.shape[0] != z.shape[1]:
-        _fail(
+        fail(
             "directions",
             where,
             f"of shape ({z.shape[1]}, K) to match z's dimension",
@@ -209,12 +209,14 @@ def train_toy(
             x, labels = toy_inputs(512, seed=seed + 10_000)  # fixed evaluation points, never trained on
             z = model(x)
             z1, z2 = model(x + noise * torch.randn_like(x)), model(x + noise * torch.randn_like(x))
-    on_sphere = prior == "hypersphere"
-    pairs = (normalize(z1), normalize(z2)) if on_sphere else (z1, z2)
+    if prior == "hypersphere":
+        alignment = diagnostics.alignment(z1, z2)  # E‖ẑ1 − ẑ2‖²
+    else:
+        alignment = float((z1 - z2).pow(2).sum(dim=1).mean())  # E‖z1 − z2‖²: the prior lives off the sphere
     return {
         "z": z,
         "labels": labels,
-        "alignment": float((pairs[0] - pairs[1]).pow(2).sum(dim=1).mean()),
+        "alignment": alignment,
         "uniformity": diagnostics.uniformity(z),
         "swd": swd_to_prior(z, prior),
     }

@@ -1,0 +1,205 @@
+r"""Notebook 04: complete and dimensional collapse, and the switches of each method that prevent them.
+
+For embeddings Z ∈ ℝ^{N×d} with singular values σ_1 ≥ σ_2 ≥ …,
+
+    p_k = σ_k / Σ_l σ_l,    erank(Z) = exp(−Σ_k p_k log p_k)      (Roy & Vetterli 2007)
+
+- complete collapse: every image lands on the same point, Z ≈ 1 cᵀ, one singular value left: erank → 1;
+- dimensional collapse: the embeddings fill only k < d directions (Hua et al. 2021, Jing et al. 2022):
+  the centred spectrum drops after σ_k, and erank ≈ k.
+
+``synthetic_embeddings`` makes each kind by construction. The grid ``ABLATIONS`` switches off, one at a
+time, what keeps each family healthy: BYOL's predictor, stop-gradient and target momentum
+(``methods.BYOLAblation``), VICReg's variance and covariance terms (λ_V, λ_C of ``losses.vicreg``),
+SimCLR's projector (``methods.without_projector``), augmentation strength and batch size, and the
+uniformity term of ``methods.AlignUniform``. ``run_ablation`` trains one grid point as a tracked run
+(``lessons._runs``: erank_z, erank_h, uniformity, pair_distance, std_z per epoch), once per session.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from edu_contrast import augment, methods
+from edu_contrast._validation import check_choice, check_int, fail
+from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.lessons._runs import Run, track_run
+
+__all__ = [
+    "KINDS",
+    "synthetic_embeddings",
+    "ABLATIONS",
+    "ablation_name",
+    "switch_label",
+    "build_ablation",
+    "run_ablation",
+    "Run",
+]
+
+KINDS = ("healthy", "dimensional", "complete")
+
+# Each family's switches and their allowed values; the first value of each is the healthy recipe.
+ABLATIONS: dict[str, dict[str, tuple]] = {
+    "byol": {
+        "predictor": (True, False),
+        "stop_gradient": (True, False),
+        "base_momentum": (0.99, 0.999, 1.0, 0.0),
+    },
+    "vicreg": {"variance": (True, False), "covariance": (True, False)},
+    "simclr": {"projector": (True, False), "augmentation": ("default", "weak"), "batch_size": (256, 32)},
+    "align_uniform": {"uniformity": (True, False)},
+}
+
+
+def synthetic_embeddings(
+    kind: str, *, n: int = 512, dim: int = 64, rank: int = 4, noise: float = 0.001, seed: int = 0
+) -> torch.Tensor:
+    """Made-up float64 embeddings ``(n, dim)`` that show each failure by construction.
+
+    * "healthy": z ~ N(0, I_d), every direction used.
+    * "dimensional": z = a Wᵀ + ε with a ~ N(0, I_rank) and W ``(dim, rank)``: only ``rank`` directions used.
+    * "complete": z = c + ε, the same point c for every image (‖c‖ = 1).
+
+    ε ~ N(0, noise² I_d) keeps the matrices full rank, as real embeddings are. Keep it small: erank
+    uses σ_k, not σ_k², so d − 1 tiny singular values of noise still add up (with noise = 0.02 the
+    "complete" matrix already has erank ≈ 20).
+    """
+    where = "synthetic_embeddings"
+    check_choice(kind, "kind", where, KINDS)
+    n, dim = check_int(n, "n", where, minimum=2), check_int(dim, "dim", where)
+    rank = check_int(rank, "rank", where)
+    g = torch.Generator().manual_seed(seed)
+    eps = noise * torch.randn(n, dim, generator=g, dtype=torch.float64)  # (n, d)
+    if kind == "healthy":
+        return torch.randn(n, dim, generator=g, dtype=torch.float64)
+    if kind == "dimensional":
+        basis = torch.randn(dim, rank, generator=g, dtype=torch.float64) / dim**0.5  # (d, rank)
+        return torch.randn(n, rank, generator=g, dtype=torch.float64) @ basis.T + eps  # (n, d)
+    point = torch.randn(1, dim, generator=g, dtype=torch.float64)
+    return point / point.norm() + eps  # (n, d)
+
+
+def _switches(family: str, switches: dict, where: str) -> dict:
+    """The family's full switch setting: defaults (the healthy recipe) updated with ``switches``."""
+    check_choice(family, "family", where, ABLATIONS)
+    allowed = ABLATIONS[family]
+    unknown = sorted(set(switches) - set(allowed))
+    if unknown:
+        fail("switches", where, f"switches of {family!r} among {sorted(allowed)}", unknown)
+    setting = {k: values[0] for k, values in allowed.items()}
+    for key, value in switches.items():
+        if value not in allowed[key]:
+            fail(key, where, "one of " + ", ".join(repr(v) for v in allowed[key]), repr(value))
+        setting[key] = value
+    return setting
+
+
+def switch_label(value) -> str:
+    """How a switch value reads in names and buttons: True → "on", False → "off", others as str."""
+    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+
+def ablation_name(family: str, **switches) -> str:
+    """A readable, unique name of one point of the grid: "byol · predictor=off · stop_gradient=off"."""
+    setting = _switches(family, switches, "ablation_name")
+    default = {k: values[0] for k, values in ABLATIONS[family].items()}
+    changed = [f"{k}={switch_label(v)}" for k, v in setting.items() if v != default[k]]
+    return " · ".join([family] + (changed or ["healthy"]))
+
+
+def build_ablation(
+    family: str,
+    *,
+    in_channels: int = 1,
+    width: int = 16,
+    out_dim: int = 64,
+    hidden_dim: int = 256,
+    seed: int = 0,
+    **switches,
+) -> nn.Module:
+    """A fresh method of the collapse grid (``methods.build_method``), seeded: the same initial encoder
+    for every switch setting.
+
+    * "byol": ``BYOLAblation(predictor, stop_gradient, base_momentum)``.
+    * "vicreg": ``VICReg`` with λ_V = 25 if ``variance`` else 0 and λ_C = 1 if ``covariance`` else 0.
+    * "simclr": ``SimCLR`` (τ = 0.5), and ``without_projector`` when ``projector`` is off
+      ("augmentation" and "batch_size" act in ``run_ablation``).
+    * "align_uniform": ``AlignUniform`` with λ = 1 if ``uniformity`` else 0.
+    """
+    where = "build_ablation"
+    setting = _switches(family, switches, where)
+    head = {"hidden_dim": hidden_dim, "out_dim": out_dim}
+    if family == "byol":
+        name, hyper = "byol_ablation", {"predictor_hidden_dim": hidden_dim, **setting}
+    elif family == "vicreg":
+        var_weight, cov_weight = 25.0 if setting["variance"] else 0.0, 1.0 if setting["covariance"] else 0.0
+        name, hyper = "vicreg", {"num_layers": 2, "var_weight": var_weight, "cov_weight": cov_weight}
+    elif family == "simclr":
+        name, hyper = "simclr", {"temperature": 0.5}
+    else:
+        name, hyper = "align_uniform", {"weight": 1.0 if setting["uniformity"] else 0.0}
+    with torch.random.fork_rng():
+        torch.manual_seed(check_int(seed, "seed", where, minimum=0))
+        method = methods.build_method(name, in_channels=in_channels, width=width, **head, **hyper)
+    if family == "simclr" and not setting["projector"]:
+        return methods.without_projector(method)
+    return method
+
+
+def run_ablation(
+    family: str,
+    train_data,
+    eval_data,
+    *,
+    epochs: int,
+    seed: int = 0,
+    lr: float = 2e-3,
+    track_size: int = 512,
+    width: int = 16,
+    out_dim: int = 64,
+    hidden_dim: int = 256,
+    **switches,
+) -> Run:
+    """Train one point of the collapse grid (``build_ablation``) with ``track_run``, once per session.
+
+    Args:
+        family, **switches: the grid point, e.g. ``"byol", predictor=False`` (``ABLATIONS``; the switches
+            left out keep their healthy value).
+        train_data, eval_data, epochs, seed, lr, track_size: as in ``track_run``.
+        width, out_dim, hidden_dim: the encoder width w and the head's output d and hidden width.
+
+    The "simclr" family's ``augmentation="weak"`` trains with ``AugmentConfig.weak()`` (large crops, no
+    colour changes) and its ``batch_size`` sets the batch B (the learning rate scaled by √(B/256)); every
+    other run uses the default augmentation and batches of 256.
+    """
+    where = "run_ablation"
+    setting = _switches(family, switches, where)
+    epochs = check_int(epochs, "epochs", where, minimum=0)
+    name = ablation_name(family, **switches)
+    sizes = {"width": width, "out_dim": out_dim, "hidden_dim": hidden_dim}
+    weak = family == "simclr" and setting["augmentation"] == "weak"
+    batch_size = setting["batch_size"] if family == "simclr" else 256
+    data_sizes = {"train": len(train_data), "eval": len(eval_data), "track": track_size}
+    key = cache_key(run_ablation, name=name, epochs=epochs, seed=seed, lr=lr, **sizes, **data_sizes)
+
+    def compute() -> Run:
+        channels = train_data.images.shape[1]
+        method = build_ablation(family, in_channels=channels, seed=seed, **sizes, **switches)
+        # batches of 32: the same number of images per epoch, in smaller steps with a smaller rate
+        return track_run(
+            method,
+            train_data,
+            eval_data,
+            epochs=epochs,
+            name=name,
+            batch_size=batch_size,
+            lr=lr * math.sqrt(batch_size / 256),
+            augment_config=augment.AugmentConfig.weak() if weak else None,
+            seed=seed,
+            track_size=track_size,
+        )
+
+    return cached(key, compute)

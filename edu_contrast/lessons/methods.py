@@ -1,0 +1,92 @@
+r"""Notebook 06: MoCo's queue and momentum encoder, and one table for SimCLR, MoCo, BYOL and VICReg.
+
+MoCo (He et al. 2020, "Momentum Contrast", Sec. 3.2) keeps the keys of the last M/N batches in a ring
+buffer of M slots and uses them as negatives. Step t (t = 1 … T) writes its N keys at slots
+
+    (ptr + j) mod M,  j = 0 … N − 1,   ptr = (t − 1)·N mod M,
+
+so slot s holds a key written a = 0, 1, …, ⌈M/N⌉ − 1 steps ago by the key encoder of that time, which is
+an exponential moving average of the query encoder:
+
+    ξ_t = β·ξ_{t−1} + (1 − β)·θ_t   ⇒   ξ_t = Σ_{a ≥ 0} (1 − β)·β^a · θ_{t−a}   (+ the initial weights)
+
+The weights (1 − β)·β^a fall off over about 1/(1 − β) steps: with β close to 1 the key encoder changes
+slowly, so keys written many steps apart stay comparable, the consistency argument of the paper. (The
+MoCo paper writes K for the queue length and m for the momentum; ``notebooks/00_notation.md`` uses M, β.)
+
+``evaluate_method`` gives one row of the comparison: ``measure``'s report of the test images (alignment
+of two augmented views, uniformity and erank of the clean z, erank of h, positive cosine) and two
+probes on h: the linear probe with every label and ``probes.few_label_probe`` with ``per_class``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from torch import nn
+
+from edu_contrast import measure, probes
+from edu_contrast._validation import check_int, check_positive, fail
+
+__all__ = ["check_momentum", "queue_ages", "key_encoder_weights", "evaluate_method"]
+
+
+def check_momentum(momentum, where: str) -> float:
+    """The key encoder's momentum β, a number in [0, 1)."""
+    momentum = check_positive(momentum, "momentum", where, allow_zero=True)
+    if momentum >= 1:
+        fail("momentum", where, "in [0, 1)", momentum)
+    return momentum
+
+
+def queue_ages(queue_size: int, batch_size: int, steps: int) -> tuple[np.ndarray, int]:
+    """Which step wrote each slot of MoCo's queue after ``steps`` enqueues of ``batch_size`` keys.
+
+    Step t (t = 1 … T) writes slots (ptr + j) mod M for j < N, ptr = (t − 1)·N mod M, exactly as
+    ``MoCo.enqueue``. ``queue_size`` is M, ``batch_size`` N, ``steps`` T.
+
+    Returns:
+        ``(ages, ptr)``: ``ages`` int array ``(M,)`` with T − t for the slot's writer t (0 = the newest
+        batch) and −1 for slots still holding their random initial value; ``ptr`` the next slot to write.
+    """
+    where = "queue_ages"
+    queue_size = check_int(queue_size, "queue_size", where)
+    batch_size = check_int(batch_size, "batch_size", where)
+    steps = check_int(steps, "steps", where, minimum=0)
+    written = np.full(queue_size, -1, dtype=np.int64)  # (M,) the step that wrote each slot
+    first = max(1, steps - math.ceil(queue_size / batch_size))  # older steps are overwritten entirely
+    for t in range(first, steps + 1):
+        slots = ((t - 1) * batch_size + np.arange(batch_size)) % queue_size  # (N,)
+        written[slots] = t
+    ages = np.where(written >= 0, steps - written, -1)  # (M,)
+    return ages, steps * batch_size % queue_size
+
+
+def key_encoder_weights(momentum: float, max_age: int) -> np.ndarray:
+    r"""(1 − β)·β^a for a = 0 … max_age: the share of the query encoder θ_{t−a} in the key encoder ξ_t.
+
+    Unrolling ξ_t = β·ξ_{t−1} + (1 − β)·θ_t (He et al. 2020, Eq. 2). ``momentum`` is β ∈ [0, 1).
+    Returns a float64 array ``(max_age + 1,)``.
+    """
+    momentum = check_momentum(momentum, "key_encoder_weights")
+    max_age = check_int(max_age, "max_age", "key_encoder_weights", minimum=0)
+    return (1 - momentum) * momentum ** np.arange(max_age + 1, dtype=np.float64)  # (max_age + 1,)
+
+
+def evaluate_method(method: nn.Module, train_data, test_data, *, per_class: int = 10, seed: int = 0) -> dict:
+    """One row of the comparison table: how a trained ``method`` embeds ``test_data``.
+
+    ``measure.report_embeddings`` of the test images (views drawn with ``seed``), plus
+    ``linear_accuracy`` (every training label) and ``few_label_accuracy`` (``per_class`` labels per
+    class, ``probes.few_label_probe``) of probes on h. Returns a dict of floats.
+    """
+    train_h = measure.embed(method, train_data.images)  # (N, feature_dim)
+    emb = measure.measure_embeddings(method, test_data.images, aug=None, seed=seed)
+    report = measure.report_embeddings(
+        emb, labels=test_data.labels, train_h=train_h, train_labels=train_data.labels, probes_run=("linear",)
+    )
+    report["few_label_accuracy"] = probes.few_label_probe(
+        train_h, train_data.labels, emb.h, test_data.labels, per_class=per_class, seed=seed
+    )
+    return report
