@@ -9,6 +9,7 @@ the recipe in ``method.spec`` so a checkpoint can rebuild it.
 
 from __future__ import annotations
 
+from edu_contrast import models
 from edu_contrast._validation import check_choice, check_int
 from edu_contrast.methods.align_uniform import AlignUniform
 from edu_contrast.methods.base import ContrastiveMethod
@@ -55,8 +56,6 @@ def build_method(
     Returns:
         The method, with ``method.spec`` holding these arguments (plain values, checkpointable).
     """
-    from edu_contrast import models
-
     where = "build_method"
     check_choice(name, "name", where, METHODS)
     check_int(in_channels, "in_channels", where)
