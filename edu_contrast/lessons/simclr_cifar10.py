@@ -1,7 +1,15 @@
-"""Colab realities: find the GPU (or say how to get one) and keep checkpoints where a disconnect cannot reach.
+"""Notebook 09: SimCLR on CIFAR-10 on a Colab GPU: the augmentation family 𝒯, the GPU, durable checkpoints.
 
-A free Colab session gives one GPU (a T4) when asked for it, a local disk that is wiped when the session
-ends, and Google Drive if the student mounts it. ``train.fit(..., out_dir=..., resume=True)`` already
+A positive pair is two draws x̃ = a(x), a ~ 𝒯, of SimCLR's augmentation family (Chen et al. 2020,
+Sec. 3 and Appendix A), with colour-distortion strength s and minimum crop scale s_min:
+
+    a = grayscale(p_g) ∘ jitter(0.8s, 0.8s, 0.8s, 0.2s; p = 0.8) ∘ flip(½) ∘ crop(scale ∈ [s_min, 1])
+
+``simclr_augment_config`` builds 𝒯, ``sample_views`` draws from the readable per-image pipeline
+(``augment.per_image``) and the batched one the training loop uses (``augment.batched``).
+
+Colab realities: a free session gives one GPU (a T4) when asked for it, a local disk that is wiped when
+the session ends, and Google Drive if the student mounts it. ``train.fit(..., out_dir=..., resume=True)``
 checkpoints every epoch and resumes exactly; these helpers only choose *where* the checkpoint lives:
 
     checkpoint_dir("simclr")  →  /content/drive/MyDrive/edu_contrast/simclr   (Drive mounted: survives)
@@ -14,11 +22,16 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from edu_contrast._validation import _fail
+from edu_contrast import augment
+from edu_contrast._validation import check_int, check_positive, fail
 
 __all__ = [
+    "simclr_augment_config",
+    "as_image",
+    "sample_views",
     "DRIVE_MOUNT",
     "DRIVE_HOME",
     "ENABLE_GPU",
@@ -34,6 +47,66 @@ DRIVE_MOUNT = Path("/content/drive")
 DRIVE_HOME = DRIVE_MOUNT / "MyDrive"
 PROJECT_FOLDER = "edu_contrast"
 ENABLE_GPU = "Runtime → Change runtime type → T4 GPU → Save, then run the notebook again from the top"
+
+
+def simclr_augment_config(
+    crop_min_scale: float = 0.2, color_strength: float = 0.5, grayscale_p: float = 0.2
+) -> augment.AugmentConfig:
+    """SimCLR's 𝒯 with colour-distortion strength s (Chen et al. 2020, Appendix A).
+
+    ``crop_min_scale`` is s_min (the crop keeps an area fraction in [s_min, 1]); ``color_strength`` is s,
+    giving brightness, contrast and saturation jitter 0.8s and hue jitter 0.2s, applied with
+    probability 0.8; ``grayscale_p`` is p_g. s = 0.5 and s_min = 0.2 are the CIFAR-10 defaults
+    (``AugmentConfig()``); s ≤ 1.25 keeps the jitter factors 1 ± 0.8s non-negative.
+    """
+    where = "simclr_augment_config"
+    crop_min_scale = check_positive(crop_min_scale, "crop_min_scale", where)
+    if crop_min_scale > 1:
+        fail("crop_min_scale", where, "in (0, 1]", crop_min_scale)
+    s = check_positive(color_strength, "color_strength", where, allow_zero=True)
+    if s > 1.25:
+        fail("color_strength", where, "in [0, 1.25] (0.8·s is a jitter factor ≤ 1)", s)
+    grayscale_p = check_positive(grayscale_p, "grayscale_p", where, allow_zero=True)
+    if grayscale_p > 1:
+        fail("grayscale_p", where, "a probability in [0, 1]", grayscale_p)
+    return augment.AugmentConfig(
+        crop_scale=(crop_min_scale, 1.0),
+        brightness=0.8 * s,
+        contrast=0.8 * s,
+        saturation=0.8 * s,
+        hue=0.2 * s,
+        grayscale_p=grayscale_p,
+    )
+
+
+def as_image(image, name: str, where: str) -> torch.Tensor:
+    """A float (3, H, W) image in [0, 1] from a uint8 or float tensor or array."""
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(image)
+    if not isinstance(image, torch.Tensor):
+        fail(name, where, "a (3, H, W) image tensor", f"an object of type {type(image).__name__}", TypeError)
+    if image.dim() != 3 or image.shape[0] != 3:
+        fail(name, where, "a (3, H, W) RGB image", f"shape {tuple(image.shape)}")
+    return image.float().div(255) if image.dtype == torch.uint8 else image.float().clamp(0, 1)
+
+
+def sample_views(
+    image, config: augment.AugmentConfig | None = None, *, n_views: int = 6, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_views`` draws a(x) from ``per_image`` and from ``batched``: two ``(n_views, 3, H, W)`` tensors.
+
+    Seeded and isolated: the notebook's random state is the same before and after.
+    """
+    where = "sample_views"
+    x = as_image(image, "image", where)  # (3, H, W)
+    n_views = check_int(n_views, "n_views", where)
+    size = x.shape[-1]
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        one = augment.per_image(size, 3, config)
+        per_image = torch.stack([one(x) for _ in range(n_views)])  # (n_views, 3, H, W)
+        batched = augment.batched(size, 3, config)(x.expand(n_views, -1, -1, -1).contiguous())
+    return per_image, batched
 
 
 class GPURequiredError(RuntimeError):
@@ -81,7 +154,7 @@ def checkpoint_dir(
     """
     where = "checkpoint_dir"
     if not isinstance(run_name, str) or run_name in ("", ".", "..") or Path(run_name).name != run_name:
-        _fail("run_name", where, "a non-empty folder name without '/' (e.g. 'simclr_tau0.5')", repr(run_name))
+        fail("run_name", where, "a non-empty folder name without '/' (e.g. 'simclr_tau0.5')", repr(run_name))
     if drive_mounted(drive_home):
         folder, note = Path(drive_home) / PROJECT_FOLDER / run_name, "on Google Drive (survives a disconnect)"
     else:
@@ -103,7 +176,7 @@ def check_gpu(*, required: bool) -> torch.device:
             enable a GPU and continue on the CPU.
     """
     if not isinstance(required, bool):
-        _fail("required", "check_gpu", "a bool", f"{required!r} of type {type(required).__name__}", TypeError)
+        fail("required", "check_gpu", "a bool", f"{required!r} of type {type(required).__name__}", TypeError)
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         print(f"GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB.")

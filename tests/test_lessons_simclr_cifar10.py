@@ -1,0 +1,195 @@
+"""lessons.simclr_cifar10 (notebook 09): SimCLR's 𝒯 and its views; the GPU check; checkpoints on Drive."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+
+from edu_contrast import augment
+from edu_contrast.lessons import simclr_cifar10 as lesson
+
+
+@pytest.fixture(scope="module")
+def image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 32, 32, generator=g)
+    x[0, 8:24, 8:24] = 1.0  # a red-ish square, so colour changes are visible
+    return x
+
+
+def test_config_defaults_are_simclr_cifar10():
+    assert lesson.simclr_augment_config() == augment.AugmentConfig()  # s = 0.5, s_min = 0.2, p_g = 0.2
+
+
+def test_config_strength_scales_the_jitter():
+    cfg = lesson.simclr_augment_config(0.08, 1.0, 0.0)
+    assert cfg.crop_scale == (0.08, 1.0) and cfg.grayscale_p == 0.0
+    assert (cfg.brightness, cfg.contrast, cfg.saturation) == pytest.approx((0.8, 0.8, 0.8))
+    assert cfg.hue == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"crop_min_scale": 0}, "'crop_min_scale' parameter of simclr_augment_config must be > 0"),
+        ({"crop_min_scale": 1.5}, "must be in \\(0, 1\\]"),
+        ({"color_strength": 2.0}, "'color_strength' parameter .* must be in \\[0, 1.25\\]"),
+        ({"grayscale_p": 1.2}, "'grayscale_p' parameter .* a probability"),
+    ],
+)
+def test_config_rejects_out_of_range(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        lesson.simclr_augment_config(**kwargs)
+
+
+def test_sample_views_shapes_seeding_and_isolation(image):
+    state = torch.get_rng_state()
+    a1, b1 = lesson.sample_views(image, n_views=4, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)  # the notebook's random stream is untouched
+    a2, b2 = lesson.sample_views(image, n_views=4, seed=3)
+    a3, _ = lesson.sample_views(image, n_views=4, seed=4)
+    assert a1.shape == b1.shape == (4, 3, 32, 32)
+    assert torch.equal(a1, a2) and torch.equal(b1, b2) and not torch.equal(a1, a3)
+    assert not torch.allclose(a1[0], a1[1])  # each view is a fresh draw
+    assert float(a1.min()) >= 0 and float(a1.max()) <= 1
+
+
+def test_identity_distribution_returns_the_image_in_both_pipelines(image):
+    identity = augment.AugmentConfig(
+        crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0
+    )
+    per_image, batched = lesson.sample_views(image, identity, n_views=3)
+    assert torch.allclose(per_image, image.expand(3, -1, -1, -1), atol=1e-4)
+    assert torch.allclose(batched, image.expand(3, -1, -1, -1), atol=1e-4)
+
+
+def test_grayscale_always_gives_equal_channels_in_both_pipelines(image):
+    cfg = lesson.simclr_augment_config(0.5, 0.0, 1.0)
+    for views in lesson.sample_views(image, cfg, n_views=3):
+        assert torch.allclose(views[:, 0], views[:, 1], atol=1e-5) and torch.allclose(
+            views[:, 1], views[:, 2], atol=1e-5
+        )
+
+
+def test_uint8_images_are_accepted_and_bad_shapes_rejected(image):
+    as_uint8 = (image * 255).round().to(torch.uint8)
+    per_image, _ = lesson.sample_views(as_uint8, n_views=2)
+    assert per_image.dtype == torch.float32 and float(per_image.max()) <= 1
+    with pytest.raises(
+        ValueError, match="'image' parameter of sample_views must be a \\(3, H, W\\) RGB image"
+    ):
+        lesson.sample_views(torch.rand(1, 32, 32))
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_check_gpu_quick_mode_without_gpu_says_how_and_returns_cpu(no_gpu, capsys):
+    assert lesson.check_gpu(required=False) == torch.device("cpu")
+    out = capsys.readouterr().out
+    assert "No GPU found" in out and "Runtime → Change runtime type → T4 GPU" in out and "CPU" in out
+
+
+def test_check_gpu_full_mode_without_gpu_refuses_with_the_way_out(no_gpu):
+    with pytest.raises(lesson.GPURequiredError) as info:
+        lesson.check_gpu(required=True)
+    message = str(info.value)
+    assert "Runtime → Change runtime type → T4 GPU" in message  # how to get a GPU
+    assert "EDU_CONTRAST_QUICK=1" in message  # how to run on the CPU instead
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_check_gpu_with_gpu_returns_cuda_and_names_it(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    props = types.SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
+    assert lesson.check_gpu(required=True) == torch.device("cuda", 0)
+    assert "Tesla T4, 15.0 GiB" in capsys.readouterr().out
+
+
+def test_check_gpu_rejects_non_bool():
+    with pytest.raises(TypeError, match="'required' parameter of check_gpu must be a bool"):
+        lesson.check_gpu(required="yes")
+
+
+def test_checkpoint_dir_uses_drive_when_mounted(tmp_path, capsys):
+    drive_home = tmp_path / "MyDrive"
+    drive_home.mkdir()
+    folder = lesson.checkpoint_dir("simclr", local_root=tmp_path / "runs", drive_home=drive_home)
+    assert folder == drive_home / "edu_contrast" / "simclr" and folder.is_dir()
+    assert not (tmp_path / "runs").exists()
+    assert "Google Drive" in capsys.readouterr().out
+
+
+def test_checkpoint_dir_falls_back_to_local_and_is_stable(tmp_path, capsys):
+    drive_home = tmp_path / "not_mounted"
+    first = lesson.checkpoint_dir("run", local_root=tmp_path / "runs", drive_home=drive_home)
+    again = lesson.checkpoint_dir("run", local_root=tmp_path / "runs", drive_home=drive_home)
+    assert first == again == tmp_path / "runs" / "run" and first.is_dir()  # same folder: resume finds it
+    assert "local disk" in capsys.readouterr().out
+    assert not drive_home.exists()
+
+
+@pytest.mark.parametrize("name", ["", "..", "a/b", "../up", 3])
+def test_checkpoint_dir_rejects_paths_as_names(tmp_path, name):
+    with pytest.raises(ValueError, match="'run_name' parameter of checkpoint_dir"):
+        lesson.checkpoint_dir(name, local_root=tmp_path)
+
+
+def test_in_colab_and_mount_drive_outside_colab(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not lesson.in_colab()
+    assert lesson.mount_drive() is False
+    assert "Not in Colab" in capsys.readouterr().out
+
+
+def _fake_colab(monkeypatch, mount):
+    package = types.ModuleType("google.colab")
+    package.drive = types.SimpleNamespace(mount=mount)
+    monkeypatch.setitem(sys.modules, "google.colab", package)
+
+
+def test_mount_drive_in_colab_mounts_at_the_mount_point(monkeypatch, tmp_path):
+    calls = []
+
+    def mount(path):
+        calls.append(path)
+        (tmp_path / "MyDrive").mkdir()
+
+    _fake_colab(monkeypatch, mount)
+    assert lesson.in_colab()
+    assert lesson.mount_drive(tmp_path) is True
+    assert calls == [str(tmp_path)]
+
+
+def test_mount_drive_declined_is_not_fatal(monkeypatch, tmp_path, capsys):
+    def mount(path):
+        raise ValueError("mount failed")
+
+    _fake_colab(monkeypatch, mount)
+    assert lesson.mount_drive(tmp_path) is False
+    assert "wiped when the session ends" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_notebook_09_full_mode_without_gpu_stops_at_the_gpu_check(monkeypatch):
+    """Full mode on a CPU refuses in section 1, before any download or training."""
+    from pathlib import Path
+
+    from nbclient.exceptions import CellExecutionError
+
+    from edu_contrast.notebook_runner import execute_notebook
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the kernel inherits it: no GPU even on a GPU machine
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "09_simclr_cifar10.ipynb"
+    with pytest.raises(CellExecutionError) as info:
+        execute_notebook(path, quick=False)
+    message = str(info.value)
+    assert "GPURequiredError" in message and "Runtime → Change runtime type → T4 GPU" in message
+    assert "lesson.check_gpu(required=not QUICK)" in message  # the failing cell is the GPU check
