@@ -17,9 +17,6 @@ def fail(name: str, where: str, expected: str, got: object, error=ValueError):
     raise error(f"The '{name}' parameter of {where} must be {expected}. Got {got} instead.")
 
 
-_fail = fail  # the old private name, until every module calls ``fail``
-
-
 def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> float:
     """A finite real number > 0 (or >= 0 with ``allow_zero``), returned as float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

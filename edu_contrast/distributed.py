@@ -28,6 +28,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from edu_contrast._validation import fail
+
 
 def is_distributed() -> bool:
     """True inside an initialised ``torch.distributed`` process group."""
@@ -87,9 +89,7 @@ def gather_with_grad(z: torch.Tensor) -> torch.Tensor:
         identity when ``torch.distributed`` is not initialised, so single-process code is unchanged.
     """
     if not isinstance(z, torch.Tensor):
-        raise TypeError(
-            f"The 'z' parameter of gather_with_grad must be a torch.Tensor. Got {type(z).__name__} instead."
-        )
+        fail("z", "gather_with_grad", "a torch.Tensor", type(z).__name__, TypeError)
     if not is_distributed() or world_size() == 1:
         return z
     return _GatherWithGrad.apply(z)

@@ -25,12 +25,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from edu_contrast._validation import (
-    _fail,
     check_embeddings,
     check_int,
     check_labels,
     check_positive,
     compute_dtype,
+    fail,
 )
 
 __all__ = ["LinearProbe", "KNNProbe", "linear_probe", "knn_probe", "few_label_probe"]
@@ -45,7 +45,7 @@ def _features(x, name: str, where: str, *, min_rows: int = 1) -> torch.Tensor:
 
 def _check_dim(x: torch.Tensor, dim: int, name: str, where: str) -> None:
     if x.shape[1] != dim:
-        _fail(
+        fail(
             name, where, f"a tensor with {dim} features like the training features", f"shape {tuple(x.shape)}"
         )
 
@@ -92,7 +92,7 @@ class LinearProbe:
         y = check_labels(y, x.shape[0], "y", where)
         classes = torch.unique(y)
         if classes.numel() < 2:
-            _fail("y", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
+            fail("y", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
         self.model_ = make_pipeline(
             StandardScaler(),  # fitted on the training features only
             LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state),
@@ -145,7 +145,7 @@ class KNNProbe:
         x = _features(x, "x", where)
         y = check_labels(y, x.shape[0], "y", where)
         if self.k > x.shape[0]:
-            _fail("k", "KNNProbe", f"<= the number of training samples ({x.shape[0]})", self.k)
+            fail("k", "KNNProbe", f"<= the number of training samples ({x.shape[0]})", self.k)
         self.train_ = F.normalize(x.detach().to(dtype=compute_dtype(x)), dim=1)  # (N, d), a new tensor
         classes, index = torch.unique(y.to(x.device), return_inverse=True)
         self.classes_ = classes.cpu().long()
@@ -214,7 +214,7 @@ def knn_probe(train_x, train_y, test_x, test_y, *, k: int = 20, temperature: flo
     test_y = check_labels(test_y, test_x.shape[0], "test_y", where)
     _check_dim(test_x, train_x.shape[1], "test_x", where)
     if k > train_x.shape[0]:
-        _fail("k", where, f"<= the number of training samples ({train_x.shape[0]})", k)
+        fail("k", where, f"<= the number of training samples ({train_x.shape[0]})", k)
     return KNNProbe(k=k, temperature=temperature).fit(train_x, train_y).score(test_x, test_y)
 
 

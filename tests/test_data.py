@@ -510,7 +510,9 @@ def test_multidigits_bad_arguments(digits, fake_cifar10_root):
     with pytest.raises(ValueError, match="'only' parameter of MultiDigits"):
         MultiDigits(digits, only="both")
     cifar = load_dataset("cifar10", root=fake_cifar10_root)
-    with pytest.raises(ValueError, match="'base' parameter of MultiDigits must be an ImageTensors with 1 channel"):
+    with pytest.raises(
+        ValueError, match="'base' parameter of MultiDigits must be an ImageTensors with 1 channel"
+    ):
         MultiDigits(cifar)
 
 
@@ -552,5 +554,7 @@ def test_digit_on_image_bad_arguments(digits, fake_cifar10_root):
         ValueError, match="'num_unique' parameter of DigitOnImage must be <= the number of digits"
     ):
         DigitOnImage(digits, cifar, num_unique=5000)
-    with pytest.raises(ValueError, match="'digits' parameter of DigitOnImage must be an ImageTensors with 1 channel"):
+    with pytest.raises(
+        ValueError, match="'digits' parameter of DigitOnImage must be an ImageTensors with 1 channel"
+    ):
         DigitOnImage(cifar, cifar)

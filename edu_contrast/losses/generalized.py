@@ -15,12 +15,12 @@ import math
 import torch
 
 from edu_contrast._validation import (
-    _fail,
     check_choice,
     check_embeddings,
     check_int,
     check_positive,
     check_same_shape,
+    fail,
 )
 from edu_contrast.losses._common import normalize, to_compute
 from edu_contrast.losses.infonce import _nt_xent_terms
@@ -170,7 +170,7 @@ def generalized_contrastive(
     temperature = check_positive(temperature, "temperature", where)
     if distribution == "lse":
         if prior != "hypersphere":
-            _fail(
+            fail(
                 "prior",
                 where,
                 "'hypersphere' when distribution='lse' (use 'swd' for other priors)",

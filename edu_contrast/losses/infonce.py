@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import _fail, check_embeddings, check_positive, check_same_shape
+from edu_contrast._validation import check_embeddings, check_positive, check_same_shape, fail
 from edu_contrast.losses._common import drop_diagonal, normalize
 
 
@@ -71,21 +71,21 @@ def _check_negatives(negatives, query: torch.Tensor) -> torch.Tensor:
     check_embeddings(negatives, "negatives", where, ndim=ndim, shape_hint="(M, dim) or (batch, M, dim)")
     batch, dim = query.shape
     if negatives.shape[-1] != dim:
-        _fail(
+        fail(
             "negatives",
             where,
             f"a tensor whose last axis has dim={dim} like 'query'",
             f"shape {tuple(negatives.shape)}",
         )
     if ndim == 3 and negatives.shape[0] != batch:
-        _fail(
+        fail(
             "negatives",
             where,
             f"of shape (batch={batch}, M, dim) when 3-D",
             f"shape {tuple(negatives.shape)}",
         )
     if negatives.shape[-2] < 1:
-        _fail(
+        fail(
             "negatives",
             where,
             "a tensor with at least one negative (M >= 1)",

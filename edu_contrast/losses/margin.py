@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from edu_contrast._validation import _fail, check_embeddings, check_positive, check_same_shape
+from edu_contrast._validation import check_embeddings, check_positive, check_same_shape, fail
 from edu_contrast.losses._common import safe_pow, to_compute
 
 
@@ -47,13 +47,13 @@ def _check_pair_labels(is_positive, n: int) -> torch.Tensor:
     try:
         y = is_positive if isinstance(is_positive, torch.Tensor) else torch.as_tensor(is_positive)
     except (TypeError, ValueError, RuntimeError):
-        _fail("is_positive", where, "a tensor of 0/1 pair labels", f"{is_positive!r}", TypeError)
+        fail("is_positive", where, "a tensor of 0/1 pair labels", f"{is_positive!r}", TypeError)
     if y.dtype.is_complex:
-        _fail("is_positive", where, "a bool, integer or float tensor of 0/1", f"dtype {y.dtype}", TypeError)
+        fail("is_positive", where, "a bool, integer or float tensor of 0/1", f"dtype {y.dtype}", TypeError)
     if y.dim() != 1 or y.shape[0] != n:
-        _fail(
+        fail(
             "is_positive", where, f"a 1-D tensor of {n} pair labels (one per row)", f"shape {tuple(y.shape)}"
         )
     if not bool(((y == 0) | (y == 1)).all()):
-        _fail("is_positive", where, "0/1 or False/True for every pair", f"values {y.unique()[:6].tolist()}")
+        fail("is_positive", where, "0/1 or False/True for every pair", f"values {y.unique()[:6].tolist()}")
     return y

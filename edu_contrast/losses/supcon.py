@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import _fail, check_embeddings, check_labels, check_positive
+from edu_contrast._validation import check_embeddings, check_labels, check_positive, fail
 from edu_contrast.losses._common import drop_diagonal, normalize
 
 
@@ -44,7 +44,7 @@ def supcon(
     n, views, _ = features.shape
     if labels is None:
         if views < 2:
-            _fail(
+            fail(
                 "features",
                 where,
                 "of shape (batch, views >= 2, dim) when labels is None",
@@ -61,7 +61,7 @@ def supcon(
     num_positives = positive.sum(dim=1)  # (NV,) |P(i)|
     has_positive = num_positives > 0
     if not bool(has_positive.any()):
-        _fail(
+        fail(
             "labels",
             where,
             "shared by at least two views (with one view per sample, repeat labels)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import _fail, check_positive
+from edu_contrast._validation import check_positive, fail
 from edu_contrast.models import ProjectionHead
 
 
@@ -27,10 +27,10 @@ class ContrastiveMethod(nn.Module):
         super().__init__()
         where = type(self).__name__
         if not isinstance(encoder, nn.Module):
-            _fail("encoder", where, "an nn.Module", f"an object of type {type(encoder).__name__}", TypeError)
+            fail("encoder", where, "an nn.Module", f"an object of type {type(encoder).__name__}", TypeError)
         feature_dim = getattr(encoder, "feature_dim", None)
         if not isinstance(feature_dim, int):
-            _fail(
+            fail(
                 "encoder",
                 where,
                 "a module with an int attribute 'feature_dim' (see models.build_encoder)",
@@ -68,7 +68,7 @@ class ContrastiveMethod(nn.Module):
         where = f"{type(self).__name__}.loss"
         for name, x in (("x1", x1), ("x2", x2)):
             if not isinstance(x, torch.Tensor):
-                _fail(
+                fail(
                     name,
                     where,
                     "a torch.Tensor batch of views",
@@ -76,9 +76,9 @@ class ContrastiveMethod(nn.Module):
                     TypeError,
                 )
         if x1.shape != x2.shape:
-            _fail("x2", where, f"the same shape as 'x1' {tuple(x1.shape)}", f"shape {tuple(x2.shape)}")
+            fail("x2", where, f"the same shape as 'x1' {tuple(x1.shape)}", f"shape {tuple(x2.shape)}")
         if x1.dim() == 0 or x1.shape[0] < 2:
-            _fail(
+            fail(
                 "x1", where, "a batch of at least 2 samples (contrast needs two)", f"shape {tuple(x1.shape)}"
             )
 
@@ -96,7 +96,7 @@ def check_progress(progress, where: str) -> float:
     """Training progress, a number in [0, 1]."""
     progress = check_positive(progress, "progress", where, allow_zero=True)
     if progress > 1:
-        _fail("progress", where, "in [0, 1] (step / total steps)", progress)
+        fail("progress", where, "in [0, 1] (step / total steps)", progress)
     return progress
 
 

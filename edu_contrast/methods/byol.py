@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import _fail, check_positive
+from edu_contrast._validation import check_positive, fail
 from edu_contrast.methods.base import (
     ContrastiveMethod,
     check_progress,
@@ -34,7 +34,7 @@ def target_momentum(progress: float, base_momentum: float = 0.99) -> float:
 def _check_momentum(value, name: str, where: str) -> float:
     value = check_positive(value, name, where, allow_zero=True)
     if value > 1:
-        _fail(name, where, "in [0, 1]", value)
+        fail(name, where, "in [0, 1]", value)
     return value
 
 

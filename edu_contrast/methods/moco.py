@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import _fail, check_int, check_positive
+from edu_contrast._validation import check_int, check_positive, fail
 from edu_contrast.distributed import gather
 from edu_contrast.methods.base import (
     ContrastiveMethod,
@@ -60,7 +60,7 @@ class MoCo(ContrastiveMethod):
         self.temperature = check_positive(temperature, "temperature", where)
         self.momentum = check_positive(momentum, "momentum", where, allow_zero=True)
         if self.momentum >= 1:
-            _fail("momentum", where, "in [0, 1)", momentum)
+            fail("momentum", where, "in [0, 1)", momentum)
         check_int(queue_size, "queue_size", where)
         self.symmetric = bool(symmetric)
         self.key_encoder = frozen_copy(self.encoder)

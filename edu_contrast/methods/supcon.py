@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import _fail, check_labels, check_positive
+from edu_contrast._validation import check_labels, check_positive, fail
 from edu_contrast.distributed import gather, gather_with_grad
 from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
@@ -48,7 +48,7 @@ class SupCon(ContrastiveMethod):
         """SupCon loss of the two views; ``labels`` y of shape ``(B,)`` are required."""
         where = "SupCon.loss"
         if labels is None:
-            _fail(
+            fail(
                 "labels",
                 where,
                 "a tensor of class labels of shape (batch,) (SupCon is supervised; "

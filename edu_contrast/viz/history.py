@@ -39,8 +39,8 @@ def plot_history(history, keys=None, ax=None, *, title: str | None = None):
 
     Args:
         history: list of per-epoch dicts, e.g. ``train.fit``'s {"epoch", "loss", "seconds",
-            "knn_accuracy", "alignment", "uniformity", "erank_z", "erank_h", "positive_cosine"}; an epoch that lacks a key (kNN every few epochs) is skipped
-            for that key.
+            "knn_accuracy", "alignment", "uniformity", "erank_z", "erank_h", "positive_cosine"};
+            an epoch that lacks a key (kNN every few epochs) is skipped for that key.
         keys: a key or list of keys to plot; default every key except "epoch" and "seconds".
         ax: None (one new subplot per key), one Axes (all keys on it), or one Axes per key.
     """
