@@ -15,17 +15,7 @@ from edu_contrast import augment, data, measure, probes, train
 from edu_contrast.methods import build_method
 from edu_contrast.train import monitor
 
-KEYS = {
-    "epoch",
-    "loss",
-    "seconds",
-    "alignment",
-    "uniformity",
-    "erank_z",
-    "erank_h",
-    "positive_cosine",
-    "knn_accuracy",
-}
+KEYS = {"epoch", "loss", "seconds", "knn_accuracy", *measure.REPORT_KEYS}  # a history entry
 CPU_AMP = train.autocast_dtype("auto", torch.device("cpu"))  # what fit uses on this CPU (bf16 with AMX)
 
 TINY = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import check_positive, fail
+from edu_contrast._validation import check_labels, check_positive, fail
 from edu_contrast.models import ProjectionHead
 
 
@@ -63,6 +63,14 @@ class ContrastiveMethod(nn.Module):
     def on_step_end(self, progress: float) -> None:
         """Called by ``fit`` after each optimiser step; ``progress`` = step / total steps in [0, 1]."""
         check_progress(progress, type(self).__name__)
+
+    def _checked_labels(self, x1, x2, labels, expected: str) -> torch.Tensor:
+        """The views checked and the required ``labels`` ``(B,)`` on the views' device."""
+        where = f"{type(self).__name__}.loss"
+        if labels is None:
+            fail("labels", where, expected, "None")
+        self._check_views(x1, x2)
+        return check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
 
     def _check_views(self, x1, x2) -> None:
         where = f"{type(self).__name__}.loss"

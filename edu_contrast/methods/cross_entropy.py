@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast._validation import check_int, check_labels, check_positive, compute_dtype, fail
+from edu_contrast._validation import check_int, check_positive, compute_dtype
 from edu_contrast.methods.base import ContrastiveMethod
 
 
@@ -60,11 +60,7 @@ class CrossEntropyBaseline(ContrastiveMethod):
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy of both views against their labels y ``(B,)`` (required)."""
-        where = "CrossEntropyBaseline.loss"
-        if labels is None:
-            fail("labels", where, "a tensor of class labels of shape (batch,)", "None")
-        self._check_views(x1, x2)
-        labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
+        labels = self._checked_labels(x1, x2, labels, "a tensor of class labels of shape (batch,)")
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
         logits = self.logits(torch.cat([z1, z2]))  # (2B, C)
         logits = logits.to(compute_dtype(logits))  # float32 at least under autocast

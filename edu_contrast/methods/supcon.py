@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import check_labels, check_positive, fail
+from edu_contrast._validation import check_positive
 from edu_contrast.distributed import gather, gather_with_grad
 from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
@@ -46,17 +46,13 @@ class SupCon(ContrastiveMethod):
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """SupCon loss of the two views; ``labels`` y of shape ``(B,)`` are required."""
-        where = "SupCon.loss"
-        if labels is None:
-            fail(
-                "labels",
-                where,
-                "a tensor of class labels of shape (batch,) (SupCon is supervised; "
-                "for the self-supervised loss use SimCLR)",
-                "None",
-            )
-        self._check_views(x1, x2)
-        labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
+        labels = self._checked_labels(
+            x1,
+            x2,
+            labels,
+            "a tensor of class labels of shape (batch,) (SupCon is supervised; "
+            "for the self-supervised loss use SimCLR)",
+        )
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
         features = torch.stack([z1, z2], dim=1)  # (B, 2, out_dim): two views per sample
         features, labels = gather_with_grad(features), gather(labels)  # (N, 2, out_dim), (N,)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast._validation import check_int, check_labels, fail
+from edu_contrast._validation import check_int
 from edu_contrast.methods.base import ContrastiveMethod
 
 
@@ -30,11 +30,8 @@ class TwoDigitClassifier(ContrastiveMethod):
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Both heads' cross-entropy on both views; ``labels`` y = C·y_L + y_S ``(B,)`` are required."""
-        where = "TwoDigitClassifier.loss"
-        if labels is None:
-            fail("labels", where, "the combined labels C·y_large + y_small (two_digit_labels)", "None")
-        self._check_views(x1, x2)
-        labels = check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
+        expected = "the combined labels C·y_large + y_small (two_digit_labels)"
+        labels = self._checked_labels(x1, x2, labels, expected)
         c = self.num_classes
         logits = self.project(torch.cat([x1, x2]))  # (2B, 2C): large digit's logits, then the small's
         large, small = (labels // c).repeat(2), (labels % c).repeat(2)  # (2B,) each
