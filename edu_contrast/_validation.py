@@ -7,8 +7,10 @@ Messages follow scikit-learn's form so a student can act on them:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 
@@ -17,14 +19,30 @@ def fail(name: str, where: str, expected: str, got: object, error=ValueError):
     raise error(f"The '{name}' parameter of {where} must be {expected}. Got {got} instead.")
 
 
+def plural(count: int, word: str) -> str:
+    """``"1 row"``, ``"2 rows"``: a count with its noun, for messages."""
+    return f"{count} {word if count == 1 else word + 's'}"
+
+
+def _real(value, name: str, where: str) -> float:
+    """A Python or NumPy real number, or a one-element tensor/array, as a float (bool, complex refused)."""
+    expected = "a real number (a Python or NumPy number, or a one-element tensor)"
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        if math.prod(value.shape) != 1:
+            fail(name, where, expected, f"a {type(value).__name__} of shape {tuple(value.shape)}", TypeError)
+        value = value.item()  # a Python int, float, bool or complex
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        fail(name, where, expected, f"{value!r} of type {type(value).__name__}", TypeError)
+    return float(value)
+
+
 def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> float:
-    """A finite real number > 0 (or >= 0 with ``allow_zero``), returned as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        else:
-            fail(name, where, "a real number", f"{value!r} of type {type(value).__name__}", TypeError)
-    value = float(value)
+    """A finite real number > 0 (or >= 0 with ``allow_zero``), returned as float.
+
+    Python and NumPy numbers and one-element tensors/arrays are accepted; a tensor's gradient is
+    not kept (``check_temperature`` keeps it).
+    """
+    value = _real(value, name, where)
     bound = ">= 0" if allow_zero else "> 0"
     if math.isnan(value) or math.isinf(value):
         fail(name, where, f"a finite number {bound}", value)
@@ -34,12 +52,54 @@ def check_positive(value, name: str, where: str, *, allow_zero: bool = False) ->
 
 
 def check_int(value, name: str, where: str, *, minimum: int = 1) -> int:
-    """An integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer >= ``minimum`` (a Python or NumPy integer; bool refused), returned as int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         fail(name, where, f"an int >= {minimum}", f"{value!r} of type {type(value).__name__}", TypeError)
     if value < minimum:
         fail(name, where, f"an int >= {minimum}", value)
-    return value
+    return int(value)
+
+
+def check_temperature(value, name: str, where: str) -> float | torch.Tensor:
+    """A temperature τ > 0 that may be learned, checked without cutting it out of the graph.
+
+    A number (Python, NumPy) comes back as a float. A one-element floating-point tensor — an
+    ``nn.Parameter``, or ``log_tau.exp()`` — comes back as a 0-dim view of itself, so dividing by it
+    keeps the gradient path to τ. Its value is read (one device sync) only to check it is finite and > 0.
+    """
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        check_positive(value.detach(), name, where)
+        return value.reshape(())  # 0-dim: broadcasts against (N,) and (N, N) alike
+    return check_positive(value, name, where)
+
+
+def store_temperature(module: torch.nn.Module, name: str, value, where: str) -> None:
+    """Keep τ as ``module.<name>``: an ``nn.Parameter`` is registered, anything else stored as a float.
+
+    A registered parameter is learnable: ``module.parameters()`` yields it (so the optimiser steps it),
+    ``.to(device)`` moves it and the state dict saves it. A plain tensor that requires grad is refused:
+    no optimiser built from the module's parameters would ever update it.
+    """
+    if isinstance(value, torch.nn.Parameter):
+        check_temperature(value, name, where)
+        module.register_parameter(name, value)
+        return
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        fail(
+            name,
+            where,
+            "a number, or an nn.Parameter to learn it",
+            "a plain tensor that requires grad (not registered, so no optimiser would update it)",
+            TypeError,
+        )
+    setattr(module, name, check_positive(value, name, where))
+
+
+def temperature_repr(value) -> str:
+    """τ for ``extra_repr``: ``0.5``, or ``0.5 (learnable)`` for a parameter."""
+    if isinstance(value, torch.nn.Parameter):
+        return f"{float(value.detach().reshape(()))} (learnable)"
+    return str(value)
 
 
 def check_choice(value, name: str, where: str, choices: Iterable[str]) -> str:
@@ -67,7 +127,8 @@ def check_embeddings(
     if x.dim() != ndim:
         fail(name, where, f"a {ndim}-D tensor of shape {shape_hint}", f"shape {tuple(x.shape)}")
     if x.shape[0] < min_rows:
-        fail(name, where, f"a tensor with at least {min_rows} rows (samples)", f"shape {tuple(x.shape)}")
+        rows = plural(min_rows, "row")
+        fail(name, where, f"a tensor with at least {rows} (one per sample)", f"shape {tuple(x.shape)}")
     if x.shape[-1] < 1:
         fail(name, where, "a tensor with at least one feature", f"shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
@@ -76,7 +137,7 @@ def check_embeddings(
             name,
             where,
             "finite (no NaN or inf)",
-            f"{bad} non-finite values; check the encoder output and learning rate",
+            f"{plural(bad, 'non-finite value')}; check the encoder output and learning rate",
         )
     return x
 
@@ -88,14 +149,33 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str,
 
 
 def check_labels(labels, n: int, name: str, where: str) -> torch.Tensor:
-    """Integer class labels, one per sample."""
+    """Integer class labels, one per sample: a tensor, array or list of ints (strings refused)."""
+    expected = "an integer tensor of class labels (or an array or list of ints)"
     if not isinstance(labels, torch.Tensor):
-        labels = torch.as_tensor(labels)
+        try:
+            labels = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):
+            hint = "; map names to ints first, e.g. [classes.index(c) for c in labels]"
+            fail(name, where, expected + hint, f"{type(labels).__name__} {_preview(labels)}", TypeError)
     if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
-        fail(name, where, "an integer tensor of class labels", f"dtype {labels.dtype}", TypeError)
+        fail(name, where, expected, f"dtype {labels.dtype}", TypeError)
     if labels.dim() != 1 or labels.shape[0] != n:
-        fail(name, where, f"a 1-D tensor of {n} labels (one per sample)", f"shape {tuple(labels.shape)}")
+        fail(
+            name,
+            where,
+            f"a 1-D tensor of {plural(n, 'label')} (one per sample)",
+            f"shape {tuple(labels.shape)}",
+        )
     return labels
+
+
+def _preview(values) -> str:
+    """The first few items of a sequence, for a message."""
+    try:
+        items = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    except TypeError:
+        return repr(values)
+    return repr(items[:3])[:-1] + (", ...]" if len(items) > 3 else "]")
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:

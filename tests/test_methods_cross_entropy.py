@@ -13,8 +13,9 @@ from edu_contrast import methods
 from edu_contrast.methods import CrossEntropyBaseline
 
 
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+def rand(*shape, seed=0):
+    """Images in [0, 1], as the methods expect."""
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 class Flat(nn.Module):
@@ -27,7 +28,7 @@ class Flat(nn.Module):
 def test_cross_entropy_baseline_loss_is_the_cosine_softmax_of_both_views():
     torch.manual_seed(0)
     model = CrossEntropyBaseline(Flat(), num_classes=3, hidden_dim=16, out_dim=4, temperature=0.2).double()
-    x1, x2 = randn(6, 1, 8, 8, seed=1), randn(6, 1, 8, 8, seed=2)
+    x1, x2 = rand(6, 1, 8, 8, seed=1), rand(6, 1, 8, 8, seed=2)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     model.train()
     got = model.loss(x1, x2, y)

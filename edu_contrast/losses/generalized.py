@@ -20,6 +20,7 @@ from edu_contrast._validation import (
     check_int,
     check_positive,
     check_same_shape,
+    check_temperature,
     fail,
 )
 from edu_contrast.losses._common import normalize, to_compute
@@ -129,7 +130,7 @@ def generalized_contrastive(
     distribution: str = "lse",
     prior: str = "hypersphere",
     weight: float = 1.0,
-    temperature: float = 0.5,
+    temperature: float | torch.Tensor = 0.5,
 ) -> torch.Tensor:
     r"""Generalized contrastive loss: L = L_align + λ · L_dist.
 
@@ -156,7 +157,8 @@ def generalized_contrastive(
         distribution: ``"lse"`` or ``"swd"``, the distribution-matching term L_dist.
         prior: ``"hypersphere"``, ``"hypercube"`` or ``"normal"`` (``"lse"`` needs ``"hypersphere"``).
         weight: λ ≥ 0 (λ = 0 leaves only the alignment, which collapses).
-        temperature: τ > 0 of the ``"lse"`` term.
+        temperature: τ > 0 of the ``"lse"`` term: a number, or a one-element tensor such as an
+            ``nn.Parameter`` that receives the gradient ∂L/∂τ.
 
     Returns:
         The 0-dim loss L.
@@ -167,7 +169,7 @@ def generalized_contrastive(
     check_choice(distribution, "distribution", where, DISTRIBUTIONS)
     check_choice(prior, "prior", where, PRIORS)
     weight = check_positive(weight, "weight", where, allow_zero=True)
-    temperature = check_positive(temperature, "temperature", where)
+    temperature = check_temperature(temperature, "temperature", where)
     if distribution == "lse":
         if prior != "hypersphere":
             fail(

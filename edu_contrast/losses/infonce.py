@@ -13,7 +13,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import check_embeddings, check_positive, check_same_shape, fail
+from edu_contrast._validation import (
+    check_embeddings,
+    check_same_shape,
+    check_temperature,
+    fail,
+    store_temperature,
+    temperature_repr,
+)
 from edu_contrast.losses._common import drop_diagonal, normalize
 
 
@@ -22,7 +29,7 @@ def info_nce(
     positive: torch.Tensor,
     negatives: torch.Tensor | None = None,
     *,
-    temperature: float = 0.1,
+    temperature: float | torch.Tensor = 0.1,
 ) -> torch.Tensor:
     r"""InfoNCE of CPC/MoCo, one direction, mean over the N queries.
 
@@ -37,7 +44,8 @@ def info_nce(
             * ``None``: in-batch negatives, the N − 1 other rows of ``positive`` (M = N − 1);
             * ``(M, d)``: a queue shared by every query (MoCo);
             * ``(N, M, d)``: M negatives per query.
-        temperature: τ > 0.
+        temperature: τ > 0: a number, or a one-element tensor such as an ``nn.Parameter``
+            (or ``log_tau.exp()``) that receives the gradient ∂L/∂τ.
 
     Returns:
         The 0-dim loss L (float32 for half-precision inputs).
@@ -45,7 +53,7 @@ def info_nce(
     Defined in van den Oord et al. 2018 (CPC), Eq. 4, and He et al. 2020 (MoCo), Eq. 1.
     """
     where = "info_nce"
-    temperature = check_positive(temperature, "temperature", where)
+    temperature = check_temperature(temperature, "temperature", where)
     check_embeddings(query, "query", where, min_rows=2 if negatives is None else 1)
     check_embeddings(positive, "positive", where)
     check_same_shape(query, positive, "query", "positive", where)
@@ -94,13 +102,13 @@ def _check_negatives(negatives, query: torch.Tensor) -> torch.Tensor:
     return negatives
 
 
-def _nt_xent_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float, where: str):
+def _nt_xent_terms(z1: torch.Tensor, z2: torch.Tensor, temperature, where: str):
     """The two per-anchor terms of NT-Xent (Chen et al. 2020b, Eq. 3), each of shape ``(2N,)``.
 
     Returns ``(positive_logit, lse)`` with positive_logit_i = s_{i i⁺}/τ and
     lse_i = log Σ_{k ≠ i} exp(s_ik/τ), so that ℓ_i = lse_i − positive_logit_i.
     """
-    temperature = check_positive(temperature, "temperature", where)
+    temperature = check_temperature(temperature, "temperature", where)
     check_embeddings(z1, "z1", where, min_rows=2)
     check_embeddings(z2, "z2", where, min_rows=2)
     check_same_shape(z1, z2, "z1", "z2", where)
@@ -113,7 +121,7 @@ def _nt_xent_terms(z1: torch.Tensor, z2: torch.Tensor, temperature: float, where
     return positive_logit, lse
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float | torch.Tensor = 0.5) -> torch.Tensor:
     r"""NT-Xent of SimCLR: 2N anchors, each against its positive and the 2N − 2 other views.
 
         ℓ_i = −log [ exp(s_{i i⁺}/τ) / Σ_{k ≠ i} exp(s_ik/τ) ],    L = (1/2N) Σ_{i=1..2N} ℓ_i
@@ -123,7 +131,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.5) -> 
     Args:
         z1: first views, shape ``(N, d)``, N ≥ 2.
         z2: second views, shape ``(N, d)``; row i pairs with row i of ``z1``.
-        temperature: τ > 0.
+        temperature: τ > 0: a number, or a one-element tensor such as an ``nn.Parameter``
+            (or ``log_tau.exp()``) that receives the gradient ∂L/∂τ.
 
     Returns:
         The 0-dim loss L. All views equal gives log(2N − 1).
@@ -134,7 +143,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.5) -> 
     return (lse - positive_logit).mean()
 
 
-def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.1) -> torch.Tensor:
+def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float | torch.Tensor = 0.1) -> torch.Tensor:
     r"""Decoupled contrastive loss: NT-Xent with the positive left out of the denominator.
 
         ℓ_i = −s_{i i⁺}/τ + log Σ_{k ∉ {i, i⁺}} exp(s_ik/τ),    L = (1/2N) Σ_{i=1..2N} ℓ_i
@@ -145,7 +154,8 @@ def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.1) -> torc
     Args:
         z1: first views, shape ``(N, d)``, N ≥ 2.
         z2: second views, shape ``(N, d)``.
-        temperature: τ > 0.
+        temperature: τ > 0: a number, or a one-element tensor such as an ``nn.Parameter``
+            (or ``log_tau.exp()``) that receives the gradient ∂L/∂τ.
 
     Returns:
         The 0-dim loss L. All views equal gives log(2N − 2).
@@ -153,7 +163,7 @@ def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.1) -> torc
     Defined in Yeh et al. 2022, "Decoupled Contrastive Learning" (ECCV), Sec. 3, L_DC.
     """
     where = "dcl"
-    temperature = check_positive(temperature, "temperature", where)
+    temperature = check_temperature(temperature, "temperature", where)
     check_embeddings(z1, "z1", where, min_rows=2)
     check_embeddings(z2, "z2", where, min_rows=2)
     check_same_shape(z1, z2, "z1", "z2", where)
@@ -170,28 +180,28 @@ def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.1) -> torc
 
 
 class InfoNCELoss(nn.Module):
-    """``info_nce`` as a module; it only stores τ."""
+    """``info_nce`` as a module; it only stores τ (an ``nn.Parameter`` τ is registered, so it learns)."""
 
-    def __init__(self, temperature: float = 0.1):
+    def __init__(self, temperature: float | torch.Tensor = 0.1):
         super().__init__()
-        self.temperature = check_positive(temperature, "temperature", "InfoNCELoss")
+        store_temperature(self, "temperature", temperature, "InfoNCELoss")
 
     def forward(self, query, positive, negatives=None):
         return info_nce(query, positive, negatives, temperature=self.temperature)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={temperature_repr(self.temperature)}"
 
 
 class NTXentLoss(nn.Module):
-    """``nt_xent`` as a module; it only stores τ."""
+    """``nt_xent`` as a module; it only stores τ (an ``nn.Parameter`` τ is registered, so it learns)."""
 
-    def __init__(self, temperature: float = 0.5):
+    def __init__(self, temperature: float | torch.Tensor = 0.5):
         super().__init__()
-        self.temperature = check_positive(temperature, "temperature", "NTXentLoss")
+        store_temperature(self, "temperature", temperature, "NTXentLoss")
 
     def forward(self, z1, z2):
         return nt_xent(z1, z2, temperature=self.temperature)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={temperature_repr(self.temperature)}"

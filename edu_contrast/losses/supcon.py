@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import check_embeddings, check_labels, check_positive, fail
+from edu_contrast._validation import (
+    check_embeddings,
+    check_labels,
+    check_temperature,
+    fail,
+    store_temperature,
+    temperature_repr,
+)
 from edu_contrast.losses._common import drop_diagonal, normalize
 
 
@@ -13,8 +20,8 @@ def supcon(
     features: torch.Tensor,
     labels=None,
     *,
-    temperature: float = 0.07,
-    base_temperature: float = 0.07,
+    temperature: float | torch.Tensor = 0.07,
+    base_temperature: float | torch.Tensor = 0.07,
 ) -> torch.Tensor:
     r"""SupCon: every view is an anchor, and every other view with its label is a positive.
 
@@ -28,8 +35,10 @@ def supcon(
         features: z, shape ``(N, V, d)``: V views of each of N samples.
         labels: y, shape ``(N,)`` integer class labels, or ``None`` for the self-supervised
             case where only the other views of the same sample are positives (then V ≥ 2).
-        temperature: τ > 0.
-        base_temperature: τ_b > 0; the loss is scaled by τ/τ_b as in the reference code.
+        temperature: τ > 0: a number, or a one-element tensor such as an ``nn.Parameter`` that
+            receives the gradient ∂L/∂τ.
+        base_temperature: τ_b > 0 (a number or a one-element tensor, like τ); the loss is scaled by
+            τ/τ_b as in the reference code.
 
     Returns:
         The 0-dim loss L. With V = 2, ``labels=None`` and τ_b = τ it equals ``nt_xent``.
@@ -38,8 +47,8 @@ def supcon(
     Defined in Khosla et al. 2020, "Supervised Contrastive Learning", Eq. 2.
     """
     where = "supcon"
-    temperature = check_positive(temperature, "temperature", where)
-    base_temperature = check_positive(base_temperature, "base_temperature", where)
+    temperature = check_temperature(temperature, "temperature", where)
+    base_temperature = check_temperature(base_temperature, "base_temperature", where)
     check_embeddings(features, "features", where, ndim=3, min_rows=2, shape_hint="(batch, views, dim)")
     n, views, _ = features.shape
     if labels is None:
@@ -72,15 +81,18 @@ def supcon(
 
 
 class SupConLoss(nn.Module):
-    """``supcon`` as a module; it only stores τ and τ_b."""
+    """``supcon`` as a module; it only stores τ and τ_b (an ``nn.Parameter`` is registered, so it learns)."""
 
-    def __init__(self, temperature: float = 0.07, base_temperature: float = 0.07):
+    def __init__(
+        self, temperature: float | torch.Tensor = 0.07, base_temperature: float | torch.Tensor = 0.07
+    ):
         super().__init__()
-        self.temperature = check_positive(temperature, "temperature", "SupConLoss")
-        self.base_temperature = check_positive(base_temperature, "base_temperature", "SupConLoss")
+        store_temperature(self, "temperature", temperature, "SupConLoss")
+        store_temperature(self, "base_temperature", base_temperature, "SupConLoss")
 
     def forward(self, features, labels=None):
         return supcon(features, labels, temperature=self.temperature, base_temperature=self.base_temperature)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, base_temperature={self.base_temperature}"
+        tau, base = temperature_repr(self.temperature), temperature_repr(self.base_temperature)
+        return f"temperature={tau}, base_temperature={base}"

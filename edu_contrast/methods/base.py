@@ -14,6 +14,11 @@ from torch import nn
 from edu_contrast._validation import check_labels, check_positive, fail
 from edu_contrast.models import ProjectionHead
 
+# Views are images in [0, 1] (the augmentations clamp to it); the slack leaves room for added noise,
+# while images still in 0..255 go far above it.
+MAX_PIXEL = 1.5
+TO_FLOAT = "divide 0..255 images by 255: x.float() / 255, or utils.to_float(x, device) for uint8 ones"
+
 
 class ContrastiveMethod(nn.Module):
     """Base class: an encoder f with ``.feature_dim`` and a projection head g.
@@ -73,6 +78,7 @@ class ContrastiveMethod(nn.Module):
         return check_labels(labels, x1.shape[0], "labels", where).to(x1.device)
 
     def _check_views(self, x1, x2) -> None:
+        """Two batches of views of the same shape, floating point, images (B, C, H, W) scaled to [0, 1]."""
         where = f"{type(self).__name__}.loss"
         for name, x in (("x1", x1), ("x2", x2)):
             if not isinstance(x, torch.Tensor):
@@ -83,12 +89,29 @@ class ContrastiveMethod(nn.Module):
                     f"an object of type {type(x).__name__}",
                     TypeError,
                 )
+            if not torch.is_floating_point(x):
+                fail(
+                    name,
+                    where,
+                    f"a floating-point tensor of images in [0, 1] ({TO_FLOAT})",
+                    f"dtype {x.dtype}",
+                    TypeError,
+                )
         if x1.shape != x2.shape:
             fail("x2", where, f"the same shape as 'x1' {tuple(x1.shape)}", f"shape {tuple(x2.shape)}")
         if x1.dim() == 0 or x1.shape[0] < 2:
             fail(
                 "x1", where, "a batch of at least 2 samples (contrast needs two)", f"shape {tuple(x1.shape)}"
             )
+        for name, x in (("x1", x1), ("x2", x2)):
+            peak = float(x.detach().amax()) if x.dim() == 4 and x.numel() else 0.0
+            if peak > MAX_PIXEL:
+                fail(
+                    name,
+                    where,
+                    f"images scaled to [0, 1] (max <= {MAX_PIXEL}; {TO_FLOAT})",
+                    f"values up to {peak:g}",
+                )
 
 
 def loss_precision(z: torch.Tensor) -> torch.autocast:

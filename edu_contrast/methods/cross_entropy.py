@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast._validation import check_int, check_positive, compute_dtype
+from edu_contrast._validation import check_int, compute_dtype, store_temperature, temperature_repr
 from edu_contrast.methods.base import ContrastiveMethod
 
 
@@ -28,7 +28,8 @@ class CrossEntropyBaseline(ContrastiveMethod):
         encoder: f, any module with ``.feature_dim``.
         num_classes: C ≥ 2 (10 for digits, Fashion-MNIST and CIFAR-10).
         hidden_dim, out_dim, num_layers: the projection head g (the same as SupCon's).
-        temperature: τ > 0 of the cosine logits.
+        temperature: τ > 0 of the cosine logits: a number, or an ``nn.Parameter`` to learn τ (registered:
+            ``method.parameters()`` include it, the state dict saves it).
     """
 
     def __init__(
@@ -39,12 +40,12 @@ class CrossEntropyBaseline(ContrastiveMethod):
         hidden_dim: int = 512,
         out_dim: int = 128,
         num_layers: int = 2,
-        temperature: float = 0.1,
+        temperature: float | torch.Tensor = 0.1,
     ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "CrossEntropyBaseline"
         self.num_classes = check_int(num_classes, "num_classes", where, minimum=2)
-        self.temperature = check_positive(temperature, "temperature", where)
+        store_temperature(self, "temperature", temperature, where)
         self.prototypes = nn.Parameter(
             torch.randn(num_classes, out_dim) / math.sqrt(out_dim)
         )  # (C, out_dim) W
@@ -67,4 +68,4 @@ class CrossEntropyBaseline(ContrastiveMethod):
         return F.cross_entropy(logits, torch.cat([labels, labels]))
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, temperature={self.temperature}"
+        return f"num_classes={self.num_classes}, temperature={temperature_repr(self.temperature)}"

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import check_choice, check_positive
+from edu_contrast._validation import check_choice, check_positive, store_temperature, temperature_repr
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS
 from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
@@ -26,8 +26,10 @@ class Generalized(ContrastiveMethod):
     Args:
         encoder: f, any module with ``.feature_dim``.
         hidden_dim, out_dim, num_layers: the projection head g.
-        weight: λ ≥ 0. temperature: τ > 0. distribution: "lse" or "swd". prior: the SWD prior
+        weight: λ ≥ 0. distribution: "lse" or "swd". prior: the SWD prior
             ("hypersphere", "hypercube" or "normal"; "lse" matches only the hypersphere).
+        temperature: τ > 0: a number, or an ``nn.Parameter`` to learn τ. A parameter is registered:
+            ``method.parameters()`` (so the optimiser) include it, and the state dict saves it.
     """
 
     def __init__(
@@ -38,14 +40,14 @@ class Generalized(ContrastiveMethod):
         out_dim: int = 128,
         num_layers: int = 2,
         weight: float = 1.0,
-        temperature: float = 0.5,
+        temperature: float | torch.Tensor = 0.5,
         distribution: str = "lse",
         prior: str = "hypersphere",
     ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "Generalized"
         self.weight = check_positive(weight, "weight", where, allow_zero=True)
-        self.temperature = check_positive(temperature, "temperature", where)
+        store_temperature(self, "temperature", temperature, where)
         self.distribution = check_choice(distribution, "distribution", where, DISTRIBUTIONS)
         self.prior = check_choice(prior, "prior", where, PRIORS)
 
@@ -65,6 +67,6 @@ class Generalized(ContrastiveMethod):
 
     def extra_repr(self) -> str:
         return (
-            f"weight={self.weight}, temperature={self.temperature}, distribution={self.distribution!r}, "
-            f"prior={self.prior!r}"
+            f"weight={self.weight}, temperature={temperature_repr(self.temperature)}, "
+            f"distribution={self.distribution!r}, prior={self.prior!r}"
         )

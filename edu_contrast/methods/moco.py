@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import check_int, check_positive, fail
+from edu_contrast._validation import check_int, check_positive, fail, store_temperature, temperature_repr
 from edu_contrast.distributed import gather
 from edu_contrast.methods.base import (
     ContrastiveMethod,
@@ -34,7 +34,8 @@ class MoCo(ContrastiveMethod):
     Args:
         encoder: f_q, any module with ``.feature_dim``; f_k starts as a copy of it.
         hidden_dim, out_dim, num_layers: the MLP projection head g.
-        temperature: τ > 0.
+        temperature: τ > 0: a number, or an ``nn.Parameter`` to learn τ. A parameter is registered:
+            ``method.parameters()`` (so the optimiser) include it, and the state dict saves it.
         queue_size: M, the number of queued negatives (a buffer, so it is checkpointed).
         momentum: β in [0, 1).
         symmetric: use both directions of the loss.
@@ -50,14 +51,14 @@ class MoCo(ContrastiveMethod):
         hidden_dim: int = 512,
         out_dim: int = 128,
         num_layers: int = 2,
-        temperature: float = 0.2,
+        temperature: float | torch.Tensor = 0.2,
         queue_size: int = 4096,
         momentum: float = 0.99,
         symmetric: bool = True,
     ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
         where = "MoCo"
-        self.temperature = check_positive(temperature, "temperature", where)
+        store_temperature(self, "temperature", temperature, where)
         self.momentum = check_positive(momentum, "momentum", where, allow_zero=True)
         if self.momentum >= 1:
             fail("momentum", where, "in [0, 1)", momentum)
@@ -118,6 +119,6 @@ class MoCo(ContrastiveMethod):
 
     def extra_repr(self) -> str:
         return (
-            f"temperature={self.temperature}, queue_size={self.queue.shape[0]}, momentum={self.momentum}, "
-            f"symmetric={self.symmetric}"
+            f"temperature={temperature_repr(self.temperature)}, queue_size={self.queue.shape[0]}, "
+            f"momentum={self.momentum}, symmetric={self.symmetric}"
         )

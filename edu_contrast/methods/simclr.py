@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import check_positive
+from edu_contrast._validation import store_temperature, temperature_repr
 from edu_contrast.distributed import gather_with_grad
 from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
@@ -24,7 +24,8 @@ class SimCLR(ContrastiveMethod):
     Args:
         encoder: f, any module with ``.feature_dim`` (``models.build_encoder``).
         hidden_dim, out_dim, num_layers: the MLP projection head g.
-        temperature: τ > 0.
+        temperature: τ > 0: a number, or an ``nn.Parameter`` to learn τ. A parameter is registered:
+            ``method.parameters()`` (so the optimiser) include it, and the state dict saves it.
     """
 
     def __init__(
@@ -34,10 +35,10 @@ class SimCLR(ContrastiveMethod):
         hidden_dim: int = 512,
         out_dim: int = 128,
         num_layers: int = 2,
-        temperature: float = 0.5,
+        temperature: float | torch.Tensor = 0.5,
     ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
-        self.temperature = check_positive(temperature, "temperature", "SimCLR")
+        store_temperature(self, "temperature", temperature, "SimCLR")
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """NT-Xent of the two views' projections; ``labels`` are ignored (self-supervised)."""
@@ -48,4 +49,4 @@ class SimCLR(ContrastiveMethod):
             return losses.nt_xent(z1, z2, temperature=self.temperature)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={temperature_repr(self.temperature)}"

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import check_positive
+from edu_contrast._validation import store_temperature, temperature_repr
 from edu_contrast.distributed import gather, gather_with_grad
 from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
@@ -24,8 +24,9 @@ class SupCon(ContrastiveMethod):
     Args:
         encoder: f, any module with ``.feature_dim``.
         hidden_dim, out_dim, num_layers: the projection head g.
-        temperature: τ > 0.
-        base_temperature: τ_b > 0.
+        temperature: τ > 0: a number, or an ``nn.Parameter`` to learn τ. A parameter is registered:
+            ``method.parameters()`` (so the optimiser) include it, and the state dict saves it.
+        base_temperature: τ_b > 0, a number or an ``nn.Parameter`` like τ.
 
     ``labels`` are required: without them SupCon is SimCLR, so use ``SimCLR`` instead.
     """
@@ -37,12 +38,12 @@ class SupCon(ContrastiveMethod):
         hidden_dim: int = 512,
         out_dim: int = 128,
         num_layers: int = 2,
-        temperature: float = 0.07,
-        base_temperature: float = 0.07,
+        temperature: float | torch.Tensor = 0.07,
+        base_temperature: float | torch.Tensor = 0.07,
     ):
         super().__init__(encoder, hidden_dim=hidden_dim, out_dim=out_dim, num_layers=num_layers)
-        self.temperature = check_positive(temperature, "temperature", "SupCon")
-        self.base_temperature = check_positive(base_temperature, "base_temperature", "SupCon")
+        store_temperature(self, "temperature", temperature, "SupCon")
+        store_temperature(self, "base_temperature", base_temperature, "SupCon")
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """SupCon loss of the two views; ``labels`` y of shape ``(B,)`` are required."""
@@ -62,4 +63,5 @@ class SupCon(ContrastiveMethod):
             )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, base_temperature={self.base_temperature}"
+        tau, base = temperature_repr(self.temperature), temperature_repr(self.base_temperature)
+        return f"temperature={tau}, base_temperature={base}"
