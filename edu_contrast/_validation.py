@@ -98,7 +98,7 @@ def store_temperature(module: torch.nn.Module, name: str, value, where: str) -> 
 def temperature_repr(value) -> str:
     """τ for ``extra_repr``: ``0.5``, or ``0.5 (learnable)`` for a parameter."""
     if isinstance(value, torch.nn.Parameter):
-        return f"{float(value.detach().reshape(()))} (learnable)"
+        return f"{value.detach().reshape(()).item():g} (learnable)"
     return str(value)
 
 

@@ -9,6 +9,8 @@ the recipe in ``method.spec`` so a checkpoint can rebuild it.
 
 from __future__ import annotations
 
+import numpy as np
+
 from edu_contrast import models
 from edu_contrast._validation import check_choice, check_int
 from edu_contrast.methods.align_uniform import AlignUniform
@@ -58,7 +60,7 @@ def build_method(
     """
     where = "build_method"
     check_choice(name, "name", where, METHODS)
-    check_int(in_channels, "in_channels", where)
+    in_channels = check_int(in_channels, "in_channels", where)
     options = {
         k: check_int(v, k, where)
         for k, v in (("width", width), ("feature_dim", feature_dim))
@@ -71,10 +73,10 @@ def build_method(
         "name": name,
         "encoder": encoder,
         "in_channels": in_channels,
-        "width": width,
-        "feature_dim": feature_dim,
-        **hyperparameters,
-    }
+        "width": options.get("width"),
+        "feature_dim": options.get("feature_dim"),
+        **{k: v.item() if isinstance(v, np.generic) else v for k, v in hyperparameters.items()},
+    }  # NumPy scalars as Python numbers; an nn.Parameter τ stays the parameter (torch.save keeps it)
     return method
 
 
