@@ -1,4 +1,7 @@
-"""fit(): history and files, exact resume, atomic and corrupt checkpoints, the schedule, evaluate()."""
+"""fit(): history and files, exact resume, the schedule, evaluate(), bad arguments.
+
+Checkpoint files: tests/test_checkpoint.py; run folders, resume checks, divergence: tests/test_run_folder.py.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ def test_fit_writes_history_checkpoint_and_metrics(digits, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["history"] == history and metrics["linear_accuracy"] == result["linear_accuracy"]
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # only tensors and plain containers
-    assert {"model", "optimizer", "scheduler", "epoch", "rng", "history", "config"} <= set(state)
+    assert {"model", "optimizer", "scheduler", "epoch", "rng", "history", "config", "checksum"} <= set(state)
     assert set(state["rng"][0]) == {"torch", "cuda", "numpy", "python", "data"}
     assert state["epoch"] == 1 and state["config"]["batch_size"] == 64
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -118,49 +121,6 @@ def test_resume_without_checkpoint_starts_fresh_and_mismatch_is_refused(digits, 
             resume=True,
             **{**TINY, "batch_size": 32},
         )
-
-
-def test_an_interrupted_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
-    path = tmp_path / "checkpoint.pt"
-    train.save_checkpoint(
-        {"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.ones(3)}, "epoch": 1}, path
-    )
-
-    def dies_halfway(obj, f):
-        f.write(b"PK\x03\x04 half a zip file")
-        raise KeyboardInterrupt  # the user pressed stop (or the machine died) during the write
-
-    monkeypatch.setattr(torch, "save", dies_halfway)
-    with pytest.raises(KeyboardInterrupt):
-        train.save_checkpoint(
-            {"format": train.CHECKPOINT_FORMAT, "model": {"w": torch.zeros(3)}, "epoch": 2}, path
-        )
-    monkeypatch.undo()
-    state = train.load_checkpoint(path)
-    assert state["epoch"] == 1 and torch.equal(state["model"]["w"], torch.ones(3))
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left behind
-
-
-def test_truncated_checkpoint_raises_a_clear_error(digits, tmp_path):
-    train_data, test_data = digits
-    train.fit(_method(), train_data, epochs=1, eval_data=test_data, out_dir=tmp_path, **TINY)
-    path = tmp_path / "checkpoint.pt"
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(train.CorruptCheckpointError, match=r"corrupt or truncated.*Delete it.*--resume"):
-        train.load_checkpoint(path)
-    with pytest.raises(train.CorruptCheckpointError, match="corrupt"):
-        train.fit(_method(), train_data, epochs=2, eval_data=test_data, out_dir=tmp_path, resume=True, **TINY)
-    path.write_bytes(b"")
-    with pytest.raises(train.CorruptCheckpointError):
-        train.load_checkpoint(tmp_path)  # the run directory works too
-    with pytest.raises(FileNotFoundError, match="No checkpoint"):
-        train.load_checkpoint(tmp_path / "missing.pt")
-
-
-def test_not_a_training_checkpoint_is_refused(tmp_path):
-    torch.save({"w": torch.ones(2)}, tmp_path / "other.pt")
-    with pytest.raises(train.CorruptCheckpointError, match="not an edu_contrast training checkpoint"):
-        train.load_checkpoint(tmp_path / "other.pt")
 
 
 def test_evaluate_reprobes_the_checkpoint(digits, tmp_path):

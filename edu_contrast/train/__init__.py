@@ -6,24 +6,37 @@ Read in this order:
   linear probe), the learning-rate schedule ``warmup_cosine``, ``two_views`` and ``train_step``.
 - ``config.py``: ``FitConfig``, every setting of a run, checked in one place.
 - ``monitor.py``: the per-epoch history entry (``measure.embedding_report``) and the printed lines.
-- ``checkpoint.py``: atomic writes, random-generator states, ``resume``, ``metrics.json``.
+- ``run_folder.py``: what ``out_dir`` means before anything is written (a new run, ``resume``,
+  ``overwrite``); a folder holding a run is never replaced silently.
+- ``checkpoint.py``: what a checkpoint holds, random-generator states, ``restore`` (exact resume,
+  or a re-planned schedule when ``epochs`` changed).
+- ``storage.py``: atomic writes, checksummed checkpoints, ``metrics.json``.
+- ``errors.py``: ``RunExistsError``, ``ResumeMismatchError``, ``CorruptCheckpointError``,
+  ``UnreadableCheckpointError``, ``TrainingDivergedError``.
 - ``evaluate.py``: the linear and kNN probes of a trained encoder, ``evaluate`` of a checkpoint.
 - ``precision.py``: which autocast dtype (bfloat16, float16 or none) on which device.
 """
 
-from edu_contrast.train.checkpoint import (
+from edu_contrast.train.config import FitConfig
+from edu_contrast.train.errors import (
+    CorruptCheckpointError,
+    ResumeMismatchError,
+    RunExistsError,
+    TrainingDivergedError,
+    UnreadableCheckpointError,
+)
+from edu_contrast.train.evaluate import evaluate
+from edu_contrast.train.fit import fit, train_step, two_views, warmup_cosine
+from edu_contrast.train.precision import autocast_dtype, check_device, cpu_has_fast_bfloat16
+from edu_contrast.train.run_folder import PREVIOUS
+from edu_contrast.train.storage import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
     METRICS_NAME,
-    CorruptCheckpointError,
-    ResumeMismatchError,
+    checksum,
     load_checkpoint,
     save_checkpoint,
 )
-from edu_contrast.train.config import FitConfig
-from edu_contrast.train.evaluate import evaluate
-from edu_contrast.train.fit import fit, train_step, two_views, warmup_cosine
-from edu_contrast.train.precision import autocast_dtype, cpu_has_fast_bfloat16
 
 __all__ = [
     "fit",
@@ -31,8 +44,14 @@ __all__ = [
     "evaluate",
     "save_checkpoint",
     "load_checkpoint",
-    "CorruptCheckpointError",
+    "checksum",
+    "RunExistsError",
     "ResumeMismatchError",
+    "CorruptCheckpointError",
+    "UnreadableCheckpointError",
+    "TrainingDivergedError",
+    "check_device",
+    "PREVIOUS",
     "warmup_cosine",
     "two_views",
     "train_step",

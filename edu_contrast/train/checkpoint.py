@@ -1,141 +1,46 @@
-"""Checkpoints that survive a killed process, and an exact resume.
+"""A run's checkpoint: everything the next step depends on, and an exact resume.
 
-``out_dir/checkpoint.pt`` holds everything the next step depends on: the weights and buffers
-(BatchNorm statistics, MoCo's queue), the optimiser's moments, the schedule's position, the
-GradScaler, the history, and the state of every random number generator of every rank (the batch
-order, the augmentations, NumPy's and Python's). Restoring all of it makes a resumed run draw
-exactly the numbers the uninterrupted run would have drawn, so both end with equal parameters.
+``out_dir/checkpoint.pt`` holds the weights and buffers (BatchNorm statistics, MoCo's queue), the
+optimiser's moments, the schedule's position, the GradScaler, the history, the run config (what was
+actually trained) and the state of every random number generator of every rank (the batch order, the
+augmentations, NumPy's and Python's). Restoring all of it makes a resumed run draw exactly the numbers
+the uninterrupted run would have drawn, so both end with equal parameters.
 
-Each file is replaced atomically (write a temporary file, fsync, rename), so a kill at any moment
-leaves either the previous complete checkpoint or the new one. ``metrics.json`` is the history as
-strict JSON for plots and other programs.
+Extending (or shortening) a resumed run. With another ``epochs`` E′ than the checkpoint's E, the
+learning-rate schedule is re-planned: from the current step s₀ on, lr_s = lr · f(s; S′, W) with
+S′ = E′ · steps per epoch, the warm-up + cosine plan an E′-epoch run has from its start (``warmup_cosine``;
+W unchanged). Steps already taken are not redone; a finished run (lr ≈ 0) extended to E′ = 2E goes on
+at half the peak rate, as a run planned for 2E epochs would be at its middle. The momentum schedules
+of MoCo and BYOL follow the same S′. The checkpoint's config then records ``epochs = E′`` and, in
+``replanned``, each re-planning (after which epoch, from which E to which E′). With the same ``epochs``
+nothing is re-planned, and the resumed run is bit-exact.
+
+Files are written by ``storage`` (atomic, checksummed); Ctrl-C during a save is held until both
+files are complete.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import random
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from edu_contrast import distributed
-from edu_contrast.train.config import config_mismatch
 from edu_contrast.train.monitor import say
+from edu_contrast.train.run_folder import release_previous
+from edu_contrast.train.storage import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    METRICS_NAME,
+    interrupts_deferred,
+    save_checkpoint,
+    write_metrics,
+)
 
-CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.json"
-CHECKPOINT_FORMAT = 1
 TRAINING_STATE = ("model", "optimizer", "scheduler", "scaler")  # the state_dicts a checkpoint holds
 
-__all__ = [
-    "CHECKPOINT_NAME",
-    "METRICS_NAME",
-    "CHECKPOINT_FORMAT",
-    "CorruptCheckpointError",
-    "ResumeMismatchError",
-    "save_checkpoint",
-    "load_checkpoint",
-    "write_metrics",
-    "save",
-    "resume",
-]
-
-
-class CorruptCheckpointError(RuntimeError):
-    """The checkpoint file cannot be read (truncated, corrupt, or not an edu_contrast checkpoint)."""
-
-
-class ResumeMismatchError(ValueError):
-    """``resume=True`` with settings that differ from the checkpoint's (method, batch size, seed, ...)."""
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); directories cannot be opened on Windows."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
-
-    os.replace is atomic, so ``path`` is always either the old complete file or the new one,
-    whatever moment the process is killed at; a failed write removes its temporary file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    """``torch.save(state, path)`` atomically (see ``_atomic_write``)."""
-    _atomic_write(Path(path), lambda f: torch.save(state, f))
-
-
-def write_metrics(path: str | os.PathLike, history: list[dict], linear_accuracy: float | None) -> None:
-    """``{"history": [...], "linear_accuracy": ...}`` as JSON, atomically; NaN becomes null (strict JSON)."""
-    clean = [
-        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in h.items()}
-        for h in history
-    ]
-    text = json.dumps({"history": clean, "linear_accuracy": linear_accuracy}, indent=2, allow_nan=False)
-    _atomic_write(Path(path), lambda f: f.write(text.encode() + b"\n"))
-
-
-def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
-    """Load a checkpoint written by ``fit`` with ``torch.load(..., weights_only=True)``.
-
-    ``path`` is the file or the run directory holding ``checkpoint.pt``.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CorruptCheckpointError: the file is truncated or corrupt (for example the machine died
-            while an old version without atomic writes was saving), with what to do about it.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No checkpoint at {path}. Train first: python -m edu_contrast train --out {path.parent}"
-        )
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # zip reader, unpickler and EOF errors all mean the same thing here
-        raise CorruptCheckpointError(
-            f"The checkpoint file {path} is corrupt or truncated and cannot be loaded "
-            f"({type(error).__name__}: {(str(error).splitlines() or [''])[0]}). Delete it to start "
-            f"training from scratch, or run without --resume (resume=False) to overwrite it."
-        ) from error
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
-        raise CorruptCheckpointError(
-            f"The file {path} is not an edu_contrast training checkpoint (format {CHECKPOINT_FORMAT}). "
-            f"Delete it or choose another output directory."
-        )
-    return state
+__all__ = ["rng_state", "set_rng_state", "save", "restore"]
 
 
 # ----------------------------------------------------------------------------- RNG states as tensors
@@ -182,7 +87,7 @@ def set_rng_state(state: dict, data_generator: torch.Generator) -> None:
     data_generator.set_state(state["data"])
 
 
-# ----------------------------------------------------------------------------- a run's checkpoint
+# ----------------------------------------------------------------------------- save and restore
 
 
 def _modules(run) -> dict:
@@ -193,7 +98,9 @@ def _modules(run) -> dict:
 def save(run, epoch: int, linear_accuracy: float | None = None) -> None:
     """Rank 0 writes ``run``'s checkpoint after ``epoch`` and metrics.json (nothing without ``out_dir``).
 
-    Every rank takes part: the random generators of all ranks are gathered into the checkpoint.
+    Every rank takes part: the random generators of all ranks are gathered into the checkpoint. With
+    ``overwrite``, the old run set aside as ``checkpoint.prev.pt`` is deleted once this run has saved a
+    trained epoch (or its final result).
     """
     rng = distributed.gather_objects(rng_state(run.data_generator))
     out_dir = run.cfg.out_dir
@@ -208,29 +115,38 @@ def save(run, epoch: int, linear_accuracy: float | None = None) -> None:
         "config": run.run_config,
         "linear_accuracy": linear_accuracy,
     }
-    save_checkpoint(state, out_dir / CHECKPOINT_NAME)
-    write_metrics(out_dir / METRICS_NAME, run.history, linear_accuracy)
+    with interrupts_deferred():  # Ctrl-C waits until the checkpoint and metrics.json agree
+        save_checkpoint(state, out_dir / CHECKPOINT_NAME)
+        write_metrics(out_dir / METRICS_NAME, run.history, linear_accuracy)
+        if run.cfg.overwrite and (epoch >= 1 or linear_accuracy is not None):
+            release_previous(out_dir)
 
 
-def resume(run) -> None:
-    """Continue ``run`` from ``out_dir/checkpoint.pt`` when it exists: state, RNGs, history, epoch.
-
-    Raises:
-        ResumeMismatchError: the checkpoint was written by a run with other settings.
-        CorruptCheckpointError: the file cannot be read.
-    """
-    path = run.cfg.out_dir / CHECKPOINT_NAME
-    if not path.is_file():
-        return
-    state = load_checkpoint(path, map_location=run.device)
-    mismatch = config_mismatch(state["config"], run.run_config)
-    if mismatch:
-        raise ResumeMismatchError(
-            f"Cannot resume from {path}: the run differs ({mismatch}). Use the same "
-            f"settings, another --out directory, or drop --resume to start over."
-        )
+def restore(run, state: dict) -> None:
+    """Continue ``run`` from a checkpoint ``state`` (checked by ``run_folder.open_run``): state_dicts,
+    RNGs, history, epoch; re-plan the schedule when ``epochs`` changed (module docstring)."""
     for key, module in _modules(run).items():
         module.load_state_dict(state[key])
     set_rng_state(state["rng"][run.rank], run.data_generator)
     run.history, run.start_epoch = list(state["history"]), int(state["epoch"])
-    say(run.show, f"Resuming from {path} after epoch {run.start_epoch}.")
+    planned, wanted = int(state["config"]["epochs"]), run.cfg.epochs
+    replanned = list(state["config"].get("replanned", []))
+    where = f"Resuming {run.cfg.out_dir / CHECKPOINT_NAME} after epoch {run.start_epoch} of {planned}"
+    if wanted != planned:
+        before = run.optimizer.param_groups[0]["lr"]
+        step = run.scheduler.last_epoch
+        lrs = [base * f(step) for base, f in zip(run.scheduler.base_lrs, run.scheduler.lr_lambdas)]
+        for group, lr in zip(run.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        run.scheduler._last_lr = lrs  # what get_last_lr() reports until the next step
+        replanned.append({"after_epoch": run.start_epoch, "from_epochs": planned, "to_epochs": wanted})
+        where += (
+            f", {'extended' if wanted > planned else 'shortened'} to {wanted} epochs: the learning-rate "
+            f"schedule was re-planned as warm-up + cosine over {wanted} epochs; the learning rate goes on "
+            f"at {lrs[0]:.3g} (the {planned}-epoch plan: {before:.3g})"
+        )
+    if run.start_epoch >= wanted:
+        where += ": the run is complete, only the final linear probe runs again"
+    if replanned:
+        run.run_config["replanned"] = replanned
+    say(run.rank == 0, where + ".")

@@ -1,9 +1,10 @@
 """``FitConfig``: every setting of a training run, checked in one place.
 
 ``fit(method, train_data, epochs=..., **settings)`` builds ``FitConfig(epochs=epochs, **settings)``;
-its ``__post_init__`` checks each value on its own, ``fitted_to`` checks them against the method
-and the data (a batch no larger than an epoch, divisible by the number of processes). What must
-not change when a run resumes is ``run_config``'s dict, stored in the checkpoint.
+its ``__post_init__`` checks each value on its own, ``fitted_to`` checks them against the method,
+the data and the machine (a batch no larger than an epoch, divisible by the number of processes; a
+device that exists; mixed precision it supports). ``run_config`` is the plain dict stored in the
+checkpoint: a resumed run must agree with it on every key but ``epochs`` (``config_differences``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from torch import nn
 
 from edu_contrast import augment, distributed
 from edu_contrast._validation import check_choice, check_int, check_positive, fail
-from edu_contrast.train.precision import AMP_CHOICES
+from edu_contrast.train.precision import AMP_CHOICES, autocast_dtype, check_device
 
 WHERE = "fit"  # error messages name the function a student called
-RESUME_MUST_MATCH = ("method", "batch_size", "seed", "samples_per_epoch", "world_size")
+NOT_COMPARED = ("epochs", "replanned")  # run_config keys a resumed run may change (fit re-plans)
 METHOD_API = ("loss", "embed", "project", "on_step_end")
 
-__all__ = ["FitConfig", "RESUME_MUST_MATCH", "config_mismatch"]
+__all__ = ["FitConfig", "NOT_COMPARED", "config_differences"]
 
 
 @dataclass
@@ -35,8 +36,10 @@ class FitConfig:
         epochs: total number of epochs E (a resumed run continues up to E).
         batch_size: global batch B (split over the processes under DDP).
         lr, weight_decay: AdamW's peak learning rate and decoupled weight decay.
-        warmup_epochs: linear warm-up length W (default 10% of ``epochs``), then cosine to 0, per step.
-        augment_config: the distribution 𝒜 (default ``AugmentConfig.for_size(image side)``).
+        warmup_epochs: linear warm-up length W (default 10% of ``epochs``; when resuming, the
+            checkpoint's), then cosine to 0, per step. ``warmup`` is the value in use.
+        augment_config: the distribution 𝒜 (default ``AugmentConfig.for_size(image side)``; when
+            resuming, the checkpoint's).
         seed: seeds the batch order, the augmentations and every other random number.
         samples_per_epoch: use a fresh random subset of this many images per epoch (default all).
         amp: mixed precision, "auto" (GPU: bf16 where supported, else fp16 with a GradScaler; CPU:
@@ -44,8 +47,13 @@ class FitConfig:
         knn_k, knn_train_size, knn_test_size: the per-epoch monitor: k neighbours, on fixed random
             subsets of the probe's train and test images (the test subset is also where alignment,
             uniformity and the effective ranks are measured; the final linear probe uses all images).
-        out_dir: where ``checkpoint.pt`` and ``metrics.json`` go (None: nothing written).
-        resume: continue from ``out_dir/checkpoint.pt`` if it exists (same seed, batch size, method).
+        out_dir: where ``checkpoint.pt`` and ``metrics.json`` go (None: nothing written). A folder
+            that already holds a run is refused (``RunExistsError``) unless ``resume`` or ``overwrite``.
+        resume: continue the run in ``out_dir/checkpoint.pt`` (if there is none, say so and start a new
+            one). Every setting must equal the checkpoint's, except ``epochs``: a larger (or smaller, but
+            not below the checkpoint's epoch) value re-plans the schedule (``train.fit``).
+        overwrite: start a new run in an ``out_dir`` that holds one; the old run is kept as
+            ``checkpoint.prev.pt`` / ``metrics.prev.json`` until the new run has saved its first epoch.
         device: default CUDA when available, else CPU.
         progress: show a tqdm bar and one line per epoch.
         config: extra plain values stored in the checkpoint (the CLI stores the dataset name).
@@ -65,6 +73,7 @@ class FitConfig:
     knn_test_size: int = 1_024
     out_dir: str | os.PathLike | None = None
     resume: bool = False
+    overwrite: bool = False
     device: str | torch.device | None = None
     progress: bool = True
     config: dict | None = None
@@ -74,9 +83,8 @@ class FitConfig:
         self.batch_size = check_int(self.batch_size, "batch_size", WHERE, minimum=2)
         self.lr = check_positive(self.lr, "lr", WHERE)
         self.weight_decay = check_positive(self.weight_decay, "weight_decay", WHERE, allow_zero=True)
-        if self.warmup_epochs is None:
-            self.warmup_epochs = 0.1 * self.epochs
-        self.warmup_epochs = check_positive(self.warmup_epochs, "warmup_epochs", WHERE, allow_zero=True)
+        if self.warmup_epochs is not None:
+            self.warmup_epochs = check_positive(self.warmup_epochs, "warmup_epochs", WHERE, allow_zero=True)
         self.seed = check_int(self.seed, "seed", WHERE, minimum=0)
         if self.samples_per_epoch is not None:
             self.samples_per_epoch = check_int(self.samples_per_epoch, "samples_per_epoch", WHERE, minimum=2)
@@ -84,9 +92,17 @@ class FitConfig:
         self.knn_k = check_int(self.knn_k, "knn_k", WHERE)
         self.knn_train_size = check_int(self.knn_train_size, "knn_train_size", WHERE)
         self.knn_test_size = check_int(self.knn_test_size, "knn_test_size", WHERE, minimum=2)
-        if self.resume and self.out_dir is None:
-            fail("out_dir", WHERE, "a directory when resume=True", None)
+        for flag in ("resume", "overwrite"):
+            if getattr(self, flag) and self.out_dir is None:
+                fail("out_dir", WHERE, f"a directory when {flag}=True", None)
+        if self.resume and self.overwrite:
+            fail("overwrite", WHERE, "False when resume=True (resume continues, overwrite replaces)", True)
         self.out_dir = Path(self.out_dir) if self.out_dir is not None else None
+
+    @property
+    def warmup(self) -> float:
+        """W in epochs: ``warmup_epochs``, by default 10% of ``epochs``."""
+        return 0.1 * self.epochs if self.warmup_epochs is None else self.warmup_epochs
 
     @classmethod
     def from_settings(cls, **settings) -> FitConfig:
@@ -104,7 +120,7 @@ class FitConfig:
         return cls(**settings)
 
     def fitted_to(self, method: nn.Module, train_data, eval_data=None) -> FitConfig:
-        """This config checked against the method and the data; ``samples_per_epoch`` at most N."""
+        """This config checked against the method, the data and the machine; ``samples_per_epoch`` <= N."""
         if not isinstance(method, nn.Module) or not all(
             callable(getattr(method, m, None)) for m in METHOD_API
         ):
@@ -122,37 +138,63 @@ class FitConfig:
         samples = None if self.samples_per_epoch is None else min(self.samples_per_epoch, n_images)
         used = samples or n_images
         if self.batch_size > used:
-            fail("batch_size", WHERE, f"<= the number of images used per epoch ({used})", self.batch_size)
+            source = f"samples_per_epoch={samples}" if samples else f"{n_images} training images"
+            fail(
+                "batch_size",
+                WHERE,
+                f"<= the number of images used per epoch ({source}): lower batch_size"
+                + (" or raise samples_per_epoch" if samples and samples < n_images else ""),
+                self.batch_size,
+            )
         world = distributed.world_size()
         if self.batch_size % world:
             fail("batch_size", WHERE, f"divisible by the number of processes ({world})", self.batch_size)
+        autocast_dtype(self.amp, check_device(self.device, WHERE))  # a device that exists, an amp it has
         return dataclasses.replace(self, samples_per_epoch=samples)
 
-    def run_config(self, method: nn.Module, aug: augment.BatchAugment, image_shape) -> dict:
-        """The plain dict stored in the checkpoint; ``RESUME_MUST_MATCH`` keys must agree on resume."""
+    def augmentation(self, image_side: int) -> augment.AugmentConfig:
+        """𝒜 in use: ``augment_config``, by default ``AugmentConfig.for_size(image_side)``."""
+        return self.augment_config or augment.AugmentConfig.for_size(image_side)
+
+    def run_config(self, method: nn.Module, image_shape) -> dict:
+        """The plain dict stored in the checkpoint; a resumed run must agree on all but ``NOT_COMPARED``."""
         return {
             "method": getattr(method, "spec", type(method).__name__),
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
-            "warmup_epochs": self.warmup_epochs,
+            "warmup_epochs": self.warmup,
             "seed": self.seed,
             "samples_per_epoch": self.samples_per_epoch,
             "world_size": distributed.world_size(),
             "amp": self.amp,
-            "augment": dataclasses.asdict(aug.config),
+            "augment": dataclasses.asdict(self.augmentation(image_shape[1])),
             "image_shape": list(image_shape),  # [C, H, W]
             **(self.config or {}),
         }
 
 
-def config_mismatch(saved: dict, current: dict) -> str | None:
-    """The first ``RESUME_MUST_MATCH`` key on which two run configs differ, said in words (None: none)."""
-    for key in RESUME_MUST_MATCH:
-        if saved.get(key) != current.get(key):
-            return f"{key}={saved.get(key)!r} in the checkpoint, {current.get(key)!r} now"
-    return None
+def _plain(value):
+    """Tuples as lists, recursively (a checkpoint may hold either), so equal settings compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return {k: _plain(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def config_differences(saved: dict, current: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """``(key, checkpoint's value, value now)`` for every key but ``NOT_COMPARED`` on which two run
+    configs differ; nested dicts (``method``, ``augment``) key by key, as ``"augment.crop_scale"``."""
+    found = []
+    for key in dict.fromkeys([*saved, *current]):
+        if not prefix and key in NOT_COMPARED:
+            continue
+        old, new = _plain(saved.get(key)), _plain(current.get(key))
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += config_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found.append((f"{prefix}{key}", old, new))
+    return found
 
 
 def _check_image_tensors(data, name: str) -> None:

@@ -14,10 +14,9 @@ import torch
 from torch import nn
 
 from edu_contrast import data, measure, methods, probes
-from edu_contrast.train.checkpoint import load_checkpoint
 from edu_contrast.train.monitor import ProbeSplit, split_for_eval
-from edu_contrast.train.precision import autocast_dtype
-from edu_contrast.utils import default_device
+from edu_contrast.train.precision import autocast_dtype, check_device
+from edu_contrast.train.storage import load_checkpoint
 
 __all__ = ["probe_split", "evaluate"]
 
@@ -64,6 +63,7 @@ def evaluate(
     eval_data=None,
     device=None,
     root=None,
+    download: bool = True,
     knn_k: int = 20,
 ) -> dict:
     """Re-probe a checkpoint: linear and kNN accuracy of its encoder features h.
@@ -75,11 +75,13 @@ def evaluate(
         train_data, eval_data: ``ImageTensors`` (default: the checkpoint's dataset, train and test split).
         device: default CUDA when available, else CPU.
         root: data directory for ``data.load_dataset``.
+        download: let ``data.load_dataset`` download a dataset it does not find.
         knn_k: k of the kNN probe.
 
     Returns:
         ``{"epoch", "linear_accuracy", "knn_accuracy"}``.
     """
+    device = check_device(device, "evaluate")
     state = load_checkpoint(checkpoint)
     config = state["config"]
     method = method if method is not None else _rebuilt_method(config)
@@ -88,9 +90,9 @@ def evaluate(
         dataset = config.get("dataset")
         if dataset is None:
             raise ValueError("The checkpoint does not name its dataset; pass train_data (and eval_data).")
-        train_data = data.load_dataset(dataset, "train", root=root)
-        eval_data = eval_data if eval_data is not None else data.load_dataset(dataset, "test", root=root)
-    device = torch.device(device) if device is not None else default_device()
+        train_data = data.load_dataset(dataset, "train", root=root, download=download)
+        if eval_data is None:
+            eval_data = data.load_dataset(dataset, "test", root=root, download=download)
     method.to(device, memory_format=torch.channels_last)
     amp_dtype = autocast_dtype(config.get("amp", "auto"), device)  # the features fit's final probe saw
     split = split_for_eval(train_data, eval_data, config.get("seed", 0))

@@ -14,6 +14,11 @@ what makes training fast on a CPU as well as on a GPU. After each epoch the enco
 (``monitor``: alignment, uniformity, effective ranks, positive cosine, kNN accuracy) and
 ``out_dir/checkpoint.pt`` is replaced atomically (``checkpoint``). At the end a linear probe on
 the encoder features h gives the run's accuracy; ``evaluate`` re-probes a checkpoint.
+
+Before anything is written, ``run_folder.open_run`` decides what ``out_dir`` means: a new run, the
+run to continue (``resume``), or an old run to set aside (``overwrite``); a folder that holds a run
+is never replaced silently. A loss or embeddings that stop being finite stop the run with
+``TrainingDivergedError`` ("lower lr"), before a checkpoint of the diverged state is written.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ import torch
 from torch import nn
 
 from edu_contrast import augment, distributed
-from edu_contrast.train import checkpoint, monitor
+from edu_contrast.train import checkpoint, monitor, run_folder
 from edu_contrast.train.config import FitConfig
+from edu_contrast.train.errors import TrainingDivergedError
 from edu_contrast.train.evaluate import probe_split
 from edu_contrast.train.precision import autocast_dtype
 from edu_contrast.utils import autocast, default_device, to_float
@@ -102,6 +108,7 @@ class Run:
     show: bool = False
     history: list[dict] = field(default_factory=list)
     start_epoch: int = 0
+    probe_seconds: float = 0.0  # the final linear probe's time
 
     def batch(self, idx: torch.Tensor):
         """This rank's share of the global batch ``idx`` ``(B,)``: two views and their labels."""
@@ -132,11 +139,11 @@ def prepare(method: nn.Module, train_data, eval_data, cfg: FitConfig) -> Run:
     n_images, channels, height, width = train_data.images.shape
     # RandBit's bit planes must stay identical in both views: the augmentation leaves them alone.
     protected = getattr(train_data, "protected_channels", 0)
-    aug = augment.batched(height, channels, cfg.augment_config, protected_channels=protected).to(device)
+    aug = augment.batched(height, channels, cfg.augmentation(height), protected_channels=protected).to(device)
     used = cfg.samples_per_epoch or n_images
     steps_per_epoch = used // cfg.batch_size
     total_steps = max(1, cfg.epochs * steps_per_epoch)  # S
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)  # W
+    warmup_steps = round(cfg.warmup * steps_per_epoch)  # W
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = lambda s: warmup_cosine(s, total_steps=total_steps, warmup_steps=warmup_steps)
@@ -156,7 +163,7 @@ def prepare(method: nn.Module, train_data, eval_data, cfg: FitConfig) -> Run:
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, schedule),
         scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
         data_generator=data_generator,
-        run_config=cfg.run_config(method, aug, (channels, height, width)),
+        run_config=cfg.run_config(method, (channels, height, width)),
         used=used,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
@@ -172,25 +179,33 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
     Args:
         method: a ``methods`` module (``loss``, ``embed``, ``project``, ``on_step_end``).
         train_data: ``data.ImageTensors`` (uint8 images in memory, labels used only by SupCon and probes).
-        epochs: total number of epochs E (a resumed run continues up to E).
+        epochs: total number of epochs E. A resumed run continues up to E; an E other than the
+            checkpoint's re-plans the learning-rate schedule over E epochs (``checkpoint``).
         eval_data: test ``ImageTensors`` for the monitor and the final linear probe (default:
             a fixed 20% of ``train_data`` held out).
         callback: called with each epoch's history entry (e.g. to plot live).
         **settings: the other fields of ``FitConfig`` (batch_size, lr, weight_decay, warmup_epochs,
             augment_config, seed, samples_per_epoch, amp, knn_k, knn_train_size, knn_test_size,
-            out_dir, resume, device, progress, config), documented there.
+            out_dir, resume, overwrite, device, progress, config), documented there.
 
     Returns:
-        ``{"history": [...], "linear_accuracy": float, "checkpoint": path or None}``. ``history[e]``
-        has ``epoch``, ``loss`` (mean training loss of epoch e), ``seconds`` and the keys of
-        ``measure.embedding_report`` (see ``train.monitor``). Entry 0 is measured before any step.
+        ``{"history": [...], "linear_accuracy": float, "checkpoint": path or None, "probe_seconds":
+        float}`` (the final linear probe's time). ``history[e]`` has ``epoch``, ``loss`` (mean
+        training loss of epoch e), ``seconds`` and the keys of ``measure.embedding_report`` (see
+        ``train.monitor``). Entry 0 is measured before any step.
+
+    Raises:
+        RunExistsError: ``out_dir`` holds a run, and neither ``resume`` nor ``overwrite`` was passed.
+        ResumeMismatchError: ``resume=True`` with other settings than the checkpoint's (listed).
+        TrainingDivergedError: the loss or the embeddings stopped being finite (lower ``lr``).
     """
     cfg = FitConfig.from_settings(epochs=epochs, **settings).fitted_to(method, train_data, eval_data)
+    cfg, saved = run_folder.open_run(cfg, method, tuple(train_data.images.shape[1:]))
     run = prepare(method, train_data, eval_data, cfg)
     B, S = cfg.batch_size, run.steps_per_epoch
-    if cfg.resume:
-        checkpoint.resume(run)
-    if run.start_epoch == 0:
+    if saved is not None:
+        checkpoint.restore(run, saved)
+    if not run.history:  # epoch 0: the untrained model, before any step
         _record(run, 0, monitor.initial_loss(run), time.perf_counter())
 
     for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
@@ -201,7 +216,7 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
         losses = []
         for s in range(S):
             x1, x2, y = run.batch(order[s * B : (s + 1) * B])  # two views of B images
-            losses.append(train_step(run.model, run.optimizer, run.scaler, x1, x2, y, run.amp_dtype))
+            losses.append(_step(run, x1, x2, y, epoch))
             run.scheduler.step()
             run.method.on_step_end(((epoch - 1) * S + s + 1) / run.total_steps)
             monitor.advance(bar, losses[-1], s + 1)
@@ -211,14 +226,47 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
             callback(run.history[-1])
 
     linear_accuracy = _final_probe(run)
-    checkpoint.save(run, max(cfg.epochs, run.start_epoch), linear_accuracy)
+    checkpoint.save(run, cfg.epochs, linear_accuracy)
     path = str(cfg.out_dir / checkpoint.CHECKPOINT_NAME) if cfg.out_dir is not None else None
-    return {"history": run.history, "linear_accuracy": linear_accuracy, "checkpoint": path}
+    return {
+        "history": run.history,
+        "linear_accuracy": linear_accuracy,
+        "checkpoint": path,
+        "probe_seconds": run.probe_seconds,
+    }
+
+
+def _step(run: Run, x1, x2, labels, epoch: int) -> torch.Tensor:
+    """``train_step``; a loss that rejects non-finite embeddings is reported as divergence."""
+    try:
+        return train_step(run.model, run.optimizer, run.scaler, x1, x2, labels, run.amp_dtype)
+    except ValueError as error:
+        with torch.no_grad(), autocast(run.device, run.amp_dtype):
+            finite = all(bool(torch.isfinite(p).all()) for p in run.method.parameters())
+            finite = finite and bool(torch.isfinite(run.method.project(x1)).all())
+        if finite:
+            raise
+        raise _diverged(run, epoch, "the embeddings are no longer finite numbers") from error
+
+
+def _diverged(run: Run, epoch: int, what: str) -> TrainingDivergedError:
+    lr = run.cfg.lr
+    where = ""
+    if run.cfg.out_dir is not None:
+        where = (
+            f" and start again with overwrite=True (the checkpoint in out_dir holds epoch "
+            f"{run.history[-1]['epoch']}, from before)"
+        )
+    return TrainingDivergedError(
+        f"Training diverged in epoch {epoch}: {what}. The learning rate is too high: lower lr "
+        f"(lr={lr:g}; try lr={lr / 10:g}){where}."
+    )
 
 
 def _record(run: Run, epoch: int, loss: float, start: float) -> None:
     """Append the history entry of ``epoch``, print it, save the checkpoint."""
-    run.history.append(monitor.epoch_record(run, epoch, loss, start))
+    with monitor.status(run.show, f"epoch {epoch}: measuring (kNN, alignment, uniformity, ranks)"):
+        run.history.append(monitor.epoch_record(run, epoch, loss, start))
     monitor.report(run.history[-1], run.cfg.epochs, run.show)
     checkpoint.save(run, epoch)
 
@@ -227,10 +275,7 @@ def _epoch_loss(run: Run, losses: list[torch.Tensor], epoch: int) -> float:
     """Mean loss of the epoch over its steps and the ranks; a clear error when it is not finite."""
     loss = distributed.all_reduce_mean(float(torch.stack(losses).float().mean()), run.device)
     if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"The training loss became {loss} in epoch {epoch}. Lower the learning "
-            f"rate (lr={run.cfg.lr}) or raise the temperature, and start again without --resume."
-        )
+        raise _diverged(run, epoch, f"the training loss became {loss}")
     return loss
 
 
@@ -238,7 +283,11 @@ def _final_probe(run: Run) -> float:
     """Linear-probe accuracy of the encoder features h on the full probe split (rank 0, shared)."""
     accuracy = None
     if run.rank == 0:
+        n_train, n_test = run.split.train_images.shape[0], run.split.test_images.shape[0]
+        monitor.say(run.show, f"Final linear probe on encoder features ({n_train} train / {n_test} test)...")
+        start = time.perf_counter()
         probed = probe_split(run.method, run.split, run=("linear",), amp_dtype=run.amp_dtype)
         accuracy = probed["linear_accuracy"]
-        monitor.say(run.show, f"Linear probe on encoder features: {accuracy:.4f}")
+        run.probe_seconds = time.perf_counter() - start
+        monitor.say(run.show, f"Linear probe on encoder features: {accuracy:.4f} ({run.probe_seconds:.1f} s)")
     return distributed.broadcast_object(accuracy)

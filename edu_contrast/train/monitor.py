@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -29,7 +30,16 @@ from edu_contrast.utils import autocast
 
 INITIAL_LOSS_BATCHES = 4  # batches averaged for the epoch-0 loss
 
-__all__ = ["ProbeSplit", "split_for_eval", "monitor_subset", "epoch_record", "initial_loss", "report"]
+__all__ = [
+    "ProbeSplit",
+    "split_for_eval",
+    "monitor_subset",
+    "epoch_record",
+    "initial_loss",
+    "report",
+    "say",
+    "status",
+]
 
 
 class ProbeSplit(NamedTuple):
@@ -126,6 +136,16 @@ def advance(bar, loss: torch.Tensor, steps_done: int) -> None:
 def close(bar) -> None:
     if bar is not None:
         bar.close()
+
+
+@contextmanager
+def status(show: bool, text: str):
+    """A line shown while a slow step runs, cleared when it ends (nothing when not shown)."""
+    bar = tqdm(total=0, desc=text, bar_format="{desc}...", leave=False) if show else None
+    try:
+        yield
+    finally:
+        close(bar)
 
 
 def say(show: bool, message: str) -> None:

@@ -10,10 +10,33 @@ from __future__ import annotations
 import torch
 
 from edu_contrast._validation import check_choice, fail
+from edu_contrast.utils import default_device
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
-__all__ = ["AMP_CHOICES", "cpu_has_fast_bfloat16", "autocast_dtype"]
+__all__ = ["AMP_CHOICES", "cpu_has_fast_bfloat16", "autocast_dtype", "check_device"]
+
+
+def check_device(device, where: str) -> torch.device:
+    """``device`` as a ``torch.device`` that this machine has (None: ``utils.default_device()``)."""
+    if device is None:
+        return default_device()
+    try:
+        checked = torch.device(device)
+    except (RuntimeError, TypeError):
+        fail("device", where, "a device such as 'cpu', 'cuda' or 'cuda:1'", repr(device))
+    if checked.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            fail("device", where, "'cpu' on this machine (PyTorch finds no CUDA GPU)", repr(str(device)))
+        if checked.index is not None and checked.index >= count:
+            gpus = f"one of this machine's {count} GPUs (cuda:0 to cuda:{count - 1})"
+            fail("device", where, gpus, repr(str(device)))
+    elif checked.type == "mps" and not torch.backends.mps.is_available():
+        fail("device", where, "'cpu' on this machine (no Apple GPU is available)", repr(str(device)))
+    elif checked.type not in ("cpu", "cuda", "mps"):
+        fail("device", where, "'cpu' or 'cuda' (or 'cuda:N', 'mps')", repr(str(device)))
+    return checked
 
 
 def cpu_has_fast_bfloat16() -> bool:
