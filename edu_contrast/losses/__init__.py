@@ -3,6 +3,10 @@
 Every loss takes embeddings of shape ``(N, d)`` (``supcon``: ``(N, V, d)``), returns a 0-dim
 tensor that backpropagates, computes in float32 at least, and checks its arguments.
 Symbols follow ``notebooks/00_notation.md``.
+
+A temperature τ may be a number (Python or NumPy) or a one-element tensor: pass an ``nn.Parameter``
+(or ``log_tau.exp()``, CLIP's way, which keeps τ > 0 whatever the optimiser does) and ∂L/∂τ reaches it.
+The loss modules (``NTXentLoss``, ``InfoNCELoss``, ``SupConLoss``) register a parameter τ.
 """
 
 from edu_contrast.losses.byol import byol
