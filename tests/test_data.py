@@ -29,6 +29,7 @@ from edu_contrast.data import (
     make_fake_cifar10,
     read_idx,
 )
+from edu_contrast.data.datasets import CorruptDataError, DownloadError
 
 HAS_DEBIAN_FASHION = (data.DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
 
@@ -300,6 +301,74 @@ def test_fashion_mnist_failed_download_says_what_to_do(nowhere, monkeypatch):
         RuntimeError, match="could not download Fashion-MNIST .*apt-get install dataset-fashion-mnist"
     ):
         load_dataset("fashion-mnist", "train")
+
+
+def test_fashion_mnist_missing_from_root_suggests_only_what_applies_to_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDU_CONTRAST_DATA", str(tmp_path))  # set, but not searched when root is given
+    with pytest.raises(FileNotFoundError) as error:
+        load_dataset("fashion-mnist", "test", root=tmp_path / "mine", download=False)
+    message = str(error.value)
+    assert f"Fashion-MNIST not found in {tmp_path / 'mine'} (expected t10k-images-idx3-ubyte.gz" in message
+    assert "copy the files there, or pass download=True to download them into" in message
+    assert "apt-get" not in message and "EDU_CONTRAST_DATA" not in message
+
+
+def test_fashion_mnist_environment_variable_is_the_only_place_searched(
+    fake_fashion_mnist_root, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(_files, "DEBIAN_FASHION_MNIST", fake_fashion_mnist_root)  # a copy elsewhere
+    monkeypatch.setattr(_files, "data_dir", lambda: fake_fashion_mnist_root)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("EDU_CONTRAST_DATA", str(empty))
+    with pytest.raises(FileNotFoundError) as error:  # not a silent fall-back to the other copy
+        load_dataset("fashion-mnist", "test", download=False)
+    message = str(error.value)
+    assert f"not found in {empty} ($EDU_CONTRAST_DATA, the only place searched while it is set)" in message
+    assert "unset EDU_CONTRAST_DATA" in message and "apt-get" not in message
+    for value, what in [
+        ("", "is set but empty"),
+        (str(tmp_path / "typo"), "does not exist; create the folder"),
+    ]:
+        monkeypatch.setenv("EDU_CONTRAST_DATA", value)
+        with pytest.raises(FileNotFoundError, match=what):
+            load_dataset("fashion-mnist", "test", download=False)
+        with pytest.raises(FileNotFoundError, match=what):
+            data.data_dir()  # the download cache too: a typo must not create another folder
+
+
+def test_fashion_mnist_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    def offline(root, train, download):  # torchvision creates raw/, starts a file, then fails
+        raw = Path(root) / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b partial")
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    root = tmp_path / "mine"
+    with pytest.raises(DownloadError) as error:
+        load_dataset("fashion-mnist", "train", root=root)
+    assert "could not download Fashion-MNIST into" in str(error.value) and "copy the four files" in str(
+        error.value
+    )
+    assert "apt-get" not in str(error.value)
+    assert not root.exists()  # no empty FashionMNIST/raw/ (nor a partial file, nor root) left
+    root.mkdir()
+    (root / "notes.txt").write_text("mine")
+    with pytest.raises(DownloadError):
+        load_dataset("fashion-mnist", "train", root=root)
+    assert [p.name for p in root.iterdir()] == ["notes.txt"]  # what was there before stays
+
+
+@pytest.mark.parametrize("name", ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"])
+def test_fashion_mnist_empty_or_tiny_file(tmp_path, write_idx, name):
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(CorruptDataError, match=rf"corrupt file .*{name}: it is empty \(0 bytes\)"):
+        load_dataset("fashion-mnist", "test", root=tmp_path, download=False)
+    (tmp_path / name).write_bytes(gzip.compress(b"\x00\x00") if name.endswith(".gz") else b"\x00\x00")
+    with pytest.raises(CorruptDataError, match=r"it holds only 2 bytes, fewer than the 4 of an IDX magic"):
+        load_dataset("fashion-mnist", "test", root=tmp_path, download=False)
 
 
 # ------------------------------------------------------------ CIFAR-10

@@ -10,8 +10,9 @@ augmented there with ``augment.batched``.
 - ``"digits"``: scikit-learn's 8×8 handwritten digits (1797 images, shipped with scikit-learn),
   a fixed stratified split of 1437 train / 360 test images. Never downloads.
 - ``"fashion-mnist"``: 28×28 clothing, 60 000 / 10 000 (Xiao et al. 2017), read from the IDX files of
-  ``root``; else of ``$EDU_CONTRAST_DATA``, the Debian package ``dataset-fashion-mnist``
-  (/usr/share/datasets/fashion-mnist) and the download cache ``data_dir()``; else downloaded by torchvision.
+  ``root`` alone; else of ``$EDU_CONTRAST_DATA`` alone (when set); else of the Debian package
+  ``dataset-fashion-mnist`` (/usr/share/datasets/fashion-mnist) and the download cache ``data_dir()``;
+  else downloaded by torchvision into that one folder.
 - ``"cifar10"``: 32×32 natural images, 50 000 / 10 000 (Krizhevsky 2009), torchvision's loader and
   download. ``make_fake_cifar10(root)`` (``fake_cifar10.py``) writes a small stand-in in the genuine
   file layout for offline use.
@@ -36,6 +37,8 @@ from edu_contrast._validation import check_choice, check_int, check_labels, fail
 from edu_contrast.data._files import (
     CIFAR10_FOLDER,
     FAKE_CIFAR10_MANIFEST,
+    CorruptDataError,
+    DownloadError,
     _check_cifar10_folder,
     _cifar10_release_md5s,
     _cifar10_with_md5s,
@@ -53,6 +56,8 @@ __all__ = [
     "SPLITS",
     "FASHION_MNIST_CLASSES",
     "CIFAR10_CLASSES",
+    "CorruptDataError",
+    "DownloadError",
 ]
 
 DATASETS = ("digits", "fashion-mnist", "cifar10")
@@ -183,6 +188,12 @@ def load_dataset(
     ``root`` is the folder to read (and download into); ``None`` searches the usual places (module
     docstring) and downloads into ``data_dir()``. ``download=False`` never touches the network: a
     missing dataset raises ``FileNotFoundError`` that says how to get it.
+
+    Raises:
+        FileNotFoundError: the dataset is not where it was searched (and ``download=False``), or
+            ``$EDU_CONTRAST_DATA`` is set to nothing or to a path that is not a folder.
+        CorruptDataError: a file is damaged (empty, truncated, wrong sizes or checksum): named, with the fix.
+        DownloadError: the download failed; nothing half-downloaded is left behind.
     """
     check_choice(name, "name", "load_dataset", DATASETS)
     check_choice(split, "split", "load_dataset", SPLITS)
@@ -253,13 +264,13 @@ def _load_cifar10(split: str, root, download: bool) -> ImageTensors:
     try:
         dataset = loader(str(root), train=split == "train", download=download and not manifest.is_file())
     except OSError as err:  # URLError, HTTPError, no space left, ...
-        raise RuntimeError(
+        raise DownloadError(
             f"could not download CIFAR-10 into {root} ({type(err).__name__}: {err}); check the internet "
             f"connection, or download {torchvision.datasets.CIFAR10.url} by hand and extract it into {root}"
         ) from err
     data, targets = np.asarray(dataset.data), torch.as_tensor(dataset.targets, dtype=torch.int64)
     if data.shape[1:] != (32, 32, 3) or len(targets) != len(data) or (len(targets) and targets.max() >= 10):
-        raise RuntimeError(
+        raise CorruptDataError(
             f"corrupt CIFAR-10 in {folder}: {data.shape} images with {len(targets)} labels; "
             "delete the folder and re-run with download=True"
         )
