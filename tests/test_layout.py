@@ -25,6 +25,7 @@ LAYERS = {
     **dict.fromkeys(("_version", "_validation", "utils"), 0),
     **dict.fromkeys(("losses", "diagnostics", "probes", "models", "augment", "data", "viz"), 1),
     **dict.fromkeys(("distributed", "methods", "measure", "train"), 2),
+    "serve": 2,  # export/quantize/backends beside train (the serving lesson uses them); app.py on top of them
     "lessons": 3,
     "exercises": 4,
     "widgets": 4,

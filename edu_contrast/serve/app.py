@@ -1,0 +1,221 @@
+"""The HTTP service: a FastAPI app over one ``Embedder``, served by uvicorn.
+
+    GET  /health       → {"status": "ok", "backend", "image_shape": [C, H, W], "dim": d}
+    POST /embed        form field ``image`` (PNG/JPEG)     → {"embedding": [h_1 … h_d], "dim", "backend"}
+    POST /similarity   form fields ``image1``, ``image2``  → {"cosine_similarity": s, "backend"}
+
+with s = h₁·h₂ / (‖h₁‖ ‖h₂‖), h = f(x). An upload is decoded with Pillow, converted to the model's
+channels (RGB → L for 1-channel models, L → RGB for 3-channel ones) and resized to its H × W.
+
+Bad input never crashes a worker: it gets a 4xx answer ``{"error": "..."}`` —
+400 empty, truncated or undecodable image · 413 upload over ``max_upload_bytes`` (Content-Length, or the
+bytes actually received) or image over ``max_pixels`` · 415 not a PNG/JPEG · 422 a missing form field.
+
+    python -m edu_contrast.serve --checkpoint runs/X --backend onnx-int8 --host 127.0.0.1 --port 8000
+"""
+
+import argparse
+import io
+import threading
+from typing import Annotated
+
+import numpy as np
+
+from edu_contrast.serve.backends import BACKENDS, Embedder, load_embedder
+from edu_contrast.serve.export import require
+
+__all__ = ["create_app", "decode_image", "BadImage", "main", "MAX_UPLOAD_BYTES", "MAX_PIXELS"]
+
+MAX_UPLOAD_BYTES = 10 * 2**20  # 10 MiB per request
+MAX_PIXELS = 4096 * 4096
+FORMATS = ("PNG", "JPEG")
+
+
+class BadImage(ValueError):
+    """An upload the service refuses; ``status`` is the HTTP code of the answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def decode_image(payload: bytes, image_shape, *, max_pixels: int = MAX_PIXELS, name: str = "image"):
+    """PNG/JPEG bytes → uint8 (1, C, H, W) for a model taking ``image_shape`` (C, H, W), or ``BadImage``."""
+    pil = require("PIL.Image")
+    channels, height, width = image_shape
+    if not payload:
+        raise BadImage(f"'{name}' is empty (0 bytes): upload a PNG or JPEG file.")
+    try:
+        image = pil.open(io.BytesIO(payload), formats=FORMATS)  # reads the header only
+    except pil.UnidentifiedImageError:
+        raise BadImage(f"'{name}' is not a PNG or JPEG image.", 415) from None
+    except Exception as error:  # a header Pillow recognises but cannot parse
+        raise BadImage(f"'{name}' could not be read as an image ({error}).") from None
+    w, h = image.size
+    if w < 1 or h < 1:
+        raise BadImage(f"'{name}' has zero size ({w}×{h}).")
+    if w * h > max_pixels:
+        raise BadImage(f"'{name}' is {w}×{h} = {w * h} pixels; the limit is {max_pixels}.", 413)
+    try:
+        image.load()  # decodes: a truncated or corrupt file fails here
+        image = image.convert("L" if channels == 1 else "RGB")
+    except Exception as error:
+        raise BadImage(f"'{name}' is truncated or corrupt ({error}).") from None
+    if image.size != (width, height):
+        image = image.resize((width, height), pil.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)  # (H, W) or (H, W, 3)
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, H, W)
+    if array.shape[0] != channels:  # e.g. a 2- or 4-channel model: repeat or cut the channels
+        array = np.resize(array, (channels, height, width))
+    return np.ascontiguousarray(array[None])  # (1, C, H, W)
+
+
+def _error(status: int, message: str):
+    responses = require("fastapi.responses")
+    return responses.JSONResponse({"error": message}, status_code=status)
+
+
+class LimitUploadSize:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413, by Content-Length before any byte is
+    read, or as soon as that many bytes have arrived (chunked uploads, lying headers)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"0")
+        if not length.isdigit():
+            return await _error(400, "Content-Length is not a number.")(scope, receive, send)
+        if int(length) > self.limit:
+            return await self._too_large(scope, receive, send)
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counting_receive():
+            message = await receive()
+            state["received"] += len(message.get("body", b""))
+            if state["received"] > self.limit:
+                state["over"] = True
+                raise _TooLarge
+            return message
+
+        async def guarded_send(message):
+            if state["over"]:
+                return  # the app's answer to a cut-off body is replaced by 413 below
+            state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except _TooLarge:
+            state["over"] = True
+        if state["over"] and not state["started"]:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope, receive, send):
+        message = f"The upload is larger than the limit of {self.limit} bytes."
+        await _error(413, message)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(embedder: Embedder, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS):
+    """The FastAPI app serving ``embedder`` (see the module docstring for the routes and errors)."""
+    fastapi = require("fastapi")
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    app = fastapi.FastAPI(title="edu_contrast embeddings", version="1")
+    lock = threading.Lock()  # one inference at a time: each already uses every intra-op thread
+
+    def features(*uploads: tuple[str, bytes]) -> np.ndarray:
+        images = np.concatenate(
+            [decode_image(b, embedder.image_shape, max_pixels=max_pixels, name=n) for n, b in uploads]
+        )
+        with lock:
+            return embedder.embed(images)  # (k, d)
+
+    async def read(upload, name: str) -> tuple[str, bytes]:
+        payload = await upload.read(max_upload_bytes + 1)
+        if len(payload) > max_upload_bytes:
+            raise BadImage(f"'{name}' is larger than the limit of {max_upload_bytes} bytes.", 413)
+        return name, payload
+
+    @app.exception_handler(BadImage)
+    async def bad_image(request, error: BadImage):
+        return _error(error.status, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, error: RequestValidationError):
+        missing = [str(e["loc"][-1]) for e in error.errors() if e.get("type") == "missing"]
+        if missing:
+            return _error(
+                422, f"Missing form field(s): {', '.join(missing)} (multipart/form-data file uploads)."
+            )
+        return _error(422, "Invalid request: " + "; ".join(e.get("msg", "") for e in error.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error: HTTPException):
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, error: Exception):
+        return _error(500, f"Internal error ({type(error).__name__}); the server keeps running.")
+
+    @app.get("/health")
+    async def health():
+        shape = list(embedder.image_shape)
+        return {"status": "ok", "backend": embedder.backend, "image_shape": shape, "dim": embedder.dim}
+
+    @app.post("/embed")
+    async def embed(image: Annotated[fastapi.UploadFile, fastapi.File()]):
+        h = await run_in_threadpool(features, await read(image, "image"))
+        return {"embedding": h[0].tolist(), "dim": int(h.shape[1]), "backend": embedder.backend}
+
+    @app.post("/similarity")
+    async def similarity(
+        image1: Annotated[fastapi.UploadFile, fastapi.File()],
+        image2: Annotated[fastapi.UploadFile, fastapi.File()],
+    ):
+        h = await run_in_threadpool(features, await read(image1, "image1"), await read(image2, "image2"))
+        return {"cosine_similarity": cosine_similarity(h[0], h[1]), "backend": embedder.backend}
+
+    return LimitUploadSize(app, max_upload_bytes)
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> float:
+    """s = a·b / max(‖a‖ ‖b‖, ε) (ε: an all-zero embedding gives 0, not NaN)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), eps))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m edu_contrast.serve", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="run folder (or checkpoint.pt) written by train")
+    p.add_argument("--backend", choices=BACKENDS, default="torch")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the library's)")
+    p.add_argument("--max-upload-bytes", type=int, default=MAX_UPLOAD_BYTES)
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
+    return p
+
+
+def main(argv=None) -> int:
+    """Load the checkpoint with the chosen backend and serve it until interrupted."""
+    args = parser().parse_args(argv)
+    uvicorn = require("uvicorn")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    embedder = load_embedder(args.checkpoint, args.backend, threads=args.threads)
+    app = create_app(embedder, max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels)
+    print(f"Serving {embedder} on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
