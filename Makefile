@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # Re-installs when pyproject.toml changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[lab,dev]"
+	$(BIN)/python -m pip install -e ".[lab,dev,serve]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,6 +29,7 @@ __all__ = ["create_app", "decode_image", "BadImage", "main", "MAX_UPLOAD_BYTES",
 MAX_UPLOAD_BYTES = 10 * 2**20  # 10 MiB per request
 MAX_PIXELS = 4096 * 4096
 FORMATS = ("PNG", "JPEG")
+SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # the first bytes of a PNG, a JPEG
 
 
 class BadImage(ValueError):
@@ -48,6 +49,8 @@ def decode_image(payload: bytes, image_shape, *, max_pixels: int = MAX_PIXELS, n
     try:
         image = pil.open(io.BytesIO(payload), formats=FORMATS)  # reads the header only
     except pil.UnidentifiedImageError:
+        if payload.startswith(SIGNATURES):  # says PNG/JPEG, but the header is broken
+            raise BadImage(f"'{name}' is a corrupt PNG/JPEG file (its header cannot be read).") from None
         raise BadImage(f"'{name}' is not a PNG or JPEG image.", 415) from None
     except Exception as error:  # a header Pillow recognises but cannot parse
         raise BadImage(f"'{name}' could not be read as an image ({error}).") from None

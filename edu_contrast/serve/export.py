@@ -10,6 +10,7 @@ which needs only the ``onnx`` package (the dynamo exporter would also need ``onn
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +26,10 @@ __all__ = ["encoder_of", "export_onnx", "max_abs_difference", "as_float_images",
 OPSET = 17
 INPUT, OUTPUT = "images", "features"
 INSTALL = "pip install 'edu_contrast[serve]'"
+
+
+# torch >= 2.5 has both exporters (and later ones default to dynamo): ask for the TorchScript one.
+_TORCHSCRIPT = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 def require(module: str):
@@ -90,7 +95,7 @@ def export_onnx(
             dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
             opset_version=opset,
             do_constant_folding=True,
-            dynamo=False,
+            **_TORCHSCRIPT,
         )
     return path
 
