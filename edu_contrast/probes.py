@@ -17,12 +17,11 @@ int64 CPU ``torch.Tensor`` of class labels (the labels seen in ``fit``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from edu_contrast._validation import (
     check_embeddings,
@@ -55,11 +54,6 @@ def _check_fitted(probe, where: str) -> None:
         raise RuntimeError(f"This {type(probe).__name__} is not fitted yet. Call 'fit' before '{where}'.")
 
 
-def _numpy_copy(x: torch.Tensor) -> np.ndarray:
-    """A float64 numpy copy (works for GPU, bfloat16 and requires_grad tensors; never aliases x)."""
-    return x.detach().to("cpu", torch.float64, copy=True).numpy()
-
-
 def _accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     return float((predicted == labels.cpu().long()).double().mean())
 
@@ -68,36 +62,68 @@ class LinearProbe:
     r"""Multinomial logistic regression on standardised frozen features.
 
     p(y = c | x) = softmax_c(W x̃ + b),   x̃ = (x − μ) / s,
+    W, b = argmin (1/N) Σ_i −log p(y_i | x_i) + ‖W‖² / (2·C·N),
 
-    with μ, s the per-feature mean and standard deviation of the *training* features (the test
-    features are standardised with the same μ, s). W, b minimise the L2-regularised cross-entropy
-    (scikit-learn ``LogisticRegression``, lbfgs solver, which fits the multinomial model).
-    This is the linear evaluation protocol of Chen et al. 2020 (SimCLR) on frozen features.
+    with μ, s the per-feature mean and standard deviation of the N *training* features (the test
+    features are standardised with the same μ, s; a constant feature keeps s = 1). This is the
+    objective of scikit-learn's ``LogisticRegression(C=C)`` (Σ_i CE + ½‖W‖²/C, divided by N; b is not
+    penalised) and the linear evaluation protocol of Chen et al. 2020 (SimCLR) on frozen features.
+
+    The fit is full-batch L-BFGS (``torch.optim.LBFGS`` with a strong-Wolfe line search) on the
+    features' device from W = 0, b = 0 (deterministic); the N × d products run in float32 (float64 for
+    float64 features), the parameters and the loss in float64.
+    It runs in whitened coordinates, x̃ W ᵀ = (x̃ P) Vᵀ with W = V Pᵀ, P = Q (Λ + εI)^(−1/2) and
+    x̃ᵀx̃ / N = Q Λ Qᵀ: the same objective and minimiser, reached in far fewer steps when the features
+    are correlated (≈ 60 instead of ≈ 700 on 60 000 conv features of Fashion-MNIST).
 
     Args:
         C: inverse L2 regularisation strength (scikit-learn's ``C``).
-        max_iter: lbfgs iterations; 1000 converges on standardised features of a few thousand rows.
-        random_state: fixed seed, so repeated fits give the same probe.
+        max_iter: L-BFGS iterations at most; a ``RuntimeWarning`` says when the fit stops before ``tol``.
+        tol: stop once every entry of the gradient (with respect to V, b) is ≤ tol, as scikit-learn's
+            lbfgs ``tol`` (default 1e-4).
+        random_state: kept for scikit-learn compatibility; the fit draws no random numbers.
+
+    Fitted attributes: ``classes_``; float64 ``mean_`` μ and ``scale_`` s, shape (d,), ``coef_`` W
+    (classes, d) and ``intercept_`` b (classes,) in the standardised coordinates; ``n_iter_``; ``converged_``.
     """
 
-    def __init__(self, *, C: float = 1.0, max_iter: int = 1000, random_state: int = 0):
+    # ε: x̃ has unit variances (Λ averages 1); ε = 0.3 undoes the large correlations and amplifies the
+    # near-constant directions (λ ≈ 0) by at most 1/√ε ≈ 1.8, so their penalty stays well conditioned.
+    eps = 0.3
+
+    def __init__(self, *, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4, random_state: int = 0):
         self.C = check_positive(C, "C", "LinearProbe")
         self.max_iter = check_int(max_iter, "max_iter", "LinearProbe")
+        self.tol = check_positive(tol, "tol", "LinearProbe")
         self.random_state = random_state
 
     def fit(self, x, y) -> LinearProbe:
-        """Fit the scaler and the classifier on training features x (N, d) and labels y (N,)."""
+        """Fit μ, s and then W, b on training features x (N, d) and labels y (N,)."""
         where = "LinearProbe.fit"
         x = _features(x, "x", where)
         y = check_labels(y, x.shape[0], "y", where)
-        classes = torch.unique(y)
+        classes, target = torch.unique(y.to(x.device), return_inverse=True)  # target: (N,) index into classes
         if classes.numel() < 2:
             fail("y", where, "labels of at least 2 classes", f"only class {classes.tolist()}")
-        self.model_ = make_pipeline(
-            StandardScaler(),  # fitted on the training features only
-            LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state),
+        x = x.detach().to(compute_dtype(x))  # the N × d work in float32 (float64 stays float64)
+        self.mean_ = x.mean(0, dtype=torch.float64)  # (d,) μ
+        centred = x - self.mean_.to(x.dtype)  # (N, d), a new tensor
+        scale = centred.square().mean(0, dtype=torch.float64).sqrt()  # (d,) population std
+        self.scale_ = torch.where(scale > 0, scale, torch.ones_like(scale))  # (d,) s, as StandardScaler
+        standardised = centred.div_(self.scale_.to(x.dtype))  # (N, d) x̃
+        whiten = _whitening(standardised, self.eps)  # (d, d) P, float64
+        self.coef_, self.intercept_, gradient, budget_spent, self.n_iter_ = _fit_softmax_regression(
+            standardised @ whiten.to(x.dtype), target, whiten, classes.numel(), self
         )
-        self.model_.fit(_numpy_copy(x), y.cpu().numpy())
+        self.converged_ = gradient <= self.tol
+        if not self.converged_:
+            why = (
+                f"after max_iter={self.max_iter} iterations; raise max_iter"
+                if budget_spent
+                else "when the loss stopped changing; a smaller tol needs float64 features"
+            )
+            message = f"LinearProbe stopped {why} (max |gradient| {gradient:.1e} > tol={self.tol})."
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.classes_ = classes.cpu().long()
         self.n_features_in_ = x.shape[1]
         return self
@@ -107,7 +133,9 @@ class LinearProbe:
         _check_fitted(self, "predict")
         x = _features(x, "x", "LinearProbe.predict")
         _check_dim(x, self.n_features_in_, "x", "LinearProbe.predict")
-        return torch.as_tensor(self.model_.predict(_numpy_copy(x))).long()
+        x = x.detach().to(self.coef_.device, torch.float64)
+        logits = torch.addmm(self.intercept_, (x - self.mean_) / self.scale_, self.coef_.T)  # (M, classes)
+        return self.classes_[logits.argmax(1).cpu()]
 
     def score(self, x, y) -> float:
         """Accuracy in [0, 1] of the predictions on x (M, d) against labels y (M,)."""
@@ -115,6 +143,52 @@ class LinearProbe:
         x = _features(x, "x", "LinearProbe.score")
         y = check_labels(y, x.shape[0], "y", "LinearProbe.score")
         return _accuracy(self.predict(x), y)
+
+
+def _whitening(standardised: torch.Tensor, eps: float) -> torch.Tensor:
+    """P = Q (Λ + εI)^(−1/2) (d, d) in float64, from x̃ᵀx̃ / N = Q Λ Qᵀ."""
+    covariance = (standardised.T @ standardised).double() / standardised.shape[0]  # (d, d)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # Λ (d,), Q (d, d)
+    return eigenvectors / (eigenvalues.clamp_min(0) + eps).sqrt()  # (d, d): column k is q_k / √(λ_k + ε)
+
+
+def _fit_softmax_regression(features, target, whiten, num_classes: int, probe: LinearProbe):
+    """L-BFGS on (1/N) Σ_i CE(V f_i + b, y_i) + ‖V Pᵀ‖² / (2CN) over V, b; f_i = P ᵀ x̃_i (``features``).
+
+    ``features`` (N, d) stay in their dtype (float32: half the memory traffic of the N × d products);
+    V, b, the logits' softmax and the loss are float64, so the line search sees changes far below
+    float32's resolution. Returns W = V Pᵀ (classes, d), b (classes,), max |gradient| at the end,
+    whether the iteration budget ran out, and the iterations run.
+    """
+    n, d = features.shape
+    V = torch.zeros(num_classes, d, dtype=torch.float64, device=features.device, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=torch.float64, device=features.device, requires_grad=True)
+    max_eval = 2 * probe.max_iter
+    optimizer = torch.optim.LBFGS(
+        [V, b],
+        max_iter=probe.max_iter,
+        max_eval=max_eval,
+        tolerance_grad=probe.tol,
+        tolerance_change=1e-15,
+        history_size=100,
+        line_search_fn="strong_wolfe",
+    )
+
+    def objective():
+        optimizer.zero_grad()
+        logits = (features @ V.T.to(features.dtype)).double() + b  # (N, classes)
+        penalty = (V @ whiten.T).square().sum() / (2 * probe.C * n)  # ‖W‖² / (2CN)
+        loss = F.cross_entropy(logits, target) + penalty
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+        objective()  # the gradient at the returned V, b
+    state = optimizer.state[V]
+    gradient = float(torch.cat([V.grad.flatten(), b.grad]).abs().max())
+    budget_spent = state["n_iter"] >= probe.max_iter or state["func_evals"] >= max_eval
+    return (V @ whiten.T).detach(), b.detach(), gradient, budget_spent, state["n_iter"]
 
 
 class KNNProbe:

@@ -1,14 +1,18 @@
-"""Probes: separable data, a brute-force Wu et al. 2018 kNN oracle, untouched features, bad inputs."""
+"""Probes: separable data, scikit-learn as the linear probe's oracle, a brute-force Wu et al. 2018 kNN
+oracle, untouched features, bad inputs."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from edu_contrast import probes
+from edu_contrast import models, probes
 
 
 def _blobs(n_per_class=30, n_classes=3, dim=5, spread=0.3, seed=0, dtype=torch.float64):
@@ -62,8 +66,10 @@ def test_linear_probe_standardises_with_training_statistics():
         [1e-4 * (2 * y - 1) + 1e-6 * torch.randn(200, generator=g), 1e3 * torch.randn(200, generator=g)], 1
     )
     probe = probes.LinearProbe().fit(x, y)
-    scaler = probe.model_[0]
-    np.testing.assert_allclose(scaler.mean_, x.double().mean(0).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(probe.mean_.double().numpy(), x.double().mean(0).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        probe.scale_.double().numpy(), x.double().std(0, unbiased=False).numpy(), rtol=1e-5
+    )
     assert probe.score(x, y) == 1.0
 
 
@@ -81,8 +87,128 @@ def test_linear_probe_accepts_numpy_and_keeps_original_labels():
 def test_linear_probe_is_deterministic():
     g = torch.Generator().manual_seed(6)
     x, y = torch.randn(120, 6, generator=g), torch.randint(0, 3, (120,), generator=g)
-    first = probes.LinearProbe().fit(x, y).predict(x)
-    assert torch.equal(first, probes.LinearProbe().fit(x, y).predict(x))
+    first, second = probes.LinearProbe().fit(x, y), probes.LinearProbe().fit(x, y)
+    assert torch.equal(first.predict(x), second.predict(x))
+    assert torch.equal(first.coef_, second.coef_) and torch.equal(first.intercept_, second.intercept_)
+
+
+# ---------------------------------------------------------------- linear probe against scikit-learn
+
+
+def _objective(W, b, standardised, target, C=1.0):
+    """(value, max |gradient|) of (1/N) Σ CE(W x̃ + b, y) + ‖W‖²/(2CN), in float64 (scikit-learn's C)."""
+    W = torch.as_tensor(W, dtype=torch.float64).clone().requires_grad_()
+    b = torch.as_tensor(b, dtype=torch.float64).clone().requires_grad_()
+    loss = F.cross_entropy(standardised @ W.T + b, target) + W.square().sum() / (2 * C * len(target))
+    loss.backward()
+    return loss.item(), torch.cat([W.grad.flatten(), b.grad]).abs().max().item()
+
+
+def _sklearn(train_x, train_y, *, C=1.0, tol=1e-4):
+    """scikit-learn's StandardScaler + LogisticRegression (lbfgs, run to convergence) on float64 copies."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(np.asarray(train_x, dtype=np.float64))
+    standardised = scaler.transform(np.asarray(train_x, dtype=np.float64))
+    return scaler, LogisticRegression(C=C, tol=tol, max_iter=100_000).fit(standardised, np.asarray(train_y))
+
+
+def _digits_pixels():
+    """scikit-learn's digits, raw 64 pixels (constant border pixels included), half train, half test."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = torch.from_numpy(digits.data).float(), torch.from_numpy(digits.target)  # (1797, 64), (1797,)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    return x[order[:900]], y[order[:900]], x[order[900:]], y[order[900:]]
+
+
+def _gaussian_mixture():
+    """10 overlapping Gaussian classes in 20-d, 3000 train / 2000 test points (accuracy well below 1)."""
+    g = torch.Generator().manual_seed(1)
+    centres = 0.6 * torch.randn(10, 20, generator=g)  # (10, 20)
+    y = torch.arange(10).repeat(500)  # (5000,)
+    x = centres[y] + torch.randn(5000, 20, generator=g)  # (5000, 20)
+    return x[:3000], y[:3000], x[3000:], y[3000:]
+
+
+def _random_convnet_features():
+    """h of an untrained SmallConvNet (64 features) on the digits images: correlated, unscaled features."""
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    net = models.SmallConvNet(in_channels=1, feature_dim=64, width=8).eval()
+    digits = load_digits()
+    with torch.no_grad():
+        h = net(torch.from_numpy(digits.images).float()[:, None] / 16)  # (1797, 1, 8, 8) → (1797, 64)
+    y = torch.from_numpy(digits.target)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    return h[order[:900]], y[order[:900]], h[order[900:]], y[order[900:]]
+
+
+PROBLEMS = {"digits": _digits_pixels, "mixture": _gaussian_mixture, "convnet": _random_convnet_features}
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_linear_probe_matches_scikit_learn(problem):
+    train_x, train_y, test_x, test_y = PROBLEMS[problem]()
+    scaler, reference = _sklearn(train_x, train_y)
+    expected = reference.score(scaler.transform(test_x.double().numpy()), test_y.numpy())
+    probe = probes.LinearProbe().fit(train_x, train_y)
+    assert probe.converged_ and probe.n_iter_ < probe.max_iter
+    assert abs(probe.score(test_x, test_y) - expected) <= 0.003  # within 0.3 points of scikit-learn
+    # The same objective, as close to its minimum as scikit-learn's lbfgs gets (tol = 1e-4 both).
+    standardised = torch.from_numpy(scaler.transform(train_x.double().numpy()))
+    value, gradient = _objective(probe.coef_, probe.intercept_, standardised, train_y)
+    reference_value, _ = _objective(reference.coef_, reference.intercept_, standardised, train_y)
+    assert gradient < 1e-3
+    assert value <= reference_value * (1 + 1e-3)
+
+
+def test_linear_probe_reaches_the_minimiser_of_scikit_learns_objective():
+    # float64 features and a tight tol: W and b (up to a shift common to all classes, which the loss does
+    # not see) are scikit-learn's, for a C other than 1 as well, so C means the same: Σ CE + ½‖W‖²/C.
+    train_x, train_y, _, _ = _digits_pixels()
+    train_x = train_x.double()
+    scaler, reference = _sklearn(train_x, train_y, C=0.5, tol=1e-10)
+    probe = probes.LinearProbe(C=0.5, tol=1e-8).fit(train_x, train_y)
+    standardised = torch.from_numpy(scaler.transform(train_x.numpy()))
+    _, gradient = _objective(probe.coef_, probe.intercept_, standardised, train_y, C=0.5)
+    assert gradient < 1e-7
+    np.testing.assert_allclose(probe.coef_.numpy(), reference.coef_, atol=1e-4)
+    centred = probe.intercept_ - probe.intercept_.mean()
+    np.testing.assert_allclose(centred.numpy(), reference.intercept_ - reference.intercept_.mean(), atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_linear_probe_takes_every_float_dtype(dtype):
+    train_x, train_y = _blobs(seed=16, dtype=dtype)
+    test_x, test_y = _blobs(seed=17, dtype=dtype)
+    probe = probes.LinearProbe().fit(train_x, train_y)
+    assert probe.coef_.dtype == torch.float64 and probe.converged_
+    assert probe.score(test_x, test_y) == 1.0
+
+
+def test_linear_probe_warns_when_it_stops_at_max_iter():
+    train_x, train_y, _, _ = _gaussian_mixture()
+    with pytest.warns(RuntimeWarning, match="after max_iter=2 iterations; raise max_iter"):
+        probe = probes.LinearProbe(max_iter=2).fit(train_x, train_y)
+    assert not probe.converged_ and probe.n_iter_ == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_linear_probe_fits_on_the_features_device():
+    train_x, train_y, test_x, test_y = _gaussian_mixture()
+    on_gpu = probes.LinearProbe().fit(train_x.cuda(), train_y.cuda())
+    assert on_gpu.coef_.is_cuda and on_gpu.predict(test_x).device.type == "cpu"
+    cpu_accuracy = probes.LinearProbe().fit(train_x, train_y).score(test_x, test_y)
+    assert abs(on_gpu.score(test_x.cuda(), test_y) - cpu_accuracy) <= 0.003
+
+
+def test_importing_probes_does_not_import_scikit_learn():
+    code = "import sys, edu_contrast.probes; sys.exit('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 # ---------------------------------------------------------------- kNN probe
@@ -213,6 +339,12 @@ def test_class_api_errors():
         probes.KNNProbe().predict(x)
     with pytest.raises(RuntimeError, match="not fitted"):
         probes.LinearProbe().score(x, y)
+    with pytest.raises(ValueError, match="'tol' parameter of LinearProbe must be > 0"):
+        probes.LinearProbe(tol=0)
+    with pytest.raises(ValueError, match="'C' parameter of LinearProbe must be > 0"):
+        probes.LinearProbe(C=-1.0)
+    with pytest.raises(TypeError, match="'max_iter' parameter of LinearProbe"):
+        probes.LinearProbe(max_iter=1.5)
     with pytest.raises(ValueError, match="'y' parameter of LinearProbe.fit.*2 classes"):
         probes.LinearProbe().fit(x, torch.zeros(10, dtype=torch.long))
     with pytest.raises(ValueError, match="'x' parameter of KNNProbe.predict.*3 features"):
