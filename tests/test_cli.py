@@ -1,19 +1,23 @@
-"""``python -m edu_contrast``: train on digits, resume, evaluate, and helpful errors.
+"""``python -m edu_contrast``: train on digits, resume, overwrite, evaluate, --help, and helpful errors.
 
 Training and one bad argument run as real subprocesses (``python -m edu_contrast``); the other
 checks call ``cli.main`` in-process, which parses the same arguments without a new interpreter.
+Every user error of the list in issue 12, as a subprocess: tests/test_cli_errors.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fast_train import FAST
 
-from edu_contrast import cli, measure
+from edu_contrast import __version__, cli, measure, train
 
 KEYS = {"epoch", "loss", "seconds", "knn_accuracy", *measure.REPORT_KEYS}  # a history entry
 
@@ -112,16 +116,19 @@ def test_more_bad_arguments(argv, message, capsys):
 
 def test_corrupt_checkpoint_is_reported_without_a_traceback(tmp_path, capsys):
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    assert cli.main(["train", "--out", str(tmp_path), "--resume", "--epochs", "1", *FAST]) == 1
+    assert cli.main(["train", "--out", str(tmp_path), "--resume", "--epochs", "1", *FAST]) == 2
     err = capsys.readouterr().err
-    assert "corrupt or truncated" in err and "Delete it" in err
+    assert err.startswith("python -m edu_contrast train: error: argument --resume: The checkpoint")
+    assert "truncated or corrupt" in err and "--overwrite" in err and "overwrite=True" not in err
 
 
-def test_summary_fits_one_screen():
+def test_summary_fits_one_screen_and_times_the_whole_run():
     history = [{key: 0.5 for key in KEYS} | {"epoch": e, "erank_z": 3.0} for e in range(101)]
-    text = cli.summary({"history": history, "linear_accuracy": 0.9}, "simclr", "digits", cli.Path("runs/x"))
+    result = {"history": history, "linear_accuracy": 0.9, "probe_seconds": 94.2}
+    text = cli.summary(result, "simclr", "digits", Path("runs/x"), seconds=160.4)
     lines = text.splitlines()
     assert len(lines) <= 16 and "  100 " in text and "0.9000" in text
+    assert "total 160 s (final probe 94.2 s)" in text  # the command's time, not the sum of the epochs (50 s)
     assert max(map(len, lines)) <= 88  # one terminal width
     assert lines[1].split() == "epoch loss kNN acc align unif pos cos erank z erank h seconds".split()
     assert lines[2].split()[6] == "3.0"  # erank_z under its header
@@ -132,7 +139,70 @@ def test_number_converter():
     assert positive("0.5") == 0.5 and cli.number(int, ">= 0")("0") == 0
     assert isinstance(cli.number(int, ">= 2")("3"), int)
     for text in ("0", "-1", "nan", "inf", "x"):
-        with pytest.raises(cli.argparse.ArgumentTypeError, match=rf"expected a number > 0, got '{text}'"):
+        with pytest.raises(argparse.ArgumentTypeError, match=rf"expected a number > 0, got '{text}'"):
             positive(text)
-    with pytest.raises(cli.argparse.ArgumentTypeError, match=r"expected an integer >= 1, got '2.5'"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected an integer >= 1, got '2.5'"):
         cli.number(int, ">= 1")("2.5")
+
+
+def test_help_shows_examples_and_the_defaults_per_dataset(capsys):
+    for argv in (["--help"], ["train", "--help"], ["evaluate", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "``" not in text  # no raw reStructuredText
+        assert ("examples:" in text) == (argv[0] != "evaluate")
+    parser = cli.build_parser()
+    train_help = parser._subparsers._group_actions[0].choices["train"].format_help()
+    assert "--resume --epochs 12" in train_help and "--overwrite" in train_help
+    for dataset, defaults in cli.DATASET_DEFAULTS.items():  # the table lists every dataset's defaults
+        row = next(line for line in train_help.splitlines() if line.split()[:1] == [dataset])
+        columns = ("encoder", "width", "feature_dim", "epochs", "batch_size", "lr")
+        assert row.split()[1:] == ["-" if defaults[k] is None else str(defaults[k]) for k in columns]
+
+
+def test_every_flag_has_help_and_version(capsys):
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings}"
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"edu_contrast {__version__}"
+
+
+def test_resume_takes_the_settings_from_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    _train(out, 1, "--lr", "1e-3", "--weight-decay", "0", "--augment", "weak")
+    stdout = _train_without_settings(out, "--resume", "--epochs", "2")
+    assert "extended to 2 epochs: the learning-rate schedule was re-planned" in stdout
+    config = json.loads(json.dumps(_config(out)))
+    assert (
+        config["lr"] == 1e-3 and config["weight_decay"] == 0 and config["augment"]["crop_scale"] == [0.8, 1.0]
+    )
+    assert config["method"]["temperature"] == 0.3 and config["epochs"] == 2 and config["replanned"]
+
+
+def _train_without_settings(out, *extra):
+    proc = _run("train", "--out", out, "--no-progress", "--device", "cpu", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _config(out):
+    return train.load_checkpoint(out)["config"]
+
+
+def test_the_default_out_folder_is_protected_too(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "edu_contrast", "train", "--epochs", "1", *FAST]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    checkpoint = tmp_path / "runs" / "simclr-digits" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert "error: argument --out: runs/simclr-digits already holds a training run" in again.stderr
+    assert checkpoint.read_bytes() == before

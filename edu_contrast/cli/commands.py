@@ -1,0 +1,207 @@
+"""The two commands: ``train`` (settings → data → method → ``train.fit`` → summary) and ``evaluate``.
+
+``train --resume`` continues the run in OUT with the settings stored in its checkpoint: a flag that is
+not given takes the checkpoint's value, a flag that is given must agree with it (``train.fit`` lists
+every difference), except ``--epochs``, which may extend the run. ``args.stage`` says what a command
+is doing ("data", "train", "evaluate"), so that ``errors.explain`` can name the right flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import time
+from pathlib import Path
+
+import torch
+
+from edu_contrast import augment, data, distributed, methods, train
+from edu_contrast.cli.parser import (
+    DATASET_DEFAULTS,
+    DEFAULTS,
+    METHOD_DEFAULTS,
+    PROG,
+    TEMPERATURE_METHODS,
+)
+
+SETTINGS = ("encoder", "width", "feature_dim", "epochs", "batch_size", "lr", "temperature",
+            "samples_per_epoch", "weight_decay", "seed", "amp")  # fmt: skip
+FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")
+
+__all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
+
+
+def default_out(args) -> Path:
+    return (
+        args.out
+        or Path("runs") / f"{args.method or DEFAULTS['method']}-{args.dataset or DEFAULTS['dataset']}"
+    )
+
+
+def _from_checkpoint(saved: dict, method: str, parser) -> dict:
+    """The settings a checkpoint written by this command stores (its method's only if ``method`` is it)."""
+    spec = saved.get("method")
+    if not isinstance(spec, dict) or "dataset" not in saved:
+        parser.error(
+            f"argument --resume: the run was not started by this command (method {spec!r}); continue "
+            f"it in Python with train.fit(..., resume=True)"
+        )
+    values = {key: saved[key] for key in FROM_RUN if key in saved}
+    if spec.get("name") == method:
+        values.update({key: spec.get(key) for key in ("encoder", "width", "feature_dim")})
+        if "temperature" in spec:
+            values["temperature"] = spec["temperature"]
+    return values
+
+
+def settings(args, parser: argparse.ArgumentParser, saved: dict | None = None) -> dict:
+    """The run's settings: the flags given, else the checkpoint's (``--resume``), else the defaults."""
+    spec = (saved or {}).get("method")
+    method = args.method or (spec.get("name") if isinstance(spec, dict) else None) or DEFAULTS["method"]
+    dataset = args.dataset or (saved or {}).get("dataset") or DEFAULTS["dataset"]
+    if args.temperature is not None and method not in TEMPERATURE_METHODS:
+        parser.error(
+            f"argument --temperature: {method} has no temperature "
+            f"(only {', '.join(sorted(TEMPERATURE_METHODS))} do)"
+        )
+    values = {**DATASET_DEFAULTS[dataset], **METHOD_DEFAULTS[method]}
+    values |= {key: DEFAULTS[key] for key in ("weight_decay", "seed", "amp")}
+    if saved is not None:
+        values |= _from_checkpoint(saved, method, parser)
+    values |= {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    if values["encoder"] != "convnet":
+        for flag, key in (("--width", "width"), ("--feature-dim", "feature_dim")):
+            if getattr(args, key) is not None:
+                parser.error(
+                    f"argument {flag}: only the convnet encoder has a {key.replace('_', ' ')} "
+                    f"(got --encoder {values['encoder']})"
+                )
+            values[key] = None
+    return {**values, "method": method, "dataset": dataset}
+
+
+def _augmentation(preset: str | None, size: int) -> augment.AugmentConfig | None:
+    """The --augment preset (None when not given: fit's default, or the checkpoint's on --resume)."""
+    if preset is None:
+        return None
+    return (
+        augment.AugmentConfig.for_size(size)
+        if preset == "default"
+        else getattr(augment.AugmentConfig, preset)()
+    )
+
+
+def _build(s: dict, channels: int):
+    torch.manual_seed(s["seed"])  # the encoder's initial weights
+    hyper = {"temperature": s["temperature"]} if s["method"] in TEMPERATURE_METHODS else {}
+    return methods.build_method(
+        s["method"], encoder=s["encoder"], in_channels=channels, width=s["width"],
+        feature_dim=s["feature_dim"], **hyper,
+    )  # fmt: skip
+
+
+def train_command(args, parser: argparse.ArgumentParser, started: float) -> int:
+    args.out = out = default_out(args)
+    has_run = (out / train.CHECKPOINT_NAME).exists() or (out / train.PREVIOUS[train.CHECKPOINT_NAME]).exists()
+    saved = (
+        train.load_checkpoint(out)["config"]
+        if args.resume and (out / train.CHECKPOINT_NAME).exists()
+        else None
+    )
+    if args.resume and not has_run:
+        print(f"--resume, but {out} holds no checkpoint: starting a new run.")
+    s = settings(args, parser, saved)
+    device = distributed.init_from_env() if distributed.launched_by_torchrun() else args.device
+    try:
+        args.stage = "data"
+        train_data = data.load_dataset(s["dataset"], "train", root=args.data_root, download=args.download)
+        test_data = data.load_dataset(s["dataset"], "test", root=args.data_root, download=args.download)
+        args.stage = "train"
+        result = train.fit(
+            _build(s, train_data.channels),
+            train_data,
+            eval_data=test_data,
+            augment_config=_augmentation(args.augment, train_data.size),
+            warmup_epochs=args.warmup_epochs,
+            out_dir=out,
+            resume=args.resume and has_run,
+            overwrite=args.overwrite,
+            device=device,
+            progress=not args.no_progress,
+            config={"dataset": s["dataset"]},
+            **{
+                key: s[key]
+                for key in ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")
+            },
+        )
+        if distributed.rank() == 0:
+            print(summary(result, s["method"], s["dataset"], out, time.perf_counter() - started))
+    finally:
+        distributed.cleanup()
+    return 0
+
+
+def evaluate_command(args, parser: argparse.ArgumentParser, started: float) -> int:
+    path = args.run
+    if not path.exists():
+        parser.error(f"argument run: {path} does not exist (give the --out folder of a training run)")
+    train.load_checkpoint(path)  # a damaged or unreadable checkpoint is about `run`, not the data
+    args.stage = "data"
+    result = train.evaluate(path, device=args.device, root=args.data_root, download=args.download)
+    print(
+        f"{path}: epoch {result['epoch']}  linear-probe accuracy {result['linear_accuracy']:.4f}  "
+        f"kNN accuracy {result['knn_accuracy']:.4f}  ({time.perf_counter() - started:.0f} s)"
+    )
+    return 0
+
+
+SUMMARY_COLUMNS = (  # history key, header, format: one row per epoch
+    ("epoch", "epoch", "{:>5}"),
+    ("loss", "loss", "{:>8.4f}"),
+    ("knn_accuracy", "kNN acc", "{:>8.4f}"),
+    ("alignment", "align", "{:>7.3f}"),
+    ("uniformity", "unif", "{:>7.3f}"),
+    ("positive_cosine", "pos cos", "{:>8.3f}"),
+    ("erank_z", "erank z", "{:>8.1f}"),
+    ("erank_h", "erank h", "{:>8.1f}"),
+    ("seconds", "seconds", "{:>8.1f}"),
+)
+
+
+def summary(result: dict, method: str, dataset: str, out: Path, seconds: float | None = None) -> str:
+    """One screen: the per-epoch table (at most 12 rows), the linear-probe accuracy, the time, the files.
+
+    The columns are ``fit``'s history keys (``train.monitor``): alignment, uniformity, positive cosine and
+    the effective ranks of z and h come from ``measure.embedding_report`` on the monitor's test images.
+    ``seconds`` is the whole command (data, every epoch, the final probe); default: the epochs' sum.
+    """
+    history = result["history"]
+    rows = history if len(history) <= 12 else history[:1] + history[len(history) - 11 :]
+    widths = [len(fmt.format(0)) for _, _, fmt in SUMMARY_COLUMNS]
+    header = " ".join(f"{title:>{w}}" for (_, title, _), w in zip(SUMMARY_COLUMNS, widths))
+    lines = [f"{method} on {dataset}", header]
+    lines += [" ".join(fmt.format(h[key]) for key, _, fmt in SUMMARY_COLUMNS) for h in rows]
+    total = sum(h["seconds"] for h in history) if seconds is None else seconds
+    probe = result.get("probe_seconds")
+    lines.append(
+        f"linear-probe accuracy (encoder features): {result['linear_accuracy']:.4f}   total {total:.0f} s"
+        + (f" (final probe {probe:.1f} s)" if probe is not None else "")
+    )
+    lines.append(f"wrote {out / train.CHECKPOINT_NAME} and {out / train.METRICS_NAME}")
+    return "\n".join(lines)
+
+
+def interrupted(args, argv: list[str]) -> str:
+    """What Ctrl-C leaves behind, and the command that continues the run."""
+    if args.command != "train" or getattr(args, "out", None) is None:
+        return f"{PROG} {args.command}: interrupted."
+    try:
+        epoch = json.loads((args.out / train.METRICS_NAME).read_text())["history"][-1]["epoch"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return f"{PROG} train: interrupted before the run saved a checkpoint; run the same command again."
+    again = [a for a in argv if a != "--overwrite"] + ([] if "--resume" in argv else ["--resume"])
+    return (
+        f"{PROG} train: interrupted; {args.out / train.CHECKPOINT_NAME} holds epoch {epoch}, complete. "
+        f"Continue with: {PROG} {shlex.join(again)}"
+    )

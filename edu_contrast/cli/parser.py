@@ -1,0 +1,166 @@
+"""The command line's flags, their help, the per-dataset defaults, and the one number converter.
+
+Flags that ``--resume`` may take from the checkpoint default to None here, so that the command knows
+which ones were given; their real defaults (``DATASET_DEFAULTS``, ``METHOD_DEFAULTS``, ``DEFAULTS``)
+are filled in by ``commands.settings`` and shown by ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from edu_contrast._version import __version__
+
+PROG = "python -m edu_contrast"
+METHOD_NAMES = ("simclr", "moco", "byol", "supcon", "vicreg")
+DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
+AUGMENT_PRESETS = ("default", "weak", "strong")
+TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
+
+# Tuned so that each default run is short on its usual machine (2 CPU cores for digits and
+# Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
+DATASET_DEFAULTS = {
+    "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "epochs": 20, "batch_size": 256,
+               "lr": 2e-3, "samples_per_epoch": None},
+    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 256, "epochs": 6, "batch_size": 128,
+                      "lr": 3e-3, "samples_per_epoch": None},
+    "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "epochs": 100, "batch_size": 512,
+                "lr": 2e-3, "samples_per_epoch": None},
+}  # fmt: skip
+METHOD_DEFAULTS = {
+    "simclr": {"temperature": 0.2},
+    "moco": {"temperature": 0.2},
+    "supcon": {"temperature": 0.1},
+    "byol": {},
+    "vicreg": {},
+}
+DEFAULTS = {"method": "simclr", "dataset": "digits", "weight_decay": 1e-4, "seed": 0, "amp": "auto",
+            "augment": "default"}  # fmt: skip
+
+DESCRIPTION = "Train a contrastive method on images, or re-probe the checkpoint of a trained one."
+EXAMPLES = f"""examples:
+  SimCLR on digits, on a CPU, in about a minute:
+    {PROG} train
+  Fashion-MNIST, into a folder of your choice:
+    {PROG} train --dataset fashion-mnist --out runs/fm
+  continue an interrupted run, with the settings stored in its checkpoint:
+    {PROG} train --out runs/fm --resume
+  train that run on to 12 epochs (the learning-rate schedule is re-planned):
+    {PROG} train --out runs/fm --resume --epochs 12
+  start runs/fm over (the old run stays as checkpoint.prev.pt until the new one has an epoch):
+    {PROG} train --out runs/fm --overwrite
+  re-probe a checkpoint (linear and kNN accuracy):
+    {PROG} evaluate runs/fm
+  two processes, DistributedDataParallel:
+    torchrun --nproc_per_node=2 -m edu_contrast train ...
+"""
+
+
+def _defaults_table() -> str:
+    """The per-dataset and per-method defaults, as a plain-text table for --help."""
+    columns = ("encoder", "width", "feature_dim", "epochs", "batch_size", "lr")
+    lines = ["defaults per dataset (a flag overrides them; --resume takes the checkpoint's instead):"]
+    lines.append("  " + f"{'--dataset':<15}" + "".join(f"{'--' + c.replace('_', '-'):>13}" for c in columns))
+    for name, values in DATASET_DEFAULTS.items():
+        cells = "".join(f"{'-' if values[c] is None else str(values[c]):>13}" for c in columns)
+        lines.append(f"  {name:<15}{cells}")
+    temperatures = ", ".join(f"{m} {d['temperature']:g}" for m, d in METHOD_DEFAULTS.items() if d)
+    lines.append(f"  --temperature per method: {temperatures}")
+    return "\n".join(lines)
+
+
+def number(kind: type, bound: str):
+    """An argparse ``type``: the text as ``kind`` (int or float), finite and satisfying ``bound``.
+
+    ``bound`` is an operator and a number (``"> 0"``, ``">= 2"``); a bad value gives argparse's
+    own error, "argument --lr: expected a number > 0, got '0'". The one converter of this CLI.
+    """
+    op, limit = bound.split()
+    noun = "an integer" if kind is int else "a number"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not (value > kind(limit) if op == ">" else value >= kind(limit)):
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
+        return value
+
+    convert.__name__ = f"{noun} {bound}"  # what argparse says if it ever names the type
+    return convert
+
+
+def _common() -> argparse.ArgumentParser:
+    """Flags both commands have: where the data is, the device, --debug."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    common.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA when available, else cpu)")
+    common.add_argument(
+        "--data-root", type=Path, help="the folder to read the dataset from (and download into)"
+    )
+    common.add_argument(
+        "--download",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="download a dataset that is not found (default: yes; --no-download never uses the network)",
+    )
+    return common
+
+
+PER_DATASET = "(default: per dataset, see below)"
+TRAINING_FLAGS = (  # flag, choices (a tuple) or type, help
+    ("--method", METHOD_NAMES, "the method to train (default: simclr)"),
+    ("--dataset", DATASET_NAMES, "the images (default: digits, which needs no download)"),
+    ("--encoder", ("convnet", "resnet18", "resnet50"), f"the encoder f {PER_DATASET}"),
+    ("--width", number(int, ">= 1"), f"channel width of the convnet {PER_DATASET}"),
+    ("--feature-dim", number(int, ">= 1"), f"size of h, the convnet's output {PER_DATASET}"),
+    ("--epochs", number(int, ">= 0"), f"total epochs; with --resume, more extend the run {PER_DATASET}"),
+    ("--batch-size", number(int, ">= 2"), f"images per optimiser step {PER_DATASET}"),
+    ("--lr", number(float, "> 0"), f"peak AdamW learning rate {PER_DATASET}"),
+    ("--weight-decay", number(float, ">= 0"), "AdamW weight decay (default: 1e-4)"),
+    ("--warmup-epochs", number(float, ">= 0"), "linear warm-up, then cosine (default: 10%% of --epochs)"),
+    ("--temperature", number(float, "> 0"), "τ of simclr, moco and supcon (default: per method, see below)"),
+    ("--samples-per-epoch", number(int, ">= 2"), "random training images per epoch (default: all)"),
+    ("--augment", AUGMENT_PRESETS, "augmentation preset (default: tuned to the image size)"),
+    ("--seed", number(int, ">= 0"), "seeds the weights, the batches and the views (default: 0)"),
+    ("--amp", ("auto", "bf16", "fp16", "off"), "mixed precision (default: auto: on CUDA, and bfloat16 on "
+     "CPUs with AMX; off: float32; fp16 needs CUDA)"),
+)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edu_contrast {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+    train_cmd = commands.add_parser(
+        "train",
+        parents=[_common()],
+        help="train a method; writes OUT/checkpoint.pt and OUT/metrics.json",
+        description="Train a method; write OUT/checkpoint.pt and OUT/metrics.json after every epoch.",
+        epilog=EXAMPLES + "\n" + _defaults_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for flag, kind, text in TRAINING_FLAGS:
+        option = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        train_cmd.add_argument(flag, help=text, **option)
+    train_cmd.add_argument("--out", type=Path, help="the run's folder (default: runs/METHOD-DATASET)")
+    again = train_cmd.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run in OUT, with its settings")
+    again.add_argument("--overwrite", action="store_true", help="start a new run in an OUT that holds one")
+    train_cmd.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    evaluate_cmd = commands.add_parser(
+        "evaluate",
+        parents=[_common()],
+        help="re-probe a checkpoint (linear and kNN accuracy)",
+        description="Re-probe a checkpoint: linear and kNN accuracy of its encoder features h.",
+    )
+    evaluate_cmd.add_argument("run", type=Path, help="a run folder (train's --out) or its checkpoint.pt")
+    return parser
