@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import sys
 
 import pytest
@@ -103,10 +104,14 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_saved_an_epoch(digits
     assert train.load_checkpoint(out)["epoch"] == 0  # the new run's own epoch 0, beside the old run
     with pytest.raises(train.RunExistsError, match=r"It also holds checkpoint.prev.pt"):
         _fit(digits, out)
+    again = tmp_path / "again"  # the same situation, continued with resume instead
+    shutil.copytree(out, again)
     _fit(digits, out, epochs=2, overwrite=True, seed=5, callback=_check_prev_gone(out))
     assert sorted(_files(out)) == ["checkpoint.pt", "metrics.json"]
     state = train.load_checkpoint(out)
     assert state["epoch"] == 2 and state["config"]["seed"] == 5
+    _fit(digits, again, epochs=2, resume=True, seed=5, callback=_check_prev_gone(again))
+    assert sorted(_files(again)) == ["checkpoint.pt", "metrics.json"]
 
 
 def _check_prev_gone(out):

@@ -98,9 +98,9 @@ def _modules(run) -> dict:
 def save(run, epoch: int, linear_accuracy: float | None = None) -> None:
     """Rank 0 writes ``run``'s checkpoint after ``epoch`` and metrics.json (nothing without ``out_dir``).
 
-    Every rank takes part: the random generators of all ranks are gathered into the checkpoint. With
-    ``overwrite``, the old run set aside as ``checkpoint.prev.pt`` is deleted once this run has saved a
-    trained epoch (or its final result).
+    Every rank takes part: the random generators of all ranks are gathered into the checkpoint. The old
+    run that ``overwrite`` set aside as ``checkpoint.prev.pt`` is deleted once the new run (or, after an
+    interruption, its ``resume``) has saved a trained epoch or its final result.
     """
     rng = distributed.gather_objects(rng_state(run.data_generator))
     out_dir = run.cfg.out_dir
@@ -118,8 +118,8 @@ def save(run, epoch: int, linear_accuracy: float | None = None) -> None:
     with interrupts_deferred():  # Ctrl-C waits until the checkpoint and metrics.json agree
         save_checkpoint(state, out_dir / CHECKPOINT_NAME)
         write_metrics(out_dir / METRICS_NAME, run.history, linear_accuracy)
-        if run.cfg.overwrite and (epoch >= 1 or linear_accuracy is not None):
-            release_previous(out_dir)
+        if (run.cfg.overwrite or run.cfg.resume) and (epoch >= 1 or linear_accuracy is not None):
+            release_previous(out_dir)  # the new run (or its continuation) has a trained epoch of its own
 
 
 def restore(run, state: dict) -> None:
