@@ -1,6 +1,6 @@
 """Notebook 08: contrastive learning as alignment + matching a prior (Chen, Luo & Li 2020b, Sec. 2, App. A.2).
 
-    L = L_align + λ · L_dist                            (Eq. 2, ``losses.generalized_contrastive``)
+    L = L_pos + λ · L_dist                            (Eq. 2, ``losses.generalized_contrastive``)
 
 NT-Xent is the member whose L_dist is the log-sum-exp ("lse") term, which spreads ẑ uniformly on
 the hypersphere. The sliced Wasserstein distance ("swd", ``losses.sliced_wasserstein``) can pull z

@@ -11,13 +11,13 @@ from edu_contrast.losses._common import normalize
 def byol(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Normalised mean squared error between the prediction and a stopped-gradient target.
 
-        ℓ_i = ‖p̂_i − sg(ẑ'_i)‖² = 2 − 2 · p̂_i · sg(ẑ'_i),    L = (1/N) Σ_i ℓ_i
+        ℓ_i = ‖q̂_i − sg(ẑ'_i)‖² = 2 − 2 · q̂_i · sg(ẑ'_i),    L = (1/N) Σ_i ℓ_i
 
     sg is stop-gradient: the target comes from the momentum network and receives no gradient
     (``target`` is detached here, so callers need not remember to).
 
     Args:
-        prediction: p = q_θ(z), the online predictor output, shape ``(N, d)``.
+        prediction: q_θ(z), the online predictor's output (q̂ normalised), shape ``(N, d)``.
         target: z', the target projection of the other view, shape ``(N, d)``.
 
     Returns:
@@ -29,6 +29,6 @@ def byol(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     check_embeddings(prediction, "prediction", where)
     check_embeddings(target, "target", where)
     check_same_shape(prediction, target, "prediction", "target", where)
-    p, z = normalize(prediction), normalize(target.detach())  # (N, d)
-    cosine = torch.einsum("id,id->i", p, z)  # (N,)
+    q, z = normalize(prediction), normalize(target.detach())  # (N, d)
+    cosine = torch.einsum("id,id->i", q, z)  # (N,)
     return (2 - 2 * cosine).mean()

@@ -1,6 +1,6 @@
 """The generalized contrastive loss of Chen et al. 2020: alignment + λ · distribution matching.
 
-    L = L_align + λ · L_dist                                   (Chen et al. 2020b, Eq. 2)
+    L = L_pos + λ · L_dist                                   (Chen et al. 2020b, Eq. 2)
 
 NT-Xent is the member with L_dist = the log-sum-exp term (Eq. 3); the sliced Wasserstein
 distance (SWD, Algorithm 1) lets L_dist pull the embeddings towards other priors
@@ -132,12 +132,12 @@ def generalized_contrastive(
     weight: float = 1.0,
     temperature: float | torch.Tensor = 0.5,
 ) -> torch.Tensor:
-    r"""Generalized contrastive loss: L = L_align + λ · L_dist.
+    r"""Generalized contrastive loss: L = L_pos + λ · L_dist.
 
     ``distribution="lse"`` (the hypersphere prior only) splits NT-Xent into its two terms,
     over the 2N views z = [z1; z2] with i⁺ the other view of sample i:
 
-        L_align = (1/2N) Σ_i −s_{i i⁺}/τ,    L_dist = (1/2N) Σ_i log Σ_{k ≠ i} exp(s_ik/τ)
+        L_pos = (1/2N) Σ_i −s_{i i⁺}/τ,    L_dist = (1/2N) Σ_i log Σ_{k ≠ i} exp(s_ik/τ)
 
     so λ = 1 gives exactly ``nt_xent(z1, z2, temperature=τ)``. (The paper's Eq. 3 is τ times this loss:
     alignment −s_{i i⁺} and a distribution term weighted by λ·τ. Its Figure A.1 shows that a higher τ
@@ -145,7 +145,7 @@ def generalized_contrastive(
 
     ``distribution="swd"`` uses the paper's Table 1 pairing, with Euclidean alignment:
 
-        L_align = (1/N) Σ_i ‖z1_i − z2_i‖²,    L_dist = L_SWD([z1; z2], prior)
+        L_pos = (1/N) Σ_i ‖z1_i − z2_i‖²,    L_dist = L_SWD([z1; z2], prior)
 
     on ẑ for the hypersphere prior and on the raw z for "hypercube" and "normal"; τ is not used.
     The directions and prior samples come from torch's global generator (seed it for

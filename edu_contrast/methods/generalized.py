@@ -1,9 +1,9 @@
 r"""The generalized contrastive loss: alignment plus λ times a distribution-matching term (notebooks 03, 08).
 
-    z = g(f(x)),   L = L_align + λ · L_dist          (Chen, Luo & Li 2020b, "Intriguing Properties of
+    z = g(f(x)),   L = L_pos + λ · L_dist          (Chen, Luo & Li 2020b, "Intriguing Properties of
                                                       Contrastive Losses", Eq. 2–4)
 
-With ``distribution="lse"``, L_align = −(1/2N) Σ_i s_{ii⁺}/τ and L_dist = (1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ):
+With ``distribution="lse"``, L_pos = −(1/2N) Σ_i s_{ii⁺}/τ and L_dist = (1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ):
 λ = 1 is exactly SimCLR's NT-Xent, λ = 0 is alignment only (collapse), λ > 1 spreads harder. With
 ``distribution="swd"``, L_dist is the sliced Wasserstein distance of z to samples of a prior
 (``losses.sliced_wasserstein``): uniform on the hypersphere, uniform in the hypercube, or normal.
@@ -21,7 +21,7 @@ from edu_contrast.methods.base import ContrastiveMethod, loss_precision
 
 
 class Generalized(ContrastiveMethod):
-    r"""L = L_align + λ · L_dist of the views' projections z = g(f(x)) (``losses.generalized_contrastive``).
+    r"""L = L_pos + λ · L_dist of the views' projections z = g(f(x)) (``losses.generalized_contrastive``).
 
     Args:
         encoder: f, any module with ``.feature_dim``.
@@ -52,7 +52,7 @@ class Generalized(ContrastiveMethod):
         self.prior = check_choice(prior, "prior", where, PRIORS)
 
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """L_align + λ·L_dist of the two views' projections; ``labels`` are ignored."""
+        """L_pos + λ·L_dist of the two views' projections; ``labels`` are ignored."""
         self._check_views(x1, x2)
         z1, z2 = self.project_pair(x1, x2)  # (B, out_dim) each
         with loss_precision(z1):
