@@ -1,6 +1,6 @@
 r"""Notebook 08 explorers: alignment + distribution matching to a prior (Chen, Luo & Li 2020b).
 
-    L = L_align + λ · L_dist,     L_dist = log-sum-exp ("lse", hypersphere) or SWD to a prior ("swd")
+    L = L_pos + λ · L_dist,     L_dist = log-sum-exp ("lse", hypersphere) or SWD to a prior ("swd")
 
 * ``plot_toy_run`` / ``toy_figure`` / ``generalized_explorer``: the live 2-D toy of
   ``lessons.generalized.train_toy``: pick a prior, a distribution term, λ and τ, and see the learned
