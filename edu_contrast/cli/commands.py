@@ -27,7 +27,7 @@ from edu_contrast.cli.parser import (
 
 SETTINGS = ("encoder", "width", "feature_dim", "epochs", "batch_size", "lr", "temperature",
             "samples_per_epoch", "weight_decay", "seed", "amp")  # fmt: skip
-FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")
+FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")  # fit's own
 
 __all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
 
@@ -103,16 +103,13 @@ def _build(s: dict, channels: int):
 
 def train_command(args, parser: argparse.ArgumentParser, started: float) -> int:
     args.out = out = default_out(args)
-    has_run = (out / train.CHECKPOINT_NAME).exists() or (out / train.PREVIOUS[train.CHECKPOINT_NAME]).exists()
-    saved = (
-        train.load_checkpoint(out)["config"]
-        if args.resume and (out / train.CHECKPOINT_NAME).exists()
-        else None
-    )
-    if args.resume and not has_run:
-        print(f"--resume, but {out} holds no checkpoint: starting a new run.")
+    checkpoint, previous = out / train.CHECKPOINT_NAME, out / train.PREVIOUS[train.CHECKPOINT_NAME]
+    has_run = checkpoint.exists() or previous.exists()
+    saved = train.load_checkpoint(checkpoint)["config"] if args.resume and checkpoint.exists() else None
     s = settings(args, parser, saved)
     device = distributed.init_from_env() if distributed.launched_by_torchrun() else args.device
+    if args.resume and not has_run and distributed.rank() == 0:
+        print(f"--resume, but {out} holds no checkpoint: starting a new run.")
     try:
         args.stage = "data"
         train_data = data.load_dataset(s["dataset"], "train", root=args.data_root, download=args.download)
@@ -130,10 +127,7 @@ def train_command(args, parser: argparse.ArgumentParser, started: float) -> int:
             device=device,
             progress=not args.no_progress,
             config={"dataset": s["dataset"]},
-            **{
-                key: s[key]
-                for key in ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")
-            },
+            **{key: s[key] for key in FROM_RUN},  # epochs, batch_size, lr, weight_decay, seed, ...
         )
         if distributed.rank() == 0:
             print(summary(result, s["method"], s["dataset"], out, time.perf_counter() - started))
