@@ -1,4 +1,4 @@
-"""The real server: ``python -m edu_contrast.serve`` in a subprocess on 127.0.0.1, talked to over HTTP."""
+"""The real server: ``python -m edu_contrast serve`` in a subprocess on 127.0.0.1, talked to over HTTP."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def server(request, run_dir):
     command = [
         sys.executable,
         "-m",
-        "edu_contrast.serve",
+        "edu_contrast",
+        "serve",
         "--checkpoint",
         str(run_dir),
         "--backend",
@@ -180,3 +181,16 @@ def test_missing_second_image_and_a_lying_chunked_upload(server):
     answer = httpx.post(f"{url}/embed", content=chunks(), headers=headers)
     assert answer.status_code == 413 and "limit" in answer.json()["error"]
     assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_serve_without_a_run_is_one_error_line(tmp_path):
+    """A mistyped --checkpoint gets one line naming the flag, exit 2, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "edu_contrast", "serve", "--checkpoint", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "error: argument --checkpoint: No checkpoint" in done.stderr
+    assert "Traceback" not in done.stderr

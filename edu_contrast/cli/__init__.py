@@ -5,6 +5,7 @@
     python -m edu_contrast train --out runs/fm --resume            # continue after an interruption
     python -m edu_contrast train --out runs/fm --overwrite         # start that folder over
     python -m edu_contrast evaluate runs/fm
+    python -m edu_contrast serve --checkpoint runs/fm --backend onnx-int8   # HTTP: /embed, /similarity
     torchrun --nproc_per_node=2 -m edu_contrast train ...          # DistributedDataParallel
 
 Read in this order: ``parser.py`` (the flags, their help and the per-dataset defaults),
@@ -22,6 +23,7 @@ import time
 from edu_contrast.cli.commands import evaluate_command, interrupted, settings, summary, train_command
 from edu_contrast.cli.errors import FLAGS, explain, to_flags
 from edu_contrast.cli.parser import DATASET_DEFAULTS, METHOD_DEFAULTS, PROG, build_parser, number
+from edu_contrast.serve.app import main as serve_main
 
 COMMANDS = {"train": train_command, "evaluate": evaluate_command}
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command; a user error prints one ``error:`` line (exit 2), Ctrl-C how to continue (130)."""
     started = time.perf_counter()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        return serve_main(argv[1:])  # its own flags: python -m edu_contrast serve --help
     parser = build_parser()
     args = parser.parse_args(argv)
     args.stage = args.command

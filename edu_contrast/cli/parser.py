@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edu_contrast {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,serve}")
     train_cmd = commands.add_parser(
         "train",
         parents=[_common()],
@@ -163,4 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Re-probe a checkpoint: linear and kNN accuracy of its encoder features h.",
     )
     evaluate_cmd.add_argument("run", type=Path, help="a run folder (train's --out) or its checkpoint.pt")
+    commands.add_parser(  # parsed by edu_contrast.serve: see `python -m edu_contrast serve --help`
+        "serve", help="serve a run's encoder over HTTP (torch, onnx or onnx-int8); see serve --help"
+    )
     return parser

@@ -16,6 +16,7 @@ bytes actually received) or image over ``max_pixels`` · 415 not a PNG/JPEG · 4
 
 import argparse
 import io
+import sys
 import threading
 from typing import Annotated
 
@@ -198,7 +199,7 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> float
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m edu_contrast.serve", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edu_contrast serve", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="run folder (or checkpoint.pt) written by train")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     p.add_argument("--host", default="127.0.0.1")
@@ -217,7 +218,11 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    embedder = load_embedder(args.checkpoint, args.backend, threads=args.threads)
+    try:
+        embedder = load_embedder(args.checkpoint, args.backend, threads=args.threads)
+    except (OSError, ValueError, RuntimeError) as error:  # no run there, a damaged one, missing data
+        print(f"python -m edu_contrast serve: error: argument --checkpoint: {error}", file=sys.stderr)
+        return 2
     app = create_app(embedder, max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels)
     print(f"Serving {embedder} on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
