@@ -16,6 +16,8 @@ from edu_contrast.data._files import (
     DEBIAN_FASHION_MNIST,
     FAKE_CIFAR10_MANIFEST,
     FASHION_MNIST_FILES,
+    CorruptDataError,
+    DownloadError,
     data_dir,
     read_idx,
 )
@@ -32,6 +34,8 @@ from edu_contrast.data.fake_cifar10 import make_fake_cifar10
 from edu_contrast.data.suppression import DigitOnImage, MultiDigits, RandBit
 
 __all__ = [
+    "CorruptDataError",
+    "DownloadError",
     "ImageTensors",
     "TwoViews",
     "load_dataset",
