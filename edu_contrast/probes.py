@@ -4,7 +4,8 @@ A probe trains a cheap classifier on top of frozen embeddings and reports test a
 encoder never changes. Two classic probes:
 
 - ``LinearProbe`` / ``linear_probe``: multinomial logistic regression on standardised features,
-  the standard linear evaluation protocol of Chen et al. 2020 (SimCLR) and Oord et al. 2018 (CPC).
+  the standard linear evaluation protocol of Chen et al. 2020 (SimCLR) and Oord et al. 2018 (CPC),
+  fitted in torch by full-batch L-BFGS (scikit-learn's objective; 60 000 × 256 features in seconds).
 - ``KNNProbe`` / ``knn_probe``: the cosine-similarity weighted k-nearest-neighbour vote of
   Wu et al. 2018 ("Unsupervised Feature Learning via Non-Parametric Instance Discrimination").
 - ``few_label_probe``: the linear probe fitted on a few labelled samples per class, averaged over
@@ -110,10 +111,12 @@ class LinearProbe:
         centred = x - self.mean_.to(x.dtype)  # (N, d), a new tensor
         scale = centred.square().mean(0, dtype=torch.float64).sqrt()  # (d,) population std
         self.scale_ = torch.where(scale > 0, scale, torch.ones_like(scale))  # (d,) s, as StandardScaler
-        standardised = centred.div_(self.scale_.to(x.dtype))  # (N, d) x̃
+        standardised = centred.div_(self.scale_.to(x.dtype))  # (N, d) x̃, in place
         whiten = _whitening(standardised, self.eps)  # (d, d) P, float64
+        features = standardised @ whiten.to(x.dtype)  # (N, d) x̃ P
+        del centred, standardised  # one N × d copy at a time
         self.coef_, self.intercept_, gradient, budget_spent, self.n_iter_ = _fit_softmax_regression(
-            standardised @ whiten.to(x.dtype), target, whiten, classes.numel(), self
+            features, target, whiten, classes.numel(), self
         )
         self.converged_ = gradient <= self.tol
         if not self.converged_:
