@@ -1,10 +1,12 @@
 # Two commands do all the set-up: `make lab` and `make test` (each creates .venv when missing).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c  # a failing notebook fails `make check-seeds` despite its tee
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edu_contrast-installed
 
-.PHONY: install lab test lint html clean
+.PHONY: install lab test lint html check-seeds clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +31,12 @@ test: lint
 
 html: install
 	$(BIN)/python -m edu_contrast.notebook_runner --html build/html notebooks/*.ipynb
+
+# Every notebook's asserts for seeds 0, 1, 2 in quick and lab mode (lab: up to ~10 min a notebook on 2 CPUs).
+check-seeds: install
+	mkdir -p build
+	$(BIN)/python -m edu_contrast.notebook_runner --mode quick --seed 0 1 2 notebooks/*.ipynb | tee build/check-seeds-quick.txt
+	$(BIN)/python -m edu_contrast.notebook_runner --mode lab --seed 0 1 2 notebooks/*.ipynb | tee build/check-seeds-lab.txt
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

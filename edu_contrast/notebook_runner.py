@@ -2,6 +2,7 @@
 
     python -m edu_contrast.notebook_runner notebooks/*.ipynb            # quick mode, report times
     python -m edu_contrast.notebook_runner --html build/html notebooks/*.ipynb
+    python -m edu_contrast.notebook_runner --mode lab --seed 0 1 2 notebooks/*.ipynb  # make check-seeds
     python -m edu_contrast.notebook_runner --full notebooks/05_feature_suppression.ipynb  # no cell limit
 
 Instructors can run a modified notebook the same way to check it still passes its check cells.
@@ -16,13 +17,17 @@ import time
 from pathlib import Path
 
 from edu_contrast._validation import fail
+from edu_contrast.utils import MODE_ENV, MODES, QUICK_ENV, SEED_ENV
 
 
-def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int | None = 600):
+def execute_notebook(
+    path: str | Path, *, mode: str = "quick", seed: int = 0, timeout: int | None = 600
+):
     """Run every cell of the notebook at ``path`` in a fresh kernel; return (notebook, seconds).
 
-    ``quick`` sets ``EDU_CONTRAST_QUICK=1`` for the kernel, the mode the test suite uses. ``timeout`` is
-    the limit per cell in seconds (None: no limit). A failing cell raises
+    ``mode`` (quick, lab or full) and ``seed`` reach the kernel as ``EDU_CONTRAST_MODE`` and
+    ``EDU_CONTRAST_SEED`` (``utils.notebook_setup`` reads them); quick is the mode the test suite uses.
+    ``timeout`` is the limit per cell in seconds (None: no limit). A failing cell raises
     ``nbclient.exceptions.CellExecutionError`` with the cell's source and traceback.
     """
     import nbformat
@@ -31,9 +36,12 @@ def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int | Non
     path = Path(path)
     if not path.is_file():
         fail("path", "execute_notebook", "an existing notebook file", path, FileNotFoundError)
+    if mode not in MODES:
+        fail("mode", "execute_notebook", 'one of "quick", "lab", "full"', repr(mode))
     nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("EDU_CONTRAST_QUICK")
-    os.environ["EDU_CONTRAST_QUICK"] = "1" if quick else "0"
+    env = {QUICK_ENV: "1" if mode == "quick" else "0", MODE_ENV: mode, SEED_ENV: str(seed)}
+    env_before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     try:
         client = NotebookClient(
             nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -42,10 +50,11 @@ def execute_notebook(path: str | Path, *, quick: bool = True, timeout: int | Non
         client.execute()
         seconds = time.perf_counter() - start
     finally:
-        if env_before is None:
-            os.environ.pop("EDU_CONTRAST_QUICK", None)
-        else:
-            os.environ["EDU_CONTRAST_QUICK"] = env_before
+        for name, value in env_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return nb, seconds
 
 
@@ -64,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--html", type=Path, default=None, help="folder for rendered HTML pages")
-    parser.add_argument("--full", action="store_true", help="full mode instead of quick mode")
+    parser.add_argument("--mode", choices=MODES, default="quick", help="quick (default), lab or full")
+    parser.add_argument("--full", action="store_true", help="the same as --mode full")
+    parser.add_argument(
+        "--seed", type=int, nargs="+", default=[0], help="EDU_CONTRAST_SEED values, each a run (default 0)"
+    )
     parser.add_argument(
         "--cell-timeout",
         type=int,
@@ -73,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         "cells take longer on a CPU)",
     )
     args = parser.parse_args(argv)
-    timeout = args.cell_timeout if args.cell_timeout is not None else (None if args.full else 600)
+    mode = "full" if args.full else args.mode
+    timeout = args.cell_timeout if args.cell_timeout is not None else (600 if mode == "quick" else None)
     for path in sorted(args.notebooks):
-        nb, seconds = execute_notebook(path, quick=not args.full, timeout=timeout)
-        line = f"{path.name}: {seconds:.1f} s"
-        if args.html is not None:
-            line += f" -> {render_html(nb, args.html / (path.stem + '.html'))}"
-        print(line, flush=True)
+        for seed in args.seed:
+            nb, seconds = execute_notebook(path, mode=mode, seed=seed, timeout=timeout)
+            line = f"{path.name}: {seconds:.1f} s ({mode} mode, seed {seed})"
+            if args.html is not None:
+                line += f" -> {render_html(nb, args.html / (path.stem + '.html'))}"
+            print(line, flush=True)
     return 0
 
 

@@ -7,10 +7,12 @@ import platform
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from edu_contrast._validation import fail
 from edu_contrast._version import __version__
 
 QUICK_ENV = "EDU_CONTRAST_QUICK"
@@ -44,17 +46,73 @@ def autocast(device: torch.device, amp_dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
 
-def notebook_setup(seed: int = 0) -> bool:
-    """Fix seeds, print versions and the device, and return ``QUICK`` for the notebook's first cell."""
+MODE_ENV = "EDU_CONTRAST_MODE"
+SEED_ENV = "EDU_CONTRAST_SEED"
+MODES = ("quick", "lab", "full")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a notebook runs with: ``mode`` (quick, lab or full), ``seed`` and ``device``.
+
+    quick: the test suite's smoke run (seconds to a few minutes); lab: ≤ 10 min on 2 CPU cores, on
+    data where the taught effect shows; full: the notebook's real scale (a GPU).
+    """
+
+    mode: str
+    seed: int
+    device: torch.device
+
+    @property
+    def quick(self) -> bool:
+        return self.mode == "quick"
+
+    def pick(self, *, quick, lab, full):
+        """The value for this run's mode: ``setup.pick(quick=1, lab=5, full=50)``."""
+        return {"quick": quick, "lab": lab, "full": full}[self.mode]
+
+
+def resolve_mode(mode: str = "auto", device: torch.device | None = None) -> str:
+    """The mode a notebook runs in.
+
+    ``EDU_CONTRAST_QUICK=1`` forces quick (the tests), else ``EDU_CONTRAST_MODE`` overrides the notebook's
+    ``MODE`` field; ``"auto"`` is full on a GPU and lab on a CPU.
+    """
+    if quick_mode():
+        return "quick"
+    chosen = os.environ.get(MODE_ENV, "").strip().lower() or mode
+    if chosen not in (*MODES, "auto"):
+        fail("MODE", "notebook_setup", 'one of "auto", "quick", "lab", "full"', chosen)
+    if chosen == "auto":
+        device = device or default_device()
+        return "full" if device.type == "cuda" else "lab"
+    return chosen
+
+
+def env_seed() -> int:
+    """``EDU_CONTRAST_SEED`` (default 0): the seed ``make check-seeds`` varies."""
+    text = os.environ.get(SEED_ENV, "0").strip() or "0"
+    if not text.isdigit():
+        fail(SEED_ENV, "notebook_setup", "a non-negative integer", text)
+    return int(text)
+
+
+def notebook_setup(mode: str = "auto", seed: int | None = None) -> Setup:
+    """Fix seeds, print versions, device and mode, and return the notebook's ``Setup``.
+
+    ``mode`` is the notebook's ``MODE`` form field (``resolve_mode``); ``seed`` defaults to
+    ``EDU_CONTRAST_SEED`` (0 when unset).
+    """
+    seed = env_seed() if seed is None else seed
     seed_everything(seed)
-    quick = quick_mode()
     device = default_device()
+    setup = Setup(resolve_mode(mode, device), seed, device)
     gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
     print(
         f"edu_contrast {__version__} | torch {torch.__version__} | numpy {np.__version__} | "
-        f"python {platform.python_version()} | device {device}{gpu} | QUICK={quick} | seed={seed}"
+        f"python {platform.python_version()} | device {device}{gpu} | MODE={setup.mode} | seed={seed}"
     )
-    return quick
+    return setup
 
 
 @contextmanager

@@ -189,7 +189,7 @@ def test_notebook_09_full_mode_without_gpu_stops_at_the_gpu_check(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the kernel inherits it: no GPU even on a GPU machine
     path = Path(__file__).resolve().parents[1] / "notebooks" / "09_simclr_cifar10.ipynb"
     with pytest.raises(CellExecutionError) as info:
-        execute_notebook(path, quick=False)
+        execute_notebook(path, mode="full")
     message = str(info.value)
     assert "GPURequiredError" in message and "Runtime → Change runtime type → T4 GPU" in message
     assert "lesson.check_gpu(required=not QUICK)" in message  # the failing cell is the GPU check

@@ -90,7 +90,7 @@ def _parse(cell: str) -> ast.AST:
 def test_runs_in_quick_mode(path):
     from edu_contrast.notebook_runner import execute_notebook
 
-    nb, seconds = execute_notebook(path, quick=True)
+    nb, seconds = execute_notebook(path, mode="quick")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     print(f"{path.name}: {seconds:.1f} s in quick mode")
@@ -110,10 +110,10 @@ def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tm
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     with pytest.raises(CellTimeoutError):
-        notebook_runner.execute_notebook(path, quick=True, timeout=1)
+        notebook_runner.execute_notebook(path, mode="quick", timeout=1)
     timeouts = []
 
-    def record(path, *, quick, timeout):
+    def record(path, *, mode, seed, timeout):
         timeouts.append(timeout)
         return nb, 0.0
 
@@ -121,4 +121,5 @@ def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tm
     assert notebook_runner.main(["--full", str(path)]) == 0
     assert notebook_runner.main([str(path)]) == 0
     assert notebook_runner.main(["--full", "--cell-timeout", "5", str(path)]) == 0
-    assert timeouts == [None, 600, 5]
+    assert notebook_runner.main(["--mode", "lab", "--seed", "0", "1", str(path)]) == 0
+    assert timeouts == [None, 600, 5, None, None]

@@ -173,6 +173,33 @@ def test_history_is_embedding_report_of_the_trained_model(digits):
         assert last[key] == pytest.approx(value, rel=0, abs=1e-6), key
 
 
+def test_epoch_zero_measures_the_untrained_model_with_calibrated_batchnorm(digits):
+    # A fresh BatchNorm (running mean 0, variance 1) squeezes every image to nearly one point in eval
+    # mode; epoch 0 is measured on a copy calibrated on the watched training images instead.
+    import copy
+
+    train_data, test_data = digits
+    method = _method()
+    untouched = copy.deepcopy(method)
+    first = train.fit(method, train_data, epochs=0, eval_data=test_data, **TINY)["history"][0]
+    split = monitor.split_for_eval(train_data, test_data, seed=0)
+    watch = monitor.monitor_subset(split, TINY["knn_train_size"], TINY["knn_test_size"], seed=0)
+    kwargs = {
+        "aug": augment.batched(8, 1),
+        "seed": 0,
+        "labels": watch.test_labels,
+        "train": (watch.train_images, watch.train_labels),
+        "probes": ("knn",),
+        "amp_dtype": CPU_AMP,
+    }
+    raw = measure.embedding_report(untouched, watch.test_images, **kwargs)
+    measure.calibrate_batchnorm(untouched, watch.train_images)
+    calibrated = measure.embedding_report(untouched, watch.test_images, **kwargs)
+    for key, value in calibrated.items():
+        assert first[key] == pytest.approx(value, rel=0, abs=1e-6), key
+    assert first["alignment"] != pytest.approx(raw["alignment"], rel=1e-3)  # the calibration mattered
+
+
 def test_zero_epochs_probes_the_untrained_encoder(digits):
     train_data, test_data = digits
     method = _method()

@@ -13,6 +13,11 @@ images are fixed random subsets (``knn_train_size``, ``knn_test_size``) of the p
 views are drawn with the run's seed, so every epoch is measured on the same images and augmentations.
 L̄_e is the mean training loss of epoch e; L̄_0, before any step, is the mean loss of the untrained
 model on ``INITIAL_LOSS_BATCHES`` batches (``initial_loss``), with no update.
+
+Epoch 0's embeddings come from a copy of the untrained model whose BatchNorm statistics are calibrated
+on the watched training images (``measure.calibrate_batchnorm``): a fresh BatchNorm's running statistics
+(mean 0, variance 1) would otherwise map every image to nearly one point in eval mode, an artefact that
+looks like collapse. The trained model is left as it is.
 """
 
 from __future__ import annotations
@@ -80,8 +85,12 @@ def epoch_record(run, epoch: int, loss: float, start: float) -> dict:
     record = None
     if run.rank == 0:
         watch = run.watch
+        method = run.method
+        if epoch == 0:  # the untrained baseline, without the fresh-BatchNorm artefact
+            method = copy.deepcopy(run.method)
+            measure.calibrate_batchnorm(method, watch.train_images, device=run.device)
         report = measure.embedding_report(
-            run.method,
+            method,
             watch.test_images,
             aug=run.aug,
             seed=run.cfg.seed,
