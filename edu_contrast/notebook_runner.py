@@ -20,9 +20,7 @@ from edu_contrast._validation import fail
 from edu_contrast.utils import MODE_ENV, MODES, QUICK_ENV, SEED_ENV
 
 
-def execute_notebook(
-    path: str | Path, *, mode: str = "quick", seed: int = 0, timeout: int | None = 600
-):
+def execute_notebook(path: str | Path, *, mode: str = "quick", seed: int = 0, timeout: int | None = 600):
     """Run every cell of the notebook at ``path`` in a fresh kernel; return (notebook, seconds).
 
     ``mode`` (quick, lab or full) and ``seed`` reach the kernel as ``EDU_CONTRAST_MODE`` and
