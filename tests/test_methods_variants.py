@@ -155,3 +155,58 @@ def test_build_method_builds_the_variants_by_name(name, cls, hyper):
     assert all(method.spec[k] == v for k, v in hyper.items())
     x1, x2 = _views()
     assert torch.isfinite(method.loss(x1, x2))
+
+
+# ----------------------------------------------------------------------------- MoCo without queue or momentum
+
+
+def _moco(**kwargs):
+    return methods.MoCo(_encoder(), **HEAD, temperature=0.2, **kwargs)
+
+
+def test_moco_without_queue_contrasts_against_the_other_keys_of_the_batch():
+    for symmetric in (False, True):
+        method = _moco(queue_size=0, symmetric=symmetric).eval()  # eval: BatchNorm the same in every call
+        x1, x2 = _views()
+        q1, q2, k1, k2 = method.project(x1), method.project(x2), method.keys(x1), method.keys(x2)
+        expected = losses.info_nce(q1, k2, None, temperature=0.2)  # M = N − 1 in-batch keys
+        if symmetric:
+            expected = 0.5 * (expected + losses.info_nce(q2, k1, None, temperature=0.2))
+        assert torch.allclose(method.loss(x1, x2), expected, rtol=0, atol=1e-6)
+
+
+def test_moco_without_queue_trains_and_keeps_nothing():
+    method = _moco(queue_size=0).train()
+    loss = method.loss(*_views())  # training: the enqueue of an empty queue is skipped
+    loss.backward()
+    assert torch.isfinite(loss) and method.queue.shape == (0, HEAD["out_dim"])
+    assert method.encoder.features[0][0].weight.grad.abs().sum() > 0
+
+
+def test_moco_without_queue_differs_from_a_queue_of_random_keys():
+    x1, x2 = _views()
+    with torch.no_grad():
+        assert not torch.isclose(
+            _moco(queue_size=0).eval().loss(x1, x2), _moco(queue_size=8).eval().loss(x1, x2)
+        )
+
+
+def test_moco_momentum_zero_copies_the_query_network_after_a_step():
+    method = _moco(queue_size=8, momentum=0.0)
+    with torch.no_grad():
+        for p in method.encoder.parameters():
+            p.add_(0.1)
+    method.on_step_end(0.5)
+    for key, query in zip(method.key_encoder.parameters(), method.encoder.parameters(), strict=True):
+        assert torch.equal(key, query)
+    keep = _moco(queue_size=8, momentum=0.99)
+    with torch.no_grad():
+        for p in keep.encoder.parameters():
+            p.add_(0.1)
+    keep.on_step_end(0.5)
+    assert not torch.equal(next(keep.key_encoder.parameters()), next(keep.encoder.parameters()))
+
+
+def test_moco_refuses_a_negative_queue_size():
+    with pytest.raises(ValueError, match="'queue_size'.*>= 0"):
+        _moco(queue_size=-1)

@@ -36,8 +36,10 @@ class MoCo(ContrastiveMethod):
         hidden_dim, out_dim, num_layers: the MLP projection head g.
         temperature: τ > 0: a number, or an ``nn.Parameter`` to learn τ. A parameter is registered:
             ``method.parameters()`` (so the optimiser) include it, and the state dict saves it.
-        queue_size: M, the number of queued negatives (a buffer, so it is checkpointed).
-        momentum: β in [0, 1).
+        queue_size: M, the number of queued negatives (a buffer, so it is checkpointed). ``0`` keeps no
+            queue: the negatives of query i are then the keys of the other images of the batch (N − 1 of
+            them, as in MoCo v3), so the loss is ``losses.info_nce(q, k⁺)`` with in-batch negatives.
+        momentum: β in [0, 1); 0 makes the key network a copy of the query network after every step.
         symmetric: use both directions of the loss.
 
     Not included: the shuffled BatchNorm of the paper (it needs several GPUs); the symmetric loss
@@ -62,7 +64,7 @@ class MoCo(ContrastiveMethod):
         self.momentum = check_positive(momentum, "momentum", where, allow_zero=True)
         if self.momentum >= 1:
             fail("momentum", where, "in [0, 1)", momentum)
-        check_int(queue_size, "queue_size", where)
+        check_int(queue_size, "queue_size", where, minimum=0)
         self.symmetric = bool(symmetric)
         self.key_encoder = frozen_copy(self.encoder)
         self.key_projector = frozen_copy(self.projector)
@@ -77,7 +79,8 @@ class MoCo(ContrastiveMethod):
     def loss(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """InfoNCE of the queries against their keys and the queue; enqueues the keys when training."""
         self._check_views(x1, x2)
-        negatives = self.queue.clone()  # (M, out_dim); a copy, since enqueue writes into the buffer
+        # (M, out_dim), a copy since enqueue writes into the buffer; None (M = 0): the batch's other keys
+        negatives = self.queue.clone() if self.queue.shape[0] else None
         if self.symmetric:
             q1, q2 = self.project_pair(x1, x2)  # (B, out_dim) each
             k = self.keys(torch.cat([x1, x2]))  # (2B, out_dim)
@@ -104,6 +107,8 @@ class MoCo(ContrastiveMethod):
         """
         keys = gather(keys.detach())  # (n, out_dim), n = global batch
         size, n = self.queue.shape[0], keys.shape[0]
+        if size == 0:  # no queue (M = 0): nothing to keep
+            return
         start = self.queue_ptr
         if n > size:  # writing all n in order would leave the last M; write just those
             start, keys = (start + n - size) % size, keys[n - size :]  # (M, out_dim)
