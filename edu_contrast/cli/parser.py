@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edu_contrast {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,serve}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,serve,grade}")
     train_cmd = commands.add_parser(
         "train",
         parents=[_common()],
@@ -163,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Re-probe a checkpoint: linear and kNN accuracy of its encoder features h.",
     )
     evaluate_cmd.add_argument("run", type=Path, help="a run folder (train's --out) or its checkpoint.pt")
+    grade_cmd = commands.add_parser(
+        "grade",
+        help="grade a folder of submitted notebooks with the exercises' checkers",
+        description="Run each notebook's exercise functions through their checkers; print a table.",
+    )
+    grade_cmd.add_argument("dir", type=Path, metavar="DIR", help="a folder of submitted .ipynb files")
+    grade_cmd.add_argument(
+        "--timeout", type=number(float, "> 0"), default=120, help="seconds per notebook (default: 120)"
+    )
+    grade_cmd.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    grade_cmd.set_defaults(data_root=None)
     commands.add_parser(  # parsed by edu_contrast.serve: see `python -m edu_contrast serve --help`
         "serve", help="serve a run's encoder over HTTP (torch, onnx or onnx-int8); see serve --help"
     )

@@ -61,3 +61,25 @@ def expect_close(
 def passed(name: str, message: str = "") -> bool:
     print(f"✓ {name}: correct. {message}".rstrip())
     return True
+
+
+def verify_checker(check, solution, mistakes) -> None:
+    """Assert that ``check`` passes ``solution`` and names each mistake: for every ``(wrong_fn, words)``
+    in ``mistakes``, ``check(wrong_fn)`` raises ``ExerciseError`` whose message contains ``words``.
+
+    The test every checker needs (``tests/test_exercises_*.py``); raises AssertionError listing each
+    mistake the checker let through or explained with other words.
+    """
+    if check(solution) is not True:
+        raise AssertionError(f"{check.__name__} does not accept the solution {solution.__name__}")
+    problems = []
+    for wrong, words in mistakes:
+        try:
+            check(wrong)
+        except ExerciseError as error:
+            if words.lower() not in str(error).lower():
+                problems.append(f"expected {words!r} in the message, got: {error}")
+            continue
+        problems.append(f"accepted a function that should fail with {words!r}")
+    if problems:
+        raise AssertionError(f"{check.__name__}:\n" + "\n".join(problems))

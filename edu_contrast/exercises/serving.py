@@ -3,6 +3,7 @@
 ``check_quantize_uint8(fn)``: ``fn(t, scale, zero_point)`` returns q = clip(round(t / s) + z, 0, 255) as a
 uint8 tensor of t's shape, compared with ``lessons.serving.quantize_uint8``. A wrong answer is matched
 against the typical mistakes (no clipping, floor instead of round, z subtracted, s multiplied).
+``check_quantize_uint8(fn, fallback=True)`` returns the function the notebook goes on with (``_registry``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._registry import exercise
 from edu_contrast.lessons.serving import quantization_params, quantize_uint8
 
 __all__ = ["check_quantize_uint8"]
@@ -44,6 +46,14 @@ def _cases():
     yield torch.rand(3, 7, generator=g) * 6, *quantization_params(0.0, 5.0)  # ReLU outputs: z = 0
 
 
+HINT = (
+    "Four steps, each one torch call: divide t by the scale s, round to the nearest integer (torch.round),\n"
+    "add the zero point z, clip to [0, 255] (.clamp), then convert with .to(torch.uint8). Clip before the\n"
+    "conversion: uint8 wraps 256 around to 0."
+)
+
+
+@exercise("quantize_uint8", reference=quantize_uint8, hint=HINT)
 def check_quantize_uint8(student_fn) -> bool:
     """Check ``student_fn(t, scale, zero_point) -> uint8 q`` against ``lessons.serving.quantize_uint8``."""
     for t, scale, z in _cases():
