@@ -8,7 +8,7 @@ import types
 import pytest
 import torch
 
-from edu_contrast import augment
+from edu_contrast import augment, data
 from edu_contrast.lessons import simclr_cifar10 as lesson
 
 
@@ -84,15 +84,54 @@ def test_uint8_images_are_accepted_and_bad_shapes_rejected(image):
         lesson.sample_views(torch.rand(1, 32, 32))
 
 
+def _gray(n: int, side: int) -> data.ImageTensors:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(1, 256, (n, 1, side, side), generator=g, dtype=torch.uint8)  # never black
+    return data.ImageTensors(images, torch.arange(n) % 3, ["a", "b", "c"])
+
+
+def test_rgb32_stand_in_pads_centred_and_repeats_the_gray_channel():
+    gray = _gray(4, 28)
+    rgb = lesson.rgb32_stand_in(gray)
+    assert rgb.images.shape == (4, 3, 32, 32) and rgb.images.dtype == torch.uint8
+    assert torch.equal(rgb.images[:, 0], rgb.images[:, 1]) and torch.equal(rgb.images[:, 1], rgb.images[:, 2])
+    assert torch.equal(rgb.images[:, :, 2:30, 2:30], gray.images.expand(-1, 3, -1, -1))  # 2 px each side
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:30, 2:30] = False
+    assert int(rgb.images[:, :, border].max()) == 0  # the border is black, the image untouched
+    assert torch.equal(rgb.labels, gray.labels) and rgb.classes == gray.classes
+
+
+def test_rgb32_stand_in_odd_padding_and_full_size():
+    odd = lesson.rgb32_stand_in(_gray(2, 29))  # 3 px to share: 1 before, 2 after
+    assert odd.images.shape == (2, 3, 32, 32)
+    assert int(odd.images[:, :, 1:30, 1:30].min()) > 0  # the image: rows and columns 1 … 29
+    assert int(odd.images[:, :, 0].max()) == 0 and int(odd.images[:, :, 30:].max()) == 0
+    assert int(odd.images[:, :, :, 0].max()) == 0 and int(odd.images[:, :, :, 30:].max()) == 0
+    same = _gray(2, 32)
+    assert torch.equal(lesson.rgb32_stand_in(same).images[:, 2], same.images[:, 0])
+
+
+def test_rgb32_stand_in_rejects_colour_large_or_plain_tensors():
+    rgb = data.ImageTensors(torch.zeros(2, 3, 28, 28, dtype=torch.uint8), [0, 1], ["a", "b"])
+    with pytest.raises(ValueError, match="'dataset' parameter of rgb32_stand_in must be grayscale images"):
+        lesson.rgb32_stand_in(rgb)
+    with pytest.raises(ValueError, match="of side ≤ 32"):
+        lesson.rgb32_stand_in(_gray(2, 40))
+    with pytest.raises(TypeError, match="must be an ImageTensors"):
+        lesson.rgb32_stand_in(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+
+
 @pytest.fixture
 def no_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def test_check_gpu_quick_mode_without_gpu_says_how_and_returns_cpu(no_gpu, capsys):
+def test_check_gpu_lab_mode_without_gpu_says_how_and_returns_cpu(no_gpu, capsys):
     assert lesson.check_gpu(required=False) == torch.device("cpu")
     out = capsys.readouterr().out
-    assert "No GPU found" in out and "Runtime → Change runtime type → T4 GPU" in out and "CPU" in out
+    assert "No GPU found" in out and "Runtime → Change runtime type → T4 GPU" in out
+    assert "Lab and quick mode continue on the CPU" in out
 
 
 def test_check_gpu_full_mode_without_gpu_refuses_with_the_way_out(no_gpu):
@@ -100,7 +139,7 @@ def test_check_gpu_full_mode_without_gpu_refuses_with_the_way_out(no_gpu):
         lesson.check_gpu(required=True)
     message = str(info.value)
     assert "Runtime → Change runtime type → T4 GPU" in message  # how to get a GPU
-    assert "EDU_CONTRAST_QUICK=1" in message  # how to run on the CPU instead
+    assert 'MODE = "lab"' in message  # how to run on the CPU instead
     assert isinstance(info.value, RuntimeError)
 
 
@@ -192,4 +231,4 @@ def test_notebook_09_full_mode_without_gpu_stops_at_the_gpu_check(monkeypatch):
         execute_notebook(path, mode="full")
     message = str(info.value)
     assert "GPURequiredError" in message and "Runtime → Change runtime type → T4 GPU" in message
-    assert "lesson.check_gpu(required=not QUICK)" in message  # the failing cell is the GPU check
+    assert 'lesson.check_gpu(required=setup.mode == "full")' in message  # the failing cell: the GPU check

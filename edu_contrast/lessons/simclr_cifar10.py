@@ -8,6 +8,9 @@ Sec. 3 and Appendix A), with colour-distortion strength s and minimum crop scale
 ``simclr_augment_config`` builds 𝒯, ``sample_views`` draws from the readable per-image pipeline
 (``augment.per_image``) and the batched one the training loop uses (``augment.batched``).
 
+Lab mode (a CPU, ≤ 10 min) runs the same pipeline on a stand-in with CIFAR-10's input shape:
+``rgb32_stand_in`` turns 28×28 grayscale Fashion-MNIST into 32×32 RGB images.
+
 Colab realities: a free session gives one GPU (a T4) when asked for it, a local disk that is wiped when
 the session ends, and Google Drive if the student mounts it. ``train.fit(..., out_dir=..., resume=True)``
 checkpoints every epoch and resumes exactly; these helpers only choose *where* the checkpoint lives:
@@ -24,14 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from edu_contrast import augment
+from edu_contrast import augment, data
 from edu_contrast._validation import check_int, check_positive, fail
 
 __all__ = [
     "simclr_augment_config",
     "as_image",
     "sample_views",
+    "CIFAR_SIDE",
+    "rgb32_stand_in",
     "DRIVE_MOUNT",
     "DRIVE_HOME",
     "ENABLE_GPU",
@@ -47,6 +53,7 @@ DRIVE_MOUNT = Path("/content/drive")
 DRIVE_HOME = DRIVE_MOUNT / "MyDrive"
 PROJECT_FOLDER = "edu_contrast"
 ENABLE_GPU = "Runtime → Change runtime type → T4 GPU → Save, then run the notebook again from the top"
+CIFAR_SIDE = 32  # CIFAR-10 images are 3 × 32 × 32
 
 
 def simclr_augment_config(
@@ -107,6 +114,32 @@ def sample_views(
         per_image = torch.stack([one(x) for _ in range(n_views)])  # (n_views, 3, H, W)
         batched = augment.batched(size, 3, config)(x.expand(n_views, -1, -1, -1).contiguous())
     return per_image, batched
+
+
+def rgb32_stand_in(dataset: data.ImageTensors) -> data.ImageTensors:
+    """Grayscale images (Fashion-MNIST, 28×28) as 32×32 RGB images: CIFAR-10's input shape, not CIFAR-10.
+
+        x ∈ {0 … 255}^(1×H×W)  →  black border to 32×32  →  the gray channel three times: {0 … 255}^(3×32×32)
+
+    Labels and class names are kept. On gray images SimCLR's colour jitter only changes brightness and
+    contrast (saturation and hue leave a gray pixel gray), so the stand-in has no colour shortcut.
+    """
+    where = "rgb32_stand_in"
+    if not isinstance(dataset, data.ImageTensors):
+        fail("dataset", where, "an ImageTensors (data.load_dataset)", type(dataset).__name__, TypeError)
+    _, channels, height, width = dataset.images.shape
+    if channels != 1 or height > CIFAR_SIDE or width > CIFAR_SIDE:
+        fail(
+            "dataset",
+            where,
+            "grayscale images of side ≤ 32",
+            f"images of shape {tuple(dataset.images.shape[1:])}",
+        )
+    top, left = (CIFAR_SIDE - height) // 2, (CIFAR_SIDE - width) // 2
+    border = (left, CIFAR_SIDE - width - left, top, CIFAR_SIDE - height - top)  # (left, right, top, bottom)
+    padded = F.pad(dataset.images, border)  # (N, 1, 32, 32), black border
+    rgb = padded.expand(-1, 3, -1, -1).contiguous()  # (N, 3, 32, 32): R = G = B
+    return data.ImageTensors(rgb, dataset.labels.clone(), dataset.classes)
 
 
 class GPURequiredError(RuntimeError):
@@ -172,8 +205,8 @@ def check_gpu(*, required: bool) -> torch.device:
 
     Args:
         required: True in full mode — without a GPU raise ``GPURequiredError`` (training ResNet-18 on
-            CIFAR-10 takes hours on a GPU and days on a CPU). False in quick mode — print how to
-            enable a GPU and continue on the CPU.
+            CIFAR-10 takes hours on a GPU and days on a CPU). False in lab and quick mode — print how
+            to enable a GPU and continue on the CPU.
     """
     if not isinstance(required, bool):
         fail("required", "check_gpu", "a bool", f"{required!r} of type {type(required).__name__}", TypeError)
@@ -185,10 +218,9 @@ def check_gpu(*, required: bool) -> torch.device:
     if required:
         raise GPURequiredError(
             f"{how} Full mode trains a ResNet-18 on all 50 000 CIFAR-10 images for many epochs: hours on a "
-            f"GPU, days on a CPU, so it does not start without one. To check the pipeline on a CPU instead, "
-            f"run in quick mode (set the environment variable EDU_CONTRAST_QUICK=1 before starting Jupyter, "
-            f"or os.environ['EDU_CONTRAST_QUICK'] = '1' and run the setup cell again): a tiny fake CIFAR-10 "
-            f"and a small network, about a minute."
+            f"GPU, days on a CPU, so it does not start without one. To run the same pipeline on a CPU "
+            f'instead, set MODE = "lab" (or "auto") in the setup cell and run the notebook again: '
+            f"a small network on a 32×32 stand-in (Fashion-MNIST), a few minutes."
         )
-    print(f"{how} Quick mode continues on the CPU.")
+    print(f"{how} Lab and quick mode continue on the CPU.")
     return torch.device("cpu")
