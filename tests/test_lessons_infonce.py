@@ -145,11 +145,25 @@ def test_experiment_rows_are_repeatable_and_bounded():
     rows = mi.infonce_vs_batch_size([2, 8], rho=0.5, dim=3, steps=30, seed=1)
     again = mi.infonce_vs_batch_size([2, 8], rho=0.5, dim=3, steps=30, seed=1)
     assert [r["batch_size"] for r in rows] == [2, 8]
-    assert set(rows[0]) == {"batch_size", "log_n", "true_mi", "learned", "optimal", "train_history"}
+    keys = {"batch_size", "log_n", "true_mi", "learned", "untrained", "optimal", "train_history"}
+    assert set(rows[0]) == keys
     for r, s in zip(rows, again):
         assert r["learned"] == s["learned"] and r["optimal"] == s["optimal"]
+        assert r["untrained"] == s["untrained"]
         assert r["learned"] <= r["log_n"] + 1e-6 and r["optimal"] <= r["log_n"] + 1e-6
         assert len(r["train_history"]) == 30
+
+
+def test_the_untrained_baseline_is_the_critic_before_training():
+    """The untrained critic's estimate is that of a fresh SeparableCritic with the row's seed, near 0 nats."""
+    (row,) = mi.infonce_vs_batch_size([64], rho=0.7, dim=4, steps=200, seed=3)
+    torch.manual_seed(3 + 64)
+    fresh = mi.SeparableCritic(4)
+    held_out = torch.Generator().manual_seed(10_000 + 3 + 64)
+    expected = mi.estimate_mi(fresh, rho=0.7, dim=4, batch_size=64, generator=held_out)
+    assert row["untrained"] == pytest.approx(expected, abs=1e-6)
+    assert abs(row["untrained"]) < 0.2  # random φ, χ: the score ignores which y belongs to which x
+    assert row["learned"] - row["untrained"] > 0.5 * row["optimal"]  # training recovers most of the bound
 
 
 # ----------------------------------------------------------------------------- errors

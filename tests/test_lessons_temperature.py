@@ -114,3 +114,34 @@ def test_temperature_run_measures_with_measure():
     assert row["uniformity"] == pytest.approx(diagnostics.uniformity(z), rel=1e-5)
     assert row["top5_ratio"] == pytest.approx(w.top_eigenvalue_ratio(z, k=5))
     assert all(math.isfinite(v) for v in row.values())
+    assert row["seed"] == 0 and -1.0 <= row["knn_gain"] <= 1.0
+
+
+def test_temperature_runs_cover_every_tau_and_seed_and_repeat():
+    train_data = data.load_dataset("digits", "train").subset(128, generator=torch.Generator().manual_seed(0))
+    test_data = data.load_dataset("digits", "test").subset(64, generator=torch.Generator().manual_seed(0))
+    kw = {"epochs": 1, "width": 4, "batch_size": 64}
+    rows, z = w.temperature_runs([0.1, 0.5], [3, 4], train_data, test_data, **kw)
+    assert [(r["temperature"], r["seed"]) for r in rows] == [(0.1, 3), (0.5, 3), (0.1, 4), (0.5, 4)]
+    assert set(z) == {(0.1, 3), (0.5, 3), (0.1, 4), (0.5, 4)} and z[(0.1, 3)].shape == (64, 128)
+    again, _ = w.temperature_runs([0.5], [4], train_data, test_data, **kw)
+    assert again[0]["uniformity"] == pytest.approx(rows[3]["uniformity"], abs=1e-5)  # seeded
+    assert rows[0]["uniformity"] != rows[2]["uniformity"]  # another seed, another run
+    with pytest.raises(ValueError, match="temperatures"):
+        w.temperature_runs([], [0], train_data, test_data, **kw)
+
+
+def test_seed_table_mean_and_sample_std_per_tau():
+    rows = [
+        {"temperature": 0.2, "uniformity": -3.0},
+        {"temperature": 0.03, "uniformity": -1.0},
+        {"temperature": 0.2, "uniformity": -2.0},
+        {"temperature": 0.2, "uniformity": -1.0},
+    ]
+    table = w.seed_table(rows, keys=("uniformity",))
+    assert list(table) == [0.03, 0.2]
+    mean, std, lowest, highest = table[0.2]["uniformity"]
+    assert mean == pytest.approx(-2.0) and std == pytest.approx(1.0)  # √((1 + 0 + 1) / 2)
+    assert (lowest, highest) == (-3.0, -1.0) and table[0.03]["uniformity"] == (-1.0, 0.0, -1.0, -1.0)
+    with pytest.raises(ValueError, match="rows"):
+        w.seed_table([])

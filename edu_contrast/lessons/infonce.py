@@ -1,14 +1,15 @@
 """Notebook 01: InfoNCE as a mutual-information estimator, on correlated Gaussians whose MI is known exactly.
 
-Draw N pairs (x_i, y_i) from p(x, y); score every x_i against every y_j with a critic f; then
+Draw N pairs (x_i, y_i) from p(x, y); score every x_i against every y_j with a critic ψ; then
 
-    I(X; Y) ≥ I_NCE = E[ log N + f(x_i, y_i) − log Σ_{j=1..N} exp f(x_i, y_j) ]
+    I(X; Y) ≥ I_NCE = E[ log N + ψ(x_i, y_i) − log Σ_{j=1..N} exp ψ(x_i, y_j) ]
                     = log N − CrossEntropy(scores, labels = arange(N))
 
 (van den Oord et al. 2018, Eq. 10; Poole et al. 2019, "On Variational Bounds of Mutual Information",
-Eq. 12). Each term f(x_i, y_i) − log Σ_j exp f(x_i, y_j) ≤ 0, so I_NCE ≤ log N for any critic: a
+Eq. 12). Each term ψ(x_i, y_i) − log Σ_j exp ψ(x_i, y_j) ≤ 0, so I_NCE ≤ log N for any critic: a
 batch of N can never certify more than log N nats. The best critic is the pointwise MI
-f*(x, y) = log p(y | x) / p(y) (up to a function of x), and even it needs N ≫ e^I to get close to I.
+ψ*(x, y) = log p(y | x) / p(y) (up to a function of x), and even it needs N ≫ e^I to get close to I.
+(The letters f, g, h are kept for the encoder, the head and the features, ``notebooks/00_notation.md``.)
 
 Test bed (Poole et al. 2019, Sec. 5): x ~ 𝒩(0, I_d) and y = ρ x + √(1 − ρ²) ε with ε ~ 𝒩(0, I_d),
 i.e. d independent pairs of correlation ρ, whose MI is I = −(d/2) log(1 − ρ²).
@@ -90,11 +91,11 @@ def sample_correlated_gaussians(
 
 
 def optimal_critic(x: torch.Tensor, y: torch.Tensor, rho: float) -> torch.Tensor:
-    r"""The scores f*(x_i, y_j) = log p(y_j | x_i) / p(y_j) of every x_i against every y_j.
+    r"""The scores ψ*(x_i, y_j) = log p(y_j | x_i) / p(y_j) of every x_i against every y_j.
 
     For the Gaussians of ``sample_correlated_gaussians``, with v = 1 − ρ²,
 
-        f*(x, y) = −(d/2) log v + (ρ/v) x·y − ρ²‖x‖²/(2v) − ρ²‖y‖²/(2v),
+        ψ*(x, y) = −(d/2) log v + (ρ/v) x·y − ρ²‖x‖²/(2v) − ρ²‖y‖²/(2v),
 
     the pointwise mutual information, whose mean over the positive pairs is I. It is the critic that
     maximises the InfoNCE bound (Poole et al. 2019, Sec. 2.3), so ``infonce_bound(optimal_critic(...))``
@@ -127,9 +128,9 @@ def _check_pair(x, y, where: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def infonce_bound(scores: torch.Tensor) -> torch.Tensor:
-    r"""I_NCE = log N + (1/N) Σ_i [ f(x_i, y_i) − log Σ_j exp f(x_i, y_j) ] = log N − CE(scores, arange(N)).
+    r"""I_NCE = log N + (1/N) Σ_i [ ψ(x_i, y_i) − log Σ_j exp ψ(x_i, y_j) ] = log N − CE(scores, arange(N)).
 
-    ``scores`` holds f(x_i, y_j): row i is x_i, column j is y_j, and the positive pair of row i sits in
+    ``scores`` holds ψ(x_i, y_j): row i is x_i, column j is y_j, and the positive pair of row i sits in
     column i, which is why the cross-entropy labels are ``arange(N)``. The value is a lower bound on
     I(X; Y) in expectation and is ≤ log N for every critic (van den Oord et al. 2018, Eq. 10).
 
@@ -159,11 +160,11 @@ def _mlp(dim: int, hidden: int, out: int) -> nn.Sequential:
 
 
 class SeparableCritic(nn.Module):
-    r"""f(x, y) = g(x) · h(y): two small MLP encoders and a dot product (Poole et al. 2019, Sec. 5).
+    r"""ψ(x, y) = φ(x) · χ(y): two small MLP encoders and a dot product (Poole et al. 2019, Sec. 5).
 
-    The same shape as contrastive learning: g and h embed each side, the score is their inner product,
+    The same shape as contrastive learning: φ and χ embed each side, the score is their inner product,
     and all N² scores of a batch cost one matrix product. ``dim`` is d, ``hidden`` the MLP width,
-    ``embed_dim`` the size of g(x) and h(y).
+    ``embed_dim`` the size of φ(x) and χ(y).
     """
 
     def __init__(self, dim: int, hidden: int = 64, embed_dim: int = 32):
@@ -171,11 +172,11 @@ class SeparableCritic(nn.Module):
         for name, value in (("dim", dim), ("hidden", hidden), ("embed_dim", embed_dim)):
             check_int(value, name, "SeparableCritic")
         self.dim = dim
-        self.g, self.h = _mlp(dim, hidden, embed_dim), _mlp(dim, hidden, embed_dim)
+        self.phi, self.chi = _mlp(dim, hidden, embed_dim), _mlp(dim, hidden, embed_dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scores ``(…, N, N)`` of x ``(…, N, d)`` against y ``(…, N, d)``: row i is x_i, column j is y_j."""
-        return torch.einsum("...ik,...jk->...ij", self.g(x), self.h(y))  # (…, N, N)
+        return torch.einsum("...ik,...jk->...ij", self.phi(x), self.chi(y))  # (…, N, N)
 
 
 def train_critic(
@@ -189,7 +190,7 @@ def train_critic(
 ) -> list[float]:
     r"""Maximise I_NCE over the critic with Adam, on a fresh batch of N correlated pairs per step.
 
-        θ ← θ + Adam(∇_θ I_NCE(f_θ; x_{1..N}, y_{1..N}))
+        θ ← θ + Adam(∇_θ I_NCE(ψ_θ; x_{1..N}, y_{1..N}))
 
     Args:
         critic: a module ``critic(x, y) -> (N, N) scores`` with a ``dim`` attribute (``SeparableCritic``).
@@ -276,7 +277,9 @@ def infonce_vs_batch_size(
 
     Returns:
         One dict per N: ``batch_size`` N, ``log_n`` = log N, ``true_mi`` I, ``learned`` (the trained
-        critic's estimate), ``optimal`` (the optimal critic's estimate), ``train_history``.
+        critic's estimate), ``untrained`` (the same critic's estimate before training: the baseline),
+        ``optimal`` (the optimal critic's estimate), ``train_history``. All three estimates use the same
+        held-out batches.
     """
     where = "infonce_vs_batch_size"
     sizes = list(batch_sizes) if not isinstance(batch_sizes, int) else [batch_sizes]
@@ -291,15 +294,16 @@ def infonce_vs_batch_size(
         with torch.random.fork_rng():  # seeded weights without touching the caller's random stream
             torch.manual_seed(seed + n)
             critic = SeparableCritic(dim)
+        held_out = 10_000 + seed + n  # the same held-out batches for every critic
+        kw = {"rho": rho, "dim": dim, "batch_size": n}
+        untrained = estimate_mi(critic, **kw, generator=torch.Generator().manual_seed(held_out))
         data = torch.Generator().manual_seed(seed + n)
         history = train_critic(critic, rho=rho, batch_size=n, steps=steps, lr=lr, generator=data)
-        held_out = 10_000 + seed + n  # the same held-out batches for both critics
         learned, optimal = (
-            estimate_mi(c, rho=rho, dim=dim, batch_size=n, generator=torch.Generator().manual_seed(held_out))
-            for c in (critic, None)
+            estimate_mi(c, **kw, generator=torch.Generator().manual_seed(held_out)) for c in (critic, None)
         )
         row = {"batch_size": n, "log_n": math.log(n), "true_mi": true_mi, "learned": learned}
-        rows.append({**row, "optimal": optimal, "train_history": history})
+        rows.append({**row, "untrained": untrained, "optimal": optimal, "train_history": history})
     return rows
 
 

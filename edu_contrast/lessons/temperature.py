@@ -10,17 +10,21 @@ and its gradient pushes negative k away with the weight
 
 so a small τ puts almost all of the push on the few hardest (most similar) negatives and a large τ
 spreads it evenly (Wang & Liu 2021, "Understanding the Behaviour of Contrastive Loss", CVPR, Sec. 3.1:
-the "hardness-aware" property). The share of the push is q_k = p_k / Σ_m p_m, its entropy H(q) says how
-many negatives effectively receive gradient (exp H(q)).
+the "hardness-aware" property). The share of the push is π_k = p_k / Σ_m p_m, its entropy H(π) says how
+many negatives effectively receive gradient (exp H(π)).
 
 ``temperature_run`` trains SimCLR at one τ and measures its test embeddings with ``measure`` (the keys
 of ``measure.embedding_report``) plus the share of the variance of ẑ in its top 5 principal directions
-(``top_eigenvalue_ratio``): a small τ spreads the embeddings (Wang & Liu 2021, Sec. 4).
+(``top_eigenvalue_ratio``); ``temperature_runs`` repeats it over seeds and ``seed_table`` gives the mean
+and spread per τ. Wang & Liu 2021 (Sec. 4, after 200 epochs on CIFAR/SVHN/ImageNet-100) report that a
+smaller τ ends *more* uniform and less tolerant to semantically similar samples; notebook 02 measures
+what our short schedules give, over 3 seeds, and says where the two differ.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +40,12 @@ __all__ = [
     "push_share",
     "top_eigenvalue_ratio",
     "temperature_run",
+    "temperature_runs",
+    "seed_table",
+    "TABLE_KEYS",
 ]
+
+TABLE_KEYS = ("alignment", "uniformity", "erank_z", "top5_ratio", "knn_accuracy", "linear_accuracy")
 
 MAX_BATCH_SIZE = 1024
 
@@ -113,10 +122,10 @@ def temperature_summary(
     Returns a dict of floats:
         ``loss``: ℓ = −log p⁺;
         ``positive_weight``: p⁺, and ``positive_gradient``: |∂ℓ/∂s⁺| = (1 − p⁺)/τ;
-        ``entropy``: H(q) in nats of the negatives' share q_k = p_k / Σ_m p_m of the push, and
-        ``entropy_ratio``: H(q) / log M (1 = every negative pushed equally);
-        ``hardest_share``: Σ q_k over the ⌈``hardest``·M⌉ most similar negatives;
-        ``effective_negatives``: exp(H(q)), how many negatives effectively receive gradient.
+        ``entropy``: H(π) in nats of the negatives' share π_k = p_k / Σ_m p_m of the push, and
+        ``entropy_ratio``: H(π) / log M (1 = every negative pushed equally);
+        ``hardest_share``: Σ π_k over the ⌈``hardest``·M⌉ most similar negatives;
+        ``effective_negatives``: exp(H(π)), how many negatives effectively receive gradient.
     """
     where = "temperature_summary"
     hardest = check_positive(hardest, "hardest", where)
@@ -126,9 +135,9 @@ def temperature_summary(
         )
     p = negative_weights(positive, negatives, temperature).double()  # (M,)
     p_positive = 1.0 - float(p.sum())
-    q = p / p.sum()  # (M,) share of the push on each negative
-    entropy = float(torch.special.entr(q).sum())
-    top = max(1, math.ceil(min(hardest, 1.0) * len(q)))
+    pi = p / p.sum()  # (M,) π_k, the share of the push on each negative
+    entropy = float(torch.special.entr(pi).sum())
+    top = max(1, math.ceil(min(hardest, 1.0) * len(pi)))
     temperature = float(temperature)
     lse = torch.logsumexp(torch.cat([positive[None], negatives]).double() / temperature, dim=0)
     return {
@@ -137,19 +146,19 @@ def temperature_summary(
         "positive_weight": p_positive,
         "positive_gradient": (1.0 - p_positive) / temperature,
         "entropy": entropy,
-        "entropy_ratio": entropy / math.log(len(q)) if len(q) > 1 else 1.0,
-        "hardest_share": float(q.sort(descending=True).values[:top].sum()),
+        "entropy_ratio": entropy / math.log(len(pi)) if len(pi) > 1 else 1.0,
+        "hardest_share": float(pi.sort(descending=True).values[:top].sum()),
         "effective_negatives": math.exp(entropy),
     }
 
 
 def push_share(positive: torch.Tensor, negatives: torch.Tensor, temperature: float) -> dict:
-    r"""The cumulative share of the push, hardest negatives first: Σ_{k ≤ j} q_(k) against j/M.
+    r"""The cumulative share of the push, hardest negatives first: Σ_{k ≤ j} π_(k) against j/M.
 
-    q_(1) ≥ … are the shares q_k = p_k / Σ_m p_m ordered by the similarity s⁻_k, most similar first.
+    π_(1) ≥ … are the shares π_k = p_k / Σ_m p_m ordered by the similarity s⁻_k, most similar first.
 
     Returns:
-        ``{"weights": p (M,), "fraction": j/M (M,), "share": Σ_{k≤j} q_(k) (M,)}``, float64 tensors.
+        ``{"weights": p (M,), "fraction": j/M (M,), "share": Σ_{k≤j} π_(k) (M,)}``, float64 tensors.
     """
     p = negative_weights(positive, negatives, temperature).double()  # (M,)
     order = torch.argsort(negatives, descending=True)  # (M,) hardest first
@@ -192,9 +201,11 @@ def temperature_run(
     alignment (two views), uniformity, erank_z, erank_h (clean images), kNN accuracy on h.
 
     Returns:
-        ``(row, z)``: row = ``{"temperature", "alignment", "uniformity", "erank_z", "erank_h",
+        ``(row, z)``: row = ``{"temperature", "seed", "alignment", "uniformity", "erank_z", "erank_h",
         "positive_cosine", "knn_accuracy", "top5_ratio", "linear_accuracy" (fit's final probe),
-        "final_loss"}`` and z ``(n_test, out_dim)``, the projections of the clean test images.
+        "final_loss", "knn_gain"}`` and z ``(n_test, out_dim)``, the projections of the clean test
+        images. ``knn_gain`` is fit's kNN accuracy after the last epoch minus that of epoch 0 (the
+        untrained network with BatchNorm calibrated on training images), on the same watched images.
     """
     temperature = check_positive(temperature, "temperature", "temperature_run")
     torch.manual_seed(seed)  # the same initial weights for every τ
@@ -211,6 +222,49 @@ def temperature_run(
         probes=("knn",),
     )  # fmt: skip
     z = measure.embed(method, test_data.images, project=True)  # (n_test, out_dim) clean test images
-    row = {"temperature": temperature, **report, "top5_ratio": top_eigenvalue_ratio(z, k=5)}
-    row |= {"linear_accuracy": result["linear_accuracy"], "final_loss": result["history"][-1]["loss"]}
+    history = result["history"]
+    row = {"temperature": temperature, "seed": seed, **report, "top5_ratio": top_eigenvalue_ratio(z, k=5)}
+    row |= {"linear_accuracy": result["linear_accuracy"], "final_loss": history[-1]["loss"]}
+    row["knn_gain"] = history[-1]["knn_accuracy"] - history[0]["knn_accuracy"]
     return row, z
+
+
+def temperature_runs(temperatures, seeds, train_data, test_data, *, epochs: int, **settings) -> tuple:
+    r"""``temperature_run`` for every τ in ``temperatures`` and every seed in ``seeds`` (τ varies fastest).
+
+    ``settings`` go to ``temperature_run`` (width, batch_size, lr, view_seed).
+
+    Returns:
+        ``(rows, z)``: the rows in order, each with its ``seed``, and ``z[(τ, seed)]`` the projections.
+    """
+    where = "temperature_runs"
+    temperatures, seeds = list(temperatures), list(seeds)
+    if not temperatures or not seeds:
+        fail("temperatures", where, "non-empty lists of temperatures and seeds", (temperatures, seeds))
+    rows, projections = [], {}
+    for seed in seeds:
+        for tau in temperatures:
+            row, projections[(float(tau), seed)] = temperature_run(
+                tau, train_data, test_data, epochs=epochs, seed=check_int(seed, "seeds", where, minimum=0),
+                **settings,
+            )  # fmt: skip
+            rows.append(row)
+    return rows, projections
+
+
+def seed_table(rows, keys=TABLE_KEYS) -> dict:
+    r"""Mean and spread over seeds, per τ: ``{τ: {key: (mean, std, min, max)}}``.
+
+    std is the sample standard deviation, √(Σ_s (v_s − v̄)² / (S − 1)) over the S seeds (0 for S = 1).
+    ``rows`` are ``temperature_run`` rows (several seeds per τ); ``keys`` the numbers to summarise.
+    """
+    if not rows or not all(isinstance(r, dict) and "temperature" in r for r in rows):
+        fail("rows", "seed_table", "a non-empty list of temperature_run rows", repr(rows)[:80])
+    table = {}
+    for tau in sorted({r["temperature"] for r in rows}):
+        values = {key: [r[key] for r in rows if r["temperature"] == tau] for key in keys}
+        table[tau] = {
+            key: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, min(v), max(v))
+            for key, v in values.items()
+        }
+    return table

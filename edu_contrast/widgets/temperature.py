@@ -71,7 +71,7 @@ def plot_temperature(
         ylabel="cumulative share of Σ p_k",
         xlim=(0, 1),
         ylim=(0, 1.02),
-        title=f"entropy H(q) = {stats['entropy']:.2f} nats = {stats['entropy_ratio']:.0%} of log M",
+        title=f"entropy H(π) = {stats['entropy']:.2f} nats = {stats['entropy_ratio']:.0%} of log M",
     )
     right.legend(fontsize="small", loc="lower right")
     return fig
