@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from fast_train import FAST
 
 from edu_contrast import __version__, cli, measure, train
@@ -65,6 +66,10 @@ def test_train_writes_checkpoint_and_metrics_and_prints_a_summary(run_dir):
     assert 0 < metrics["linear_accuracy"] <= 1
     assert "linear-probe accuracy" in stdout and f"{metrics['linear_accuracy']:.4f}" in stdout
     assert len(stdout.splitlines()) < 25  # one screen
+    expected = train.precision.describe(
+        train.autocast_dtype("auto", torch.device("cpu")), torch.device("cpu")
+    )
+    assert f"precision: {expected}" in stdout  # chosen automatically, and said
 
 
 def test_resume_continues_to_the_requested_total(run_dir):

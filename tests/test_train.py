@@ -287,3 +287,22 @@ def test_gpu_benchmark_runs_its_cpu_smoke_version(capsys):
 def test_gpu_benchmark_refuses_without_cuda(capsys):
     assert _load_script("bench_gpu_step").main([]) == 2
     assert "needs CUDA" in capsys.readouterr().err
+
+
+def test_precision_is_described_with_its_reason(monkeypatch):
+    from edu_contrast.train import precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: False)
+    assert (
+        precision.describe(None, cpu)
+        == "float32 (this CPU has no AMX: bfloat16 would be emulated and slower)"
+    )
+    assert (
+        precision.describe(torch.bfloat16, cpu)
+        == "bfloat16 autocast (forced with --amp bf16; slower without AMX)"
+    )
+    monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: True)
+    assert precision.describe(torch.bfloat16, cpu) == "bfloat16 autocast (AMX)"
+    assert precision.describe(None, cpu) == "float32"  # --amp off on an AMX CPU
+    assert precision.describe(torch.float16, cuda) == "float16 autocast on cuda with loss scaling"

@@ -182,6 +182,8 @@ def summary(result: dict, method: str, dataset: str, out: Path, seconds: float |
         f"linear-probe accuracy (encoder features): {result['linear_accuracy']:.4f}   total {total:.0f} s"
         + (f" (final probe {probe:.1f} s)" if probe is not None else "")
     )
+    if result.get("precision"):
+        lines.append(f"precision: {result['precision']}")
     lines.append(f"wrote {out / train.CHECKPOINT_NAME} and {out / train.METRICS_NAME}")
     return "\n".join(lines)
 

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from edu_contrast import augment, distributed
-from edu_contrast.train import checkpoint, monitor, run_folder
+from edu_contrast.train import checkpoint, monitor, precision, run_folder
 from edu_contrast.train.config import FitConfig
 from edu_contrast.train.errors import TrainingDivergedError
 from edu_contrast.train.evaluate import probe_split
@@ -190,9 +190,9 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
 
     Returns:
         ``{"history": [...], "linear_accuracy": float, "checkpoint": path or None, "probe_seconds":
-        float}`` (the final linear probe's time). ``history[e]`` has ``epoch``, ``loss`` (mean
-        training loss of epoch e), ``seconds`` and the keys of ``measure.embedding_report`` (see
-        ``train.monitor``). Entry 0 is measured before any step.
+        float, "precision": str}`` (the final linear probe's time; ``precision.describe`` of the run).
+        ``history[e]`` has ``epoch``, ``loss`` (mean training loss of epoch e), ``seconds`` and the keys
+        of ``measure.embedding_report`` (see ``train.monitor``). Entry 0 is measured before any step.
 
     Raises:
         RunExistsError: ``out_dir`` holds a run, and neither ``resume`` nor ``overwrite`` was passed.
@@ -233,6 +233,7 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
         "linear_accuracy": linear_accuracy,
         "checkpoint": path,
         "probe_seconds": run.probe_seconds,
+        "precision": precision.describe(run.amp_dtype, run.device),
     }
 
 

@@ -14,7 +14,7 @@ from edu_contrast.utils import default_device
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
-__all__ = ["AMP_CHOICES", "cpu_has_fast_bfloat16", "autocast_dtype", "check_device"]
+__all__ = ["AMP_CHOICES", "cpu_has_fast_bfloat16", "autocast_dtype", "describe", "check_device"]
 
 
 def check_device(device, where: str) -> torch.device:
@@ -65,3 +65,16 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return torch.float16
+
+
+def describe(amp_dtype: torch.dtype | None, device: torch.device) -> str:
+    """The precision a run trained in, and why, for its summary: e.g. "float32 (CPU without AMX …)"."""
+    if amp_dtype is None:
+        if device.type == "cpu" and not cpu_has_fast_bfloat16():
+            return "float32 (this CPU has no AMX: bfloat16 would be emulated and slower)"
+        return "float32"
+    name = "bfloat16" if amp_dtype == torch.bfloat16 else "float16"
+    if device.type == "cpu":
+        why = "AMX" if cpu_has_fast_bfloat16() else "forced with --amp bf16; slower without AMX"
+        return f"{name} autocast ({why})"
+    return f"{name} autocast on {device.type}" + (" with loss scaling" if name == "float16" else "")
