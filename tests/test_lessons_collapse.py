@@ -43,33 +43,32 @@ def test_synthetic_embeddings_checks_the_kind():
 
 
 def test_ablation_names_and_switch_checks():
-    assert lesson.ablation_name("byol") == "byol · healthy"
-    assert lesson.ablation_name("byol", predictor=False, stop_gradient=False) == (
-        "byol · predictor=off · stop_gradient=off"
+    assert lesson.ablation_name("simclr") == "simclr · healthy"
+    assert lesson.ablation_name("simclr", projector=False, batch_size=32) == (
+        "simclr · projector=off · batch_size=32"
     )
-    assert lesson.ablation_name("byol", predictor=True) == "byol · healthy"  # defaults are not repeated
+    assert lesson.ablation_name("simclr", projector=True) == "simclr · healthy"  # defaults are not repeated
     with pytest.raises(ValueError, match="'family' parameter of ablation_name must be one of"):
-        lesson.ablation_name("simsiam")
-    with pytest.raises(ValueError, match=r"switches of 'vicreg' among \['covariance', 'variance'\]"):
-        lesson.ablation_name("vicreg", predictor=False)
-    with pytest.raises(ValueError, match="'base_momentum' parameter of ablation_name must be one of"):
-        lesson.ablation_name("byol", base_momentum=0.5)
+        lesson.ablation_name("byol")  # methods without negatives are notebook 06's
+    with pytest.raises(ValueError, match=r"switches of 'align_uniform' among \['uniformity'\]"):
+        lesson.ablation_name("align_uniform", projector=False)
+    with pytest.raises(ValueError, match="'augmentation' parameter of ablation_name must be one of"):
+        lesson.ablation_name("simclr", augmentation="strong")
 
 
 def test_build_ablation_wires_the_switches():
-    vicreg = lesson.build_ablation("vicreg", width=4, hidden_dim=16, out_dim=8, covariance=False)
-    assert isinstance(vicreg, methods.VICReg) and vicreg.var_weight == 25.0 and vicreg.cov_weight == 0.0
-    byol = lesson.build_ablation(
-        "byol", width=4, hidden_dim=16, out_dim=8, stop_gradient=False, base_momentum=1.0
-    )
-    assert byol.stop_gradient is False and byol.use_predictor is True and byol.base_momentum == 1.0
-    assert byol.spec["name"] == "byol_ablation" and byol.spec["stop_gradient"] is False
-    simclr = lesson.build_ablation("simclr", width=4, hidden_dim=16, out_dim=8, projector=False)
-    assert isinstance(simclr.projector, nn.Identity)
+    simclr = lesson.build_ablation("simclr", width=4, hidden_dim=16, out_dim=8)
+    assert isinstance(simclr, methods.SimCLR) and simclr.temperature == 0.5
+    assert not isinstance(simclr.projector, nn.Identity)
+    no_head = lesson.build_ablation("simclr", width=4, hidden_dim=16, out_dim=8, projector=False)
+    assert isinstance(no_head.projector, nn.Identity)
     align = lesson.build_ablation("align_uniform", width=4, hidden_dim=16, out_dim=8, uniformity=False)
-    assert align.weight == 0.0
-    # Every setting starts from the same encoder weights.
-    assert torch.equal(vicreg.encoder.features[0][0].weight, simclr.encoder.features[0][0].weight)
+    assert isinstance(align, methods.AlignUniform) and align.weight == 0.0
+    assert lesson.build_ablation("align_uniform", width=4, hidden_dim=16, out_dim=8).weight == 1.0
+    # Every setting starts from the same encoder weights; another seed gives others.
+    assert torch.equal(align.encoder.features[0][0].weight, no_head.encoder.features[0][0].weight)
+    other = lesson.build_ablation("simclr", width=4, hidden_dim=16, out_dim=8, seed=1)
+    assert not torch.equal(other.encoder.features[0][0].weight, simclr.encoder.features[0][0].weight)
 
 
 def test_run_ablation_trains_once_per_setting(digits):

@@ -103,25 +103,25 @@ def test_collapse_explorer_trains_on_demand_and_shows_only_the_family_switches()
         calls.append((family, switches))
         return fake_run(lesson.ablation_name(family, **switches), seed=len(calls))
 
-    box = C.collapse_explorer(run_for, family="byol", predictor=False)
-    assert calls[0] == ("byol", {"predictor": False, "stop_gradient": True, "base_momentum": 0.99})
-    assert calls[1] == ("byol", {})  # the healthy reference
+    box = C.collapse_explorer(run_for, family="simclr", projector=False)
+    assert calls[0] == ("simclr", {"projector": False, "augmentation": "default", "batch_size": 256})
+    assert calls[1] == ("simclr", {})  # the healthy reference
     rows = box.children[0].children
     controls = {row.children[0].description: row.children[0] for row in rows}
     visible = {name for name, row in zip(controls, rows) if row.layout.display != "none"}
-    assert visible == {"family", "predictor", "stop gradient", "base momentum"}
-    controls["stop gradient"].value = False
-    assert calls[-2] == ("byol", {"predictor": False, "stop_gradient": False, "base_momentum": 0.99})
+    assert visible == {"family", "projector", "augmentation", "batch size"}
+    controls["batch size"].value = 32
+    assert calls[-2] == ("simclr", {"projector": False, "augmentation": "default", "batch_size": 32})
     legend = box.last_figure.axes[0].get_legend()
-    assert legend.get_texts()[1].get_text() == "byol · predictor=off · stop_gradient=off"
-    controls["family"].value = "vicreg"
-    assert calls[-2] == ("vicreg", {"variance": True, "covariance": True})
+    assert legend.get_texts()[1].get_text() == "simclr · projector=off · batch_size=32"
+    controls["family"].value = "align_uniform"
+    assert calls[-2] == ("align_uniform", {"uniformity": True})
     visible = {name for name, row in zip(controls, rows) if row.layout.display != "none"}
-    assert visible == {"family", "variance", "covariance"}
+    assert visible == {"family", "uniformity"}
 
 
 def test_collapse_explorer_checks_its_arguments():
     with pytest.raises(TypeError, match="'run_for' parameter of collapse_explorer"):
         C.collapse_explorer(None)
-    with pytest.raises(ValueError, match="switches of 'byol' among"):
-        C.collapse_explorer(lambda family, **s: fake_run(), family="byol", covariance=False)
+    with pytest.raises(ValueError, match="switches of 'simclr' among"):
+        C.collapse_explorer(lambda family, **s: fake_run(), family="simclr", uniformity=False)

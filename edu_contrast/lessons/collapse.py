@@ -1,19 +1,22 @@
-r"""Notebook 04: complete and dimensional collapse, and the switches of each method that prevent them.
+r"""Notebook 04: complete and dimensional collapse, and what prevents each in a contrastive method.
 
 For embeddings Z ∈ ℝ^{N×d} with singular values σ_1 ≥ σ_2 ≥ …,
 
     p_k = σ_k / Σ_l σ_l,    erank(Z) = exp(−Σ_k p_k log p_k)      (Roy & Vetterli 2007)
 
-- complete collapse: every image lands on the same point, Z ≈ 1 cᵀ, one singular value left: erank → 1;
-- dimensional collapse: the embeddings fill only k < d directions (Hua et al. 2021, Jing et al. 2022):
-  the centred spectrum drops after σ_k, and erank ≈ k.
+- complete collapse: every image lands on the same point, Z ≈ 1 cᵀ — read from the *scale*: the points
+  are close to each other (uniformity → 0, pair_distance → 0);
+- dimensional collapse: the embeddings fill only k < d directions (Hua et al. 2021, Jing et al. 2022) —
+  read from the *shape*: the normalised spectrum σ_k/σ_1 drops after σ_k, and erank ≈ k.
 
-``synthetic_embeddings`` makes each kind by construction. The grid ``ABLATIONS`` switches off, one at a
-time, what keeps each family healthy: BYOL's predictor, stop-gradient and target momentum
-(``methods.BYOLAblation``), VICReg's variance and covariance terms (λ_V, λ_C of ``losses.vicreg``),
-SimCLR's projector (``methods.without_projector``), augmentation strength and batch size, and the
-uniformity term of ``methods.AlignUniform``. ``run_ablation`` trains one grid point as a tracked run
-(``lessons._runs``: erank_z, erank_h, uniformity, pair_distance, std_z per epoch), once per session.
+``synthetic_embeddings`` makes each kind by construction. The grid ``ABLATIONS`` uses only the losses
+of notebooks 01–03: Wang & Isola's alignment with and without the uniformity term
+(``methods.AlignUniform``, λ = 1 or 0: complete collapse), and SimCLR with one factor changed at a time —
+no projector (``methods.without_projector``), weak augmentation, a small batch (dimensional collapse,
+Jing et al. 2022). ``run_ablation`` trains one grid point as a tracked run (``lessons._runs``: erank_z,
+erank_h, uniformity, pair_distance, std_z per epoch; epoch 0 is the BatchNorm-calibrated random encoder),
+once per session. Methods without negatives (BYOL's predictor and stop-gradient, VICReg's variance and
+covariance terms) are notebook 06's.
 """
 
 from __future__ import annotations
@@ -43,12 +46,6 @@ KINDS = ("healthy", "dimensional", "complete")
 
 # Each family's switches and their allowed values; the first value of each is the healthy recipe.
 ABLATIONS: dict[str, dict[str, tuple]] = {
-    "byol": {
-        "predictor": (True, False),
-        "stop_gradient": (True, False),
-        "base_momentum": (0.99, 0.999, 1.0, 0.0),
-    },
-    "vicreg": {"variance": (True, False), "covariance": (True, False)},
     "simclr": {"projector": (True, False), "augmentation": ("default", "weak"), "batch_size": (256, 32)},
     "align_uniform": {"uniformity": (True, False)},
 }
@@ -103,7 +100,7 @@ def switch_label(value) -> str:
 
 
 def ablation_name(family: str, **switches) -> str:
-    """A readable, unique name of one point of the grid: "byol · predictor=off · stop_gradient=off"."""
+    """A readable, unique name of one point of the grid: "simclr · projector=off · batch_size=32"."""
     setting = _switches(family, switches, "ablation_name")
     default = {k: values[0] for k, values in ABLATIONS[family].items()}
     changed = [f"{k}={switch_label(v)}" for k, v in setting.items() if v != default[k]]
@@ -123,8 +120,6 @@ def build_ablation(
     """A fresh method of the collapse grid (``methods.build_method``), seeded: the same initial encoder
     for every switch setting.
 
-    * "byol": ``BYOLAblation(predictor, stop_gradient, base_momentum)``.
-    * "vicreg": ``VICReg`` with λ_V = 25 if ``variance`` else 0 and λ_C = 1 if ``covariance`` else 0.
     * "simclr": ``SimCLR`` (τ = 0.5), and ``without_projector`` when ``projector`` is off
       ("augmentation" and "batch_size" act in ``run_ablation``).
     * "align_uniform": ``AlignUniform`` with λ = 1 if ``uniformity`` else 0.
@@ -132,12 +127,7 @@ def build_ablation(
     where = "build_ablation"
     setting = _switches(family, switches, where)
     head = {"hidden_dim": hidden_dim, "out_dim": out_dim}
-    if family == "byol":
-        name, hyper = "byol_ablation", {"predictor_hidden_dim": hidden_dim, **setting}
-    elif family == "vicreg":
-        var_weight, cov_weight = 25.0 if setting["variance"] else 0.0, 1.0 if setting["covariance"] else 0.0
-        name, hyper = "vicreg", {"num_layers": 2, "var_weight": var_weight, "cov_weight": cov_weight}
-    elif family == "simclr":
+    if family == "simclr":
         name, hyper = "simclr", {"temperature": 0.5}
     else:
         name, hyper = "align_uniform", {"weight": 1.0 if setting["uniformity"] else 0.0}
@@ -166,7 +156,7 @@ def run_ablation(
     """Train one point of the collapse grid (``build_ablation``) with ``track_run``, once per session.
 
     Args:
-        family, **switches: the grid point, e.g. ``"byol", predictor=False`` (``ABLATIONS``; the switches
+        family, **switches: the grid point, e.g. ``"simclr", projector=False`` (``ABLATIONS``; the switches
             left out keep their healthy value).
         train_data, eval_data, epochs, seed, lr, track_size: as in ``track_run``.
         width, out_dim, hidden_dim: the encoder width w and the head's output d and hidden width.

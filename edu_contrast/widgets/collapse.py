@@ -4,9 +4,9 @@ r"""Notebook 04 explorer: complete and dimensional collapse, seen in the spectru
 
 ``plot_collapse_kinds`` draws ``lessons.collapse.synthetic_embeddings``; ``plot_runs`` the tracked runs
 of the collapse grid (erank_z, uniformity, std_z per epoch). ``collapse_explorer(run_for)`` toggles the
-switches of ``lessons.collapse.ABLATIONS`` (predictor, stop-gradient, momentum, VICReg's variance and
-covariance terms, the projector, ...) and shows the chosen run against the healthy recipe of its
-family; runs are trained on first use by ``run_for`` (e.g. ``lessons.collapse.run_ablation``).
+switches of ``lessons.collapse.ABLATIONS`` (the uniformity term; SimCLR's projector, augmentation
+strength and batch size) and shows the chosen run against the healthy recipe of its family; runs are
+trained on first use by ``run_for`` (e.g. ``lessons.collapse.run_ablation``).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def plot_ablation(run: Run, reference: Run):
     return plot_runs({reference.name: reference, run.name: run})
 
 
-def collapse_explorer(run_for: Callable[..., Run], *, family: str = "byol", **switches):
+def collapse_explorer(run_for: Callable[..., Run], *, family: str = "simclr", **switches):
     """Toggles for the collapse grid over ``plot_ablation``.
 
     Args:
