@@ -6,6 +6,7 @@ Read in this order:
   ``load_dataset(name, split)`` for ``"digits"``, ``"fashion-mnist"`` and ``"cifar10"``.
 - ``suppression.py``: ``RandBit``, ``MultiDigits`` and ``DigitOnImage`` (Chen et al. 2020,
   "Intriguing Properties of Contrastive Losses", Sec. 4.1).
+- ``tinted.py``: ``Tinted``, grayscale images in a random colour per image (colour as a shortcut).
 - ``fake_cifar10.py``: ``make_fake_cifar10(root)``, a small CIFAR-10 in the genuine layout.
 - ``_files.py``: plumbing — the download cache ``data_dir()``, ``read_idx``, checksums and the
   error messages for missing or corrupt files.
@@ -32,6 +33,7 @@ from edu_contrast.data.datasets import (
 )
 from edu_contrast.data.fake_cifar10 import make_fake_cifar10
 from edu_contrast.data.suppression import DigitOnImage, MultiDigits, RandBit
+from edu_contrast.data.tinted import Tinted
 
 __all__ = [
     "CorruptDataError",
@@ -45,6 +47,7 @@ __all__ = [
     "RandBit",
     "MultiDigits",
     "DigitOnImage",
+    "Tinted",
     "DATASETS",
     "SPLITS",
     "FASHION_MNIST_CLASSES",
