@@ -70,8 +70,12 @@ def verify_checker(check, solution, mistakes) -> None:
     The test every checker needs (``tests/test_exercises_*.py``); raises AssertionError listing each
     mistake the checker let through or explained with other words.
     """
-    if check(solution) is not True:
-        raise AssertionError(f"{check.__name__} does not accept the solution {solution.__name__}")
+    try:
+        accepted = check(solution) is True
+    except ExerciseError as error:
+        raise AssertionError(f"{check.__name__} does not accept the solution: {error}") from error
+    if not accepted:
+        raise AssertionError(f"{check.__name__} does not accept the solution (it did not return True)")
     problems = []
     for wrong, words in mistakes:
         try:

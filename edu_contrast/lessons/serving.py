@@ -19,42 +19,59 @@ import numpy as np
 import torch
 
 from edu_contrast import data, methods, probes, serve, train
-from edu_contrast._validation import check_int, check_positive
+from edu_contrast._validation import check_choice, check_int, check_positive
 
 __all__ = [
     "SETTINGS",
+    "load_data",
     "train_encoder",
     "build_backends",
     "compare_backends",
     "latency",
     "similarities",
+    "class_cosines",
     "quantization_params",
     "quantize_uint8",
     "dequantize",
 ]
 
-# quick: the tests' CPU budget; lab: a few minutes on a laptop
+# quick: digits, the tests' CPU budget; lab: a Fashion-MNIST subset in a few minutes on 2 CPU cores;
+# full: all of Fashion-MNIST (a GPU, or a long CPU run).
 SETTINGS = {
-    "quick": {"epochs": 3, "width": 8, "feature_dim": 64, "repeats": 50},
-    "lab": {"epochs": 20, "width": 16, "feature_dim": 128, "repeats": 300},
-}
+    "quick": {"dataset": "digits", "train_size": None, "test_size": None, "epochs": 3, "width": 8,
+              "feature_dim": 64, "repeats": 50},
+    "lab": {"dataset": "fashion-mnist", "train_size": 6000, "test_size": 2000, "epochs": 6, "width": 16,
+            "feature_dim": 128, "repeats": 300},
+    "full": {"dataset": "fashion-mnist", "train_size": None, "test_size": None, "epochs": 20, "width": 32,
+             "feature_dim": 128, "repeats": 1000},
+}  # fmt: skip
 
 
-def train_encoder(out_dir: str | Path, *, quick: bool = True, seed: int = 0):
-    """SimCLR with a SmallConvNet on digits (8×8, 1 channel), checkpointed in ``out_dir`` by ``train.fit``.
+def load_data(mode: str = "quick", *, seed: int = 0):
+    """``(train_data, test_data)`` of ``mode``: digits (quick) or a stratified Fashion-MNIST subset."""
+    s = SETTINGS[check_choice(mode, "mode", "load_data", tuple(SETTINGS))]
+    splits = [data.load_dataset(s["dataset"], split) for split in ("train", "test")]
+    g = torch.Generator().manual_seed(seed)
+    sizes = (s["train_size"], s["test_size"])
+    return tuple(d if n is None else d.subset(n, g) for d, n in zip(splits, sizes))
+
+
+def train_encoder(out_dir: str | Path, *, mode: str = "quick", seed: int = 0):
+    """SimCLR with a SmallConvNet on ``load_data(mode)``, checkpointed in ``out_dir`` by ``train.fit``.
 
     Returns ``(method, train_data, test_data, result)`` with ``result`` what ``fit`` returned
     (``linear_accuracy`` of the PyTorch encoder among it).
     """
-    s = SETTINGS["quick" if quick else "lab"]
-    train_data, test_data = data.load_dataset("digits", "train"), data.load_dataset("digits", "test")
+    s = SETTINGS[check_choice(mode, "mode", "train_encoder", tuple(SETTINGS))]
+    train_data, test_data = load_data(mode, seed=seed)
     torch.manual_seed(seed)
     method = methods.build_method(
-        "simclr", encoder="convnet", in_channels=1, width=s["width"], feature_dim=s["feature_dim"]
-    )
+        "simclr", encoder="convnet", in_channels=train_data.channels, width=s["width"],
+        feature_dim=s["feature_dim"],
+    )  # fmt: skip
     result = train.fit(
         method, train_data, eval_data=test_data, epochs=s["epochs"], batch_size=256, seed=seed,
-        out_dir=out_dir, overwrite=True, progress=False, device="cpu", config={"dataset": "digits"},
+        out_dir=out_dir, overwrite=True, progress=False, device="cpu", config={"dataset": s["dataset"]},
     )  # fmt: skip
     return method.eval(), train_data, test_data, result
 
@@ -117,6 +134,21 @@ def similarities(embedders: dict, image_a, image_b) -> dict[str, float]:
     for name, e in embedders.items():
         h = e.embed(pair).astype(np.float64)  # (2, d)
         out[name] = float(h[0] @ h[1] / max(np.linalg.norm(h[0]) * np.linalg.norm(h[1]), 1e-12))
+    return out
+
+
+def class_cosines(embedders: dict, images, labels) -> dict[str, dict[str, float]]:
+    """Per backend: the mean cos(h_i, h_j) over pairs i ≠ j of the same class (``"same"``) and of
+    different classes (``"different"``), on uint8 ``images`` (N, C, H, W) with ``labels`` (N,)."""
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]  # (N, N)
+    off_diagonal = ~np.eye(len(labels), dtype=bool)  # (N, N)
+    out = {}
+    for name, e in embedders.items():
+        h = e.embed(images).astype(np.float64)  # (N, d)
+        h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+        cos = h @ h.T  # (N, N) cos(h_i, h_j)
+        out[name] = {"same": float(cos[same & off_diagonal].mean()), "different": float(cos[~same].mean())}
     return out
 
 

@@ -1,0 +1,90 @@
+"""The exercise mechanism: registry, verdict and fallback, hint, solution source, verify_checker."""
+
+import math
+
+import numpy as np
+import pytest
+
+from edu_contrast import exercises
+from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._registry import EXERCISES, exercise, verdict
+
+SCALE = 2.0
+
+
+def doubled_norm(x):
+    """2‖x‖ (a module constant, a module alias and a plain module, for the solution's imports)."""
+    return SCALE * float(np.linalg.norm(x)) + math.floor(0.5)
+
+
+@pytest.fixture
+def check_twice_norm():
+    @exercise("twice_norm", reference=doubled_norm, hint="multiply the norm of x by 2")
+    def check(student_fn):
+        got = call_student(student_fn, np.array([3.0, 4.0]), name="check_twice_norm")
+        if got != 10.0:
+            raise ExerciseError(f"check_twice_norm: expected 10 = 2·‖(3, 4)‖, got {got}")
+        return passed("check_twice_norm")
+
+    yield check
+    del EXERCISES["twice_norm"]
+
+
+def test_the_checker_keeps_its_plain_behaviour(check_twice_norm):
+    assert check_twice_norm(lambda x: 2 * float(np.linalg.norm(x))) is True
+    with pytest.raises(ExerciseError, match="expected 10"):
+        check_twice_norm(lambda x: float(np.linalg.norm(x)))
+
+
+def test_fallback_picks_the_students_function_or_the_reference(check_twice_norm, capsys):
+    def right(x):
+        return 2 * float(np.linalg.norm(x))
+
+    def stub(x):
+        raise NotImplementedError("norm times two")
+
+    assert check_twice_norm(right, fallback=True) is right
+    assert "uses your twice_norm" in capsys.readouterr().out
+    assert check_twice_norm(stub, fallback=True) is doubled_norm
+    out = capsys.readouterr().out
+    assert "not written yet" in out and "test_exercises_core.doubled_norm" in out
+    assert check_twice_norm(lambda x: 3.0, fallback=True) is doubled_norm
+    assert "expected 10" in capsys.readouterr().out
+
+
+def test_verdict_of_something_that_is_not_a_function(check_twice_norm):
+    result = verdict(EXERCISES["twice_norm"], None)
+    assert not result.passed and "not a function" in result.message
+
+
+def test_hint_and_show_solution_print_on_demand(check_twice_norm, capsys):
+    exercises.hint("twice_norm")
+    out = capsys.readouterr().out
+    assert "twice_norm(x)" in out and "multiply the norm" in out and "show_solution" in out
+    exercises.show_solution("twice_norm")
+    assert "def twice_norm(x):" in capsys.readouterr().out
+
+
+def test_the_solution_is_the_references_source_with_its_imports(check_twice_norm):
+    source = exercises.solution_source("twice_norm")
+    assert "import math\nimport numpy as np\nfrom test_exercises_core import SCALE" in source
+    assert "def twice_norm(x):" in source and "def doubled_norm" not in source
+    namespace = {}
+    exec(source, namespace)  # noqa: S102
+    assert check_twice_norm(namespace["twice_norm"]) is True
+
+
+def test_an_unknown_exercise_is_named():
+    with pytest.raises(KeyError, match="'name' parameter of exercises.hint"):
+        exercises.hint("no_such_exercise")
+
+
+def test_verify_checker_fails_on_a_lenient_or_vague_checker(check_twice_norm):
+    right = lambda x: 2 * float(np.linalg.norm(x))  # noqa: E731
+    exercises.verify_checker(check_twice_norm, right, [(lambda x: 1.0, "expected 10")])
+    with pytest.raises(AssertionError, match="accepted a function"):
+        exercises.verify_checker(check_twice_norm, right, [(right, "anything")])
+    with pytest.raises(AssertionError, match="expected 'off by one'"):
+        exercises.verify_checker(check_twice_norm, right, [(lambda x: 1.0, "off by one")])
+    with pytest.raises(AssertionError, match="does not accept the solution"):
+        exercises.verify_checker(check_twice_norm, lambda x: 1.0, [])

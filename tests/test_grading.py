@@ -1,0 +1,91 @@
+"""Grading a folder of submissions (``python -m edu_contrast grade DIR``), built from notebook 10."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edu_contrast import exercises
+from edu_contrast.cli.grade import grade_command
+from edu_contrast.cli.parser import build_parser
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "10_serving.ipynb"
+STUB = "def quantize_uint8(t, scale, zero_point):\n"
+
+
+def submit(folder: Path, student: str, body: str | None, extra_cell: str | None = None) -> Path:
+    """Notebook 10 with the stub's body replaced by ``body`` (None: untouched), and ``extra_cell``
+    (e.g. a helper the body calls) appended at the end."""
+    notebook = json.loads(NOTEBOOK.read_text())
+    (index, _), *_ = exercises.exercise_cells(notebook)
+    cell = notebook["cells"][index]
+    source = "".join(cell["source"])
+    if body is not None:
+        source = source[: source.index(STUB) + len(STUB)] + body
+    cell["source"] = source
+    if extra_cell is not None:
+        notebook["cells"].append({**cell, "source": extra_cell})
+    path = folder / f"{student}.ipynb"
+    path.write_text(json.dumps(notebook, indent=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    helper = "HIGH = 255\n\ndef clip_to_byte(x):\n    return x.clamp(0, HIGH).to(torch.uint8)\n"
+    submit(folder, "ada", "    return clip_to_byte(torch.round(t / scale) + zero_point)\n", helper)
+    submit(folder, "bob", "    return (torch.floor(t / scale) + zero_point).clamp(0, 255).to(torch.uint8)\n")
+    submit(folder, "cy", None)
+    submit(folder, "dee", "    return (torch.round(t / scale) + zero_point\n")  # unclosed parenthesis
+    return folder
+
+
+def test_grades_a_correct_a_wrong_a_stub_only_and_a_broken_submission(submissions):
+    rows = {r["student"]: r for r in exercises.grade_folder(submissions)}
+    assert sorted(rows) == ["ada", "bob", "cy", "dee"]
+    assert all(r["exercise"] == "quantize_uint8" for r in rows.values())
+    assert rows["ada"]["passed"] and rows["ada"]["message"] == "correct"
+    assert not rows["bob"]["passed"] and "instead of rounding" in rows["bob"]["message"]
+    assert not rows["cy"]["passed"] and "not written yet" in rows["cy"]["message"]
+    assert not rows["dee"]["passed"] and "SyntaxError" in rows["dee"]["message"]
+
+
+def test_the_command_prints_the_table(submissions, capsys):
+    parser = build_parser()
+    assert grade_command(parser.parse_args(["grade", str(submissions)]), parser, 0.0) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["student", "exercise", "result", "message"]
+    assert lines[1].split()[:3] == ["ada", "quantize_uint8", "pass"]
+    assert lines[2].split()[:3] == ["bob", "quantize_uint8", "FAIL"]
+    assert lines[-1] == "1 of 4 passed"
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_a_folder_without_notebooks_is_one_error_line(tmp_path, capsys, make):
+    folder = tmp_path / "nothing"
+    if make == "empty":
+        folder.mkdir()
+        (folder / "notes.txt").write_text("no notebooks here")
+    parser = build_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        grade_command(parser.parse_args(["grade", str(folder)]), parser, 0.0)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"{parser.prog}: error: argument DIR: {folder}")
+    assert "Traceback" not in error
+
+
+def test_an_endless_loop_costs_one_notebook_not_the_class(tmp_path):
+    path = submit(tmp_path, "eve", "    while True:\n        pass\n")
+    (row,) = exercises.grade_notebook(path, timeout=20)
+    assert not row["passed"] and "took over 20 s" in row["message"]
+
+
+def test_a_notebook_without_exercise_cells_says_so(tmp_path):
+    notebook = json.loads(NOTEBOOK.read_text())
+    notebook["cells"] = notebook["cells"][:3]
+    path = tmp_path / "empty.ipynb"
+    path.write_text(json.dumps(notebook))
+    (row,) = exercises.grade_notebook(path)
+    assert not row["passed"] and "no exercise cell" in row["message"]

@@ -1,0 +1,82 @@
+"""Every notebook with exercise cells: stubs as the convention says, solutions that pass their checkers,
+and (slow) the notebook runs top to bottom both ways — as committed (stubs: the package's reference is
+used) and as ``make solutions`` writes it (the solution is used)."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from edu_contrast import exercises
+from edu_contrast.exercises._notebooks import main as solutions_main
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+WITH_EXERCISES = [p for p in NOTEBOOKS if exercises.exercise_cells(json.loads(p.read_text()))]
+
+
+def _source(cell) -> str:
+    return "".join(cell["source"])
+
+
+def test_notebook_10_is_converted():
+    assert ROOT / "notebooks" / "10_serving.ipynb" in WITH_EXERCISES
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
+def test_stub_cells_follow_the_convention(path):
+    """The stub defines NAME, whose body raises NotImplementedError("a hint"); the next cell checks it
+    with fallback=True and rebinds NAME."""
+    cells = json.loads(path.read_text())["cells"]
+    for index, name in exercises.exercise_cells({"cells": cells}):
+        (function,) = [n for n in ast.parse(_source(cells[index])).body if isinstance(n, ast.FunctionDef)]
+        assert function.name == name
+        last = function.body[-1]
+        assert isinstance(last, ast.Raise) and last.exc.func.id == "NotImplementedError"
+        assert isinstance(last.exc.args[0].value, str) and len(last.exc.args[0].value) > 10, "a hint"
+        check = _source(cells[index + 1])
+        assert f"{name} = exercises.check_{name}({name}, fallback=True)" in check
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
+def test_the_solution_notebook_replaces_only_the_stubs_and_each_solution_passes(path, tmp_path, capsys):
+    assert solutions_main([str(path), "--out", str(tmp_path)]) == 0
+    assert "solved" in capsys.readouterr().out
+    committed, solved = (json.loads(p.read_text())["cells"] for p in (path, tmp_path / path.name))
+    stubs = dict(exercises.exercise_cells({"cells": committed}))
+    assert len(solved) == len(committed)
+    for index, (before, after) in enumerate(zip(committed, solved)):
+        if index not in stubs:
+            assert after == before
+            continue
+        assert _source(after).startswith(f"# Solution: {stubs[index]}")
+        namespace = {}
+        exec(_source(after), namespace)  # noqa: S102
+        assert getattr(exercises, f"check_{stubs[index]}")(namespace[stubs[index]]) is True
+
+
+def test_make_solutions_refuses_a_missing_notebook(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        solutions_main([str(tmp_path / "nope.ipynb"), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2 and "argument notebooks" in capsys.readouterr().err
+
+
+def _outputs(nb) -> str:
+    text = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    return "".join(t if isinstance(t, str) else "".join(t) for t in text)
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
+def test_runs_both_ways_in_quick_mode(path, tmp_path):
+    from edu_contrast.notebook_runner import execute_notebook
+
+    names = [name for _, name in exercises.exercise_cells(json.loads(path.read_text()))]
+    stubbed, _ = execute_notebook(path, mode="quick")
+    assert _outputs(stubbed).count("not written yet") == len(names)
+    assert _outputs(stubbed).count("uses the package's") == len(names)
+    (solution, _), *_ = exercises.write_solutions([path], tmp_path)
+    solved, _ = execute_notebook(solution, mode="quick")
+    assert all(f"uses your {name}" in _outputs(solved) for name in names)
