@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edu_contrast-installed
 
-.PHONY: install lab test lint html check-seeds clean
+.PHONY: install lab test lint html check-seeds solutions grade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ check-seeds: install
 	mkdir -p build
 	$(BIN)/python -m edu_contrast.notebook_runner --mode quick --seed 0 1 2 notebooks/*.ipynb | tee build/check-seeds-quick.txt
 	$(BIN)/python -m edu_contrast.notebook_runner --mode lab --seed 0 1 2 notebooks/*.ipynb | tee build/check-seeds-lab.txt
+
+# Solution notebooks (every `# Exercise:` stub cell replaced by the package's reference) in build/solutions/.
+solutions: install
+	$(BIN)/python -m edu_contrast.exercises._notebooks --out build/solutions notebooks/*.ipynb
+
+# Grade a folder of submitted notebooks: make grade DIR=submissions/
+grade: install
+	$(BIN)/python -m edu_contrast grade $(DIR)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
