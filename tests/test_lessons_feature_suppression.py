@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from edu_contrast import data, diagnostics, measure, probes
+from edu_contrast import data, diagnostics, measure, methods, probes
 from edu_contrast.lessons import feature_suppression as lesson
 from edu_contrast.lessons._cache import clear_cache
 from edu_contrast.lessons.feature_suppression import (
@@ -86,8 +86,8 @@ def test_randbit_probes_are_the_probes_of_the_trained_features():
 
 def test_randbit_run_is_data_then_training_then_probes():
     run = randbit_run(3, settings=TINY, max_train=200)
-    assert set(run) == {"bits", "temperature", "seconds", "content_accuracy", "bit_accuracy", "erank_h",
-                        "coords", "labels", "values"}  # fmt: skip
+    assert set(run) == {"bits", "temperature", "method", "seconds", "content_accuracy", "bit_accuracy",
+                        "erank_h", "coords", "labels", "values"}  # fmt: skip
     train_set, test_set = lesson.randbit_data(3, max_train=200)
     method, _ = lesson.train_simclr(train_set, test_set, temperature=0.5, settings=TINY)
     again = lesson.randbit_probes(method, train_set, test_set, 3)
@@ -98,6 +98,22 @@ def test_randbit_run_is_data_then_training_then_probes():
     json.dumps(run)  # cacheable
     plain = randbit_run(0, settings=TINY, max_train=200)
     assert plain["bit_accuracy"] is None and set(plain["values"]) == {0}
+
+
+def test_random_randbit_run_is_the_calibrated_untrained_encoder():
+    run = randbit_run(2, method="random", settings=TINY, max_train=200, max_test=100)
+    assert run["seconds"] == 0.0 and run["method"] == "random" and len(run["values"]) == 100
+    train_set, test_set = lesson.randbit_data(2, max_train=200, max_test=100)
+    torch.manual_seed(0)
+    model = methods.build_method("simclr", in_channels=train_set.channels, width=TINY["width"])
+    measure.calibrate_batchnorm(model, train_set.images)
+    again = lesson.randbit_probes(model, train_set, test_set, 2)
+    assert run["content_accuracy"] == again["content_accuracy"] and run["erank_h"] == again["erank_h"]
+    torch.manual_seed(0)
+    uncalibrated = methods.build_method("simclr", in_channels=train_set.channels, width=TINY["width"])
+    assert lesson.randbit_probes(uncalibrated, train_set, test_set, 2)["erank_h"] != run["erank_h"]
+    with pytest.raises(ValueError, match="'method' parameter of randbit_run must be one of"):
+        randbit_run(2, method="byol")
 
 
 def test_random_multidigits_probe_is_the_untrained_floor():

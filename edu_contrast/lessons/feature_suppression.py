@@ -33,7 +33,9 @@ from edu_contrast.lessons._cache import cache_key, cached
 
 __all__ = [
     "QUICK_SETTINGS",
+    "LAB_SETTINGS",
     "FULL_SETTINGS",
+    "RANDBIT_METHODS",
     "MULTIDIGITS_METHODS",
     "bit_targets",
     "bit_probe_accuracy",
@@ -49,10 +51,13 @@ __all__ = [
 ]
 
 # Training recipes (SmallConvNet width, AdamW learning rate): quick mode runs a whole RandBit sweep
-# (8 runs) in about 20 s of CPU time on 8×8 digits; full mode trains 6× longer, twice as wide.
+# (8 runs) in about 20 s of CPU time on 8×8 digits; lab mode trains on a few thousand 28×28
+# Fashion-MNIST images; full mode trains 6× longer than quick, twice as wide.
 QUICK_SETTINGS = {"epochs": 5, "width": 16, "batch_size": 128, "lr": 2e-3}
+LAB_SETTINGS = {"epochs": 6, "width": 16, "batch_size": 128, "lr": 2e-3}
 FULL_SETTINGS = {"epochs": 30, "width": 32, "batch_size": 128, "lr": 2e-3}
 MULTIDIGITS_METHODS = ("simclr", "supervised", "random")
+RANDBIT_METHODS = ("simclr", "random")
 
 
 def bit_targets(values: torch.Tensor, bits: int) -> torch.Tensor:
@@ -117,10 +122,16 @@ def _settings(settings: dict | None) -> dict:
     return merged
 
 
-def _base(dataset: str, max_train: int | None, seed: int) -> tuple[data.ImageTensors, data.ImageTensors]:
+def _base(
+    dataset: str, max_train: int | None, seed: int, max_test: int | None = None
+) -> tuple[data.ImageTensors, data.ImageTensors]:
+    """The ``dataset``'s splits, each cut to a stratified random subset of at most ``max_*`` images."""
     train_set, test_set = data.load_dataset(dataset, "train"), data.load_dataset(dataset, "test")
+    g = torch.Generator().manual_seed(seed)
     if max_train is not None and max_train < len(train_set):
-        train_set = train_set.subset(max_train, torch.Generator().manual_seed(seed))
+        train_set = train_set.subset(max_train, g)
+    if max_test is not None and max_test < len(test_set):
+        test_set = test_set.subset(max_test, g)
     return train_set, test_set
 
 
@@ -135,14 +146,21 @@ def _fit(method, train_set, test_set, settings: dict, seed: int, augment_config=
     return time.perf_counter() - start
 
 
-def randbit_data(bits: int, *, dataset: str = "digits", max_train: int | None = None, seed: int = 0):
+def randbit_data(
+    bits: int,
+    *,
+    dataset: str = "digits",
+    max_train: int | None = None,
+    max_test: int | None = None,
+    seed: int = 0,
+):
     """``(train, test)``: RandBit(``dataset``, k = ``bits``), the test images with their own integers u.
 
-    ``bits`` = 0 is the plain dataset (the baseline); ``max_train`` keeps a random subset of the training
-    images.
+    ``bits`` = 0 is the plain dataset (the baseline); ``max_train`` and ``max_test`` keep stratified random
+    subsets of the images.
     """
     bits = check_int(bits, "bits", "randbit_data", minimum=0)
-    base_train, base_test = _base(dataset, max_train, seed)
+    base_train, base_test = _base(dataset, max_train, seed, max_test)
     if not bits:
         return base_train, base_test
     train_set = data.RandBit(base_train, bits, generator=torch.Generator().manual_seed(seed + 1))
@@ -152,11 +170,16 @@ def randbit_data(bits: int, *, dataset: str = "digits", max_train: int | None = 
 def train_simclr(train_set, test_set, *, temperature: float, settings: dict | None = None, seed: int = 0):
     """``(method, seconds)``: SimCLR at τ = ``temperature`` on a fresh SmallConvNet seeded with ``seed``."""
     settings = _settings(settings)
-    torch.manual_seed(seed)
-    method = methods.build_method(
-        "simclr", in_channels=train_set.channels, width=settings["width"], temperature=temperature
-    )
+    method = _seeded_simclr(train_set, settings["width"], temperature, seed)
     return method, _fit(method, train_set, test_set, settings, seed)
+
+
+def _seeded_simclr(train_set, width: int, temperature: float, seed: int):
+    """A fresh SimCLR on a SmallConvNet of ``width``, its weights drawn with ``seed``."""
+    torch.manual_seed(seed)
+    return methods.build_method(
+        "simclr", in_channels=train_set.channels, width=width, temperature=temperature
+    )
 
 
 def randbit_probes(method, train_set, test_set, bits: int) -> dict:
@@ -185,27 +208,40 @@ def randbit_run(
     bits: int,
     *,
     temperature: float = 0.5,
+    method: str = "simclr",
     dataset: str = "digits",
     settings: dict | None = None,
     max_train: int | None = None,
+    max_test: int | None = None,
     seed: int = 0,
 ) -> dict:
     r"""Train SimCLR on RandBit(``dataset``, k = ``bits``) and probe its features h for content and bits.
 
     ``temperature`` is τ of NT-Xent; ``settings`` overrides ``QUICK_SETTINGS`` (epochs, width of the
     SmallConvNet, batch_size, lr). ``randbit_data`` → ``train_simclr`` → ``randbit_probes``.
+    ``method="random"`` skips the training: the same seeded SmallConvNet with BatchNorm statistics
+    calibrated on the training images (``measure.calibrate_batchnorm``), the baseline a trained encoder
+    is compared with.
 
     Returns:
-        ``{"bits", "temperature", "seconds"}`` and the keys of ``randbit_probes``.
+        ``{"bits", "temperature", "method", "seconds"}`` and the keys of ``randbit_probes``.
     """
     where = "randbit_run"
     bits = check_int(bits, "bits", where, minimum=0)
     temperature = check_positive(temperature, "temperature", where)
+    check_choice(method, "method", where, RANDBIT_METHODS)
     settings = _settings(settings)
-    train_set, test_set = randbit_data(bits, dataset=dataset, max_train=max_train, seed=seed)
-    method, seconds = train_simclr(train_set, test_set, temperature=temperature, settings=settings, seed=seed)
-    run = {"bits": bits, "temperature": temperature, "seconds": seconds}
-    return run | randbit_probes(method, train_set, test_set, bits)
+    sizes = {"max_train": max_train, "max_test": max_test}
+    train_set, test_set = randbit_data(bits, dataset=dataset, seed=seed, **sizes)
+    if method == "simclr":
+        model, seconds = train_simclr(
+            train_set, test_set, temperature=temperature, settings=settings, seed=seed
+        )
+    else:
+        model, seconds = _seeded_simclr(train_set, settings["width"], temperature, seed), 0.0
+        measure.calibrate_batchnorm(model, train_set.images)
+    run = {"bits": bits, "temperature": temperature, "method": method, "seconds": seconds}
+    return run | randbit_probes(model, train_set, test_set, bits)
 
 
 def multidigits_run(
