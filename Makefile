@@ -40,7 +40,7 @@ check-seeds: install
 
 # Solution notebooks (every `# Exercise:` stub cell replaced by the package's reference) in build/solutions/.
 solutions: install
-	$(BIN)/python -m edu_contrast.exercises._notebooks --out build/solutions notebooks/*.ipynb
+	$(BIN)/python -m edu_contrast.exercises._make_solutions --out build/solutions notebooks/*.ipynb
 
 # Grade a folder of submitted notebooks: make grade DIR=submissions/
 grade: install

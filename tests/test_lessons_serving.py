@@ -50,3 +50,32 @@ def test_compare_backends_latency_and_similarities(setup):
     assert all(v == pytest.approx(1, abs=1e-4) for v in same.values())
     other = lesson.similarities(backends, test_data.images[0], test_data.images[1])
     assert np.ptp(list(other.values())) < 0.1  # the backends agree
+
+
+class FixedEmbedder:
+    """An Embedder stand-in whose h is given: row i of ``features`` for image i."""
+
+    def __init__(self, features):
+        self.features = np.asarray(features, dtype=np.float32)
+
+    def embed(self, images):
+        return self.features[: len(images)]
+
+
+def test_class_cosines_average_same_and_different_class_pairs():
+    h = [[1, 0], [2, 0], [0, 3], [1, 1]]  # classes 0, 0, 1, 1
+    rows = lesson.class_cosines({"fixed": FixedEmbedder(h)}, np.zeros((4, 1, 2, 2)), [0, 0, 1, 1])
+    same_pairs = [1.0, 1.0, 2**-0.5, 2**-0.5]  # (0, 1), (1, 0), (2, 3), (3, 2)
+    different_pairs = [0.0, 2**-0.5, 0.0, 2**-0.5] * 2  # (0, 2), (0, 3), (1, 2), (1, 3) and back
+    assert rows["fixed"]["same"] == pytest.approx(np.mean(same_pairs))
+    assert rows["fixed"]["different"] == pytest.approx(np.mean(different_pairs))
+
+
+def test_modes_pick_the_data_and_a_wrong_mode_is_named():
+    assert set(lesson.SETTINGS) == {"quick", "lab", "full"}
+    train_data, test_data = lesson.load_data("quick")
+    assert train_data.images.shape[1:] == (1, 8, 8) and len(test_data) > 0
+    with pytest.raises(ValueError, match="'mode' parameter of load_data"):
+        lesson.load_data("fast")
+    with pytest.raises(ValueError, match="'mode' parameter of train_encoder"):
+        lesson.train_encoder("unused", mode="lab ")

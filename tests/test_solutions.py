@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edu_contrast import exercises
-from edu_contrast.exercises._notebooks import main as solutions_main
+from edu_contrast.exercises._make_solutions import main as solutions_main
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

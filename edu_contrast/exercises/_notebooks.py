@@ -14,16 +14,14 @@ cell after it checks the student's function and picks what the notebook goes on 
 (``solution_source``); everything else stays. Notebooks are read and written as JSON (``indent=1``,
 the layout Jupyter writes), so no Jupyter package is needed.
 
-    python -m edu_contrast.exercises._notebooks --out build/solutions notebooks/*.ipynb
+    python -m edu_contrast.exercises._make_solutions --out build/solutions notebooks/*.ipynb  # make solutions
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
-import sys
 from pathlib import Path
 
 from edu_contrast._validation import fail
@@ -93,21 +91,3 @@ def write_solutions(paths, out_dir: str | Path) -> list[tuple[Path, int]]:
         count = len(exercise_cells(notebook))
         written.append((write_notebook(solution_notebook(notebook), Path(out_dir) / path.name), count))
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``make solutions``: one line per notebook, how many stubs it had."""
-    parser = argparse.ArgumentParser(description="Write solution notebooks (stub cells solved).")
-    parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("build/solutions"))
-    args = parser.parse_args(argv)
-    missing = [str(p) for p in args.notebooks if not p.is_file()]
-    if missing:
-        parser.error(f"argument notebooks: not a notebook file: {', '.join(missing)}")
-    for path, count in write_solutions(args.notebooks, args.out):
-        print(f"{path}: {count} exercise{'s' if count != 1 else ''} solved")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
