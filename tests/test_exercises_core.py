@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from edu_contrast import exercises
 from edu_contrast.exercises._core import ExerciseError, call_student, passed
@@ -12,6 +13,7 @@ from edu_contrast.exercises._registry import EXERCISES, exercise, verdict
 SCALE = 2.0
 
 
+@torch.no_grad()  # a decorated reference: its imports are read from this module, not torch's
 def doubled_norm(x):
     """2‖x‖ (a module constant, a module alias and a plain module, for the solution's imports)."""
     return SCALE * float(np.linalg.norm(x)) + math.floor(0.5)
@@ -67,7 +69,7 @@ def test_hint_and_show_solution_print_on_demand(check_twice_norm, capsys):
 
 def test_the_solution_is_the_references_source_with_its_imports(check_twice_norm):
     source = exercises.solution_source("twice_norm")
-    assert "import math\nimport numpy as np\nfrom test_exercises_core import SCALE" in source
+    assert "import math\nimport numpy as np\nimport torch\nfrom test_exercises_core import SCALE" in source
     assert "def twice_norm(x):" in source and "def doubled_norm" not in source
     namespace = {}
     exec(source, namespace)  # noqa: S102

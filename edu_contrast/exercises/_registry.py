@@ -118,6 +118,7 @@ def hint(name: str) -> None:
 
 def _imports(function: Callable) -> list[str]:
     """The import lines ``function``'s source needs: each global name it reads, from where it lives."""
+    function = inspect.unwrap(function)  # a decorated reference (@torch.no_grad()): the module's globals
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     lines = []
