@@ -141,3 +141,15 @@ def test_doubling_effects_recover_the_slopes_of_a_plane():
     assert lesson.doubling_effects(grid, "uniformity")["weight"] == pytest.approx(-0.3)
     with pytest.raises(ValueError, match="'key'"):
         lesson.doubling_effects(grid, "swd")
+
+
+def test_scale_and_load_data_per_mode():
+    """Quick: the whole 8×8 digits; lab: a seeded, stratified 16×16 Fashion-MNIST subset."""
+    assert lesson.scale("quick")["grid_steps"] < lesson.scale("lab")["grid_steps"]
+    with pytest.raises(ValueError, match="'mode' parameter of scale"):
+        lesson.scale("fast")
+    train, test = lesson.load_data("quick")
+    assert train.images.shape[1:] == (1, 8, 8) and (len(train), len(test)) == (1437, 360)
+    lab_train, lab_test = lesson.load_data("lab", seed=0)
+    assert lab_train.images.shape == (4000, 1, 16, 16) and len(lab_test) == 1000
+    assert torch.bincount(lab_test.labels).tolist() == [100] * 10  # stratified

@@ -114,3 +114,18 @@ def test_collapsed_embeddings_show_in_the_row():
     assert row["alignment"] == pytest.approx(0.0, abs=1e-5)
     assert row["erank_h"] == pytest.approx(1.0, abs=1e-5) and row["erank_z"] == pytest.approx(1.0, abs=1e-4)
     assert row["uniformity"] == pytest.approx(0.0, abs=1e-5)  # every pair at distance 0: log 1
+
+
+def test_scale_and_resized_subset():
+    """Lab: Fashion-MNIST area-resized to 16×16 (the mean of each 28/16 cell), subsets drawn by the seed."""
+    assert lesson.scale("quick")["dataset"] == "digits" and lesson.scale("lab")["image"] == 16
+    with pytest.raises(ValueError, match="'mode' parameter of scale"):
+        lesson.scale("slow")
+    full = lesson.resized_subset("fashion-mnist", "test", None, 28)
+    small = lesson.resized_subset("fashion-mnist", "test", None, 14)
+    assert small.images.shape == (10_000, 1, 14, 14) and small.images.dtype == torch.uint8
+    pooled = F.avg_pool2d(full.images[:5].float(), 2).round()  # 28 → 14 is an exact 2×2 mean
+    torch.testing.assert_close(small.images[:5].float(), pooled, atol=1.0, rtol=0)
+    train, test = lesson.load_data("lab", seed=1)
+    assert (len(train), len(test)) == (4000, 1000) and train.images.shape[-1] == 16
+    assert not torch.equal(lesson.load_data("lab", seed=2)[0].images, train.images)  # another draw

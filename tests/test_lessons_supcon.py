@@ -231,9 +231,10 @@ def test_with_noisy_labels_copies_and_label_noise_scores():
     torch.manual_seed(0)
     model = CrossEntropyBaseline(Flat(), num_classes=4, hidden_dim=8, out_dim=4)
     scores = G.label_noise_scores(model, noisy, data, k=5)
-    assert set(scores) == {"knn_accuracy", "spread"}
+    assert set(scores) == {"knn_accuracy", "linear_accuracy", "spread"}
     h_noisy, h_clean = measure.embed(model, noisy.images), measure.embed(model, data.images)
     assert scores["knn_accuracy"] == probes.knn_probe(h_noisy, noisy.labels, h_clean, data.labels, k=5)
+    assert scores["linear_accuracy"] == probes.linear_probe(h_noisy, noisy.labels, h_clean, data.labels)
     z_clean = measure.embed(model, data.images, project=True)  # (40, 4)
     assert scores["spread"] == pytest.approx(G.within_class_spread(z_clean, data.labels))
     assert scores["spread"] != pytest.approx(G.within_class_spread(z_clean, noisy.labels))  # clean labels
@@ -253,3 +254,18 @@ def test_off_diagonal_and_the_simplex_toy():
         z, y
     )
     assert not G.simplex_toy(6, 2, 0.5, steps=20)["fits"]
+
+
+def test_scale_and_load_data_per_mode():
+    """Quick is the whole 8×8 digits; lab a seeded, stratified, 16×16 Fashion-MNIST subset."""
+    assert G.scale("lab")["noise_rates"][-1] == 0.5 and G.scale("full")["samples_per_epoch"] == 20_000
+    with pytest.raises(ValueError, match="'mode' parameter of scale"):
+        G.scale("medium")
+    train, test = G.load_data("quick")
+    assert train.images.shape[1:] == (1, 8, 8) and (len(train), len(test)) == (1437, 360)
+    lab_train, lab_test = G.load_data("lab", seed=1)
+    assert lab_train.images.shape == (4000, 1, 16, 16) and lab_test.images.dtype == torch.uint8
+    assert torch.bincount(lab_train.labels).tolist() == [400] * 10  # stratified
+    assert not torch.equal(
+        G.load_data("lab", seed=2)[0].images, lab_train.images
+    )  # the seed draws the subset

@@ -12,6 +12,8 @@ has what the notebook needs around them:
   (so two models are compared on the same projections and prior samples);
 * ``project_on_directions`` and ``sphere_projection_density``: the 1-D random projections of
   Figure A.1 and the exact density of a projection of the uniform hypersphere;
+* ``scale`` and ``load_data``: the notebook's sizes and data per mode (8×8 digits in quick mode,
+  Fashion-MNIST at 16×16 in lab mode and at 28×28 in full mode);
 * a 2-D toy (``toy_inputs``, ``train_toy``, ``weight_temperature_grid``) small enough to train live:
   an MLP maps noisy 2-D points to z ∈ ℝ², so the fitted distribution can be seen directly.
 
@@ -28,11 +30,14 @@ from torch import nn
 
 from edu_contrast import diagnostics, losses
 from edu_contrast._validation import check_choice, check_embeddings, check_int, check_positive, fail
+from edu_contrast.lessons.methods import resized_subset
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
 from edu_contrast.utils import one_thread
 
 __all__ = [
+    "scale",
+    "load_data",
     "PRIORS",
     "DISTRIBUTIONS",
     "random_directions",
@@ -45,6 +50,32 @@ __all__ = [
     "weight_temperature_grid",
     "doubling_effects",
 ]
+
+
+MODES = ("quick", "lab", "full")
+_SCALES = {  # every size and budget of notebook 08, per mode (train/test None: the whole split)
+    "quick": dict(dataset="digits", image=8, train=None, test=None, width=16, epochs=15,
+                  grid_weights=(0.5, 1.0, 2.0), grid_steps=150),
+    "lab": dict(dataset="fashion-mnist", image=16, train=4000, test=1000, width=16, epochs=10,
+                grid_weights=(0.25, 0.5, 1.0, 2.0), grid_steps=300),
+    "full": dict(dataset="fashion-mnist", image=28, train=20_000, test=2000, width=32, epochs=30,
+                 grid_weights=(0.25, 0.5, 1.0, 2.0), grid_steps=300),
+}  # fmt: skip
+
+
+def scale(mode: str) -> dict:
+    """The sizes of notebook 08 in ``mode`` ("quick", "lab", "full"): data, width, epochs, the λ–τ grid."""
+    return dict(_SCALES[check_choice(mode, "mode", "scale", MODES)])
+
+
+def load_data(mode: str, *, seed: int = 0):
+    """``(train, test)`` ``ImageTensors`` of ``scale(mode)``: 8×8 digits (quick), Fashion-MNIST at 16×16
+    (lab: 4000 / 1000 images) or 28×28 (full: 20 000 / 2000), subsets drawn with ``seed``."""
+    size = scale(mode)
+    return tuple(
+        resized_subset(size["dataset"], split, size[split], size["image"], seed=seed)
+        for split in ("train", "test")
+    )
 
 
 def _check_loss_choice(distribution: str, prior: str, where: str) -> None:

@@ -17,6 +17,8 @@ MoCo paper writes K for the queue length and m for the momentum; ``notebooks/00_
 ``evaluate_method`` gives one row of the comparison: ``measure``'s report of the test images (alignment
 of two augmented views, uniformity and erank of the clean z, erank of h, positive cosine) and two
 probes on h: the linear probe with every label and ``probes.few_label_probe`` with ``per_class``.
+``scale(mode)`` holds every size and budget of the notebook per mode and ``load_data(mode, seed=...)``
+its data: 8×8 digits (quick), Fashion-MNIST area-resized to 16×16 (lab, a 2-core CPU) or 28×28 (full).
 """
 
 from __future__ import annotations
@@ -24,12 +26,61 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast import measure, probes
-from edu_contrast._validation import check_int, check_positive, fail
+from edu_contrast import data, measure, probes
+from edu_contrast._validation import check_choice, check_int, check_positive, fail
 
-__all__ = ["check_momentum", "queue_ages", "key_encoder_weights", "evaluate_method"]
+__all__ = [
+    "scale",
+    "resized_subset",
+    "load_data",
+    "check_momentum",
+    "queue_ages",
+    "key_encoder_weights",
+    "evaluate_method",
+]
+
+MODES = ("quick", "lab", "full")
+_SCALES = {  # every size and budget of notebook 06, per mode (train/test None: the whole split)
+    "quick": dict(dataset="digits", image=8, train=None, test=None, width=16, queue=1024,
+                  epochs=12, batch_size=128, lr=2e-3),
+    "lab": dict(dataset="fashion-mnist", image=16, train=4000, test=1000, width=16, queue=2048,
+                epochs=10, batch_size=128, lr=2e-3),
+    "full": dict(dataset="fashion-mnist", image=28, train=20_000, test=2_000, width=32, queue=4096,
+                 epochs=30, batch_size=256, lr=2e-3),
+}  # fmt: skip
+
+
+def scale(mode: str) -> dict:
+    """The sizes of notebook 06 in ``mode`` ("quick", "lab", "full"): data, width, queue M and budget."""
+    return dict(_SCALES[check_choice(mode, "mode", "scale", MODES)])
+
+
+def resized_subset(name: str, split: str, n: int | None, side: int, *, seed: int = 0) -> data.ImageTensors:
+    """A stratified subset of ``n`` images (``None``: all) of ``data.load_dataset(name, split)``, drawn
+    with ``seed`` and area-resized to ``side``×``side``: uint8 ``(n, C, side, side)``."""
+    part = data.load_dataset(name, split)
+    if n is not None and n < len(part):
+        part = part.subset(n, torch.Generator().manual_seed(seed))
+    if part.images.shape[-1] != side:
+        images = F.interpolate(part.images.float(), size=side, mode="area")  # (n, C, side, side)
+        part = data.ImageTensors(images.round().clamp(0, 255).to(torch.uint8), part.labels, part.classes)
+    return part
+
+
+def load_data(mode: str, *, seed: int = 0) -> tuple[data.ImageTensors, data.ImageTensors]:
+    """``(train, test)`` of ``scale(mode)`` (``resized_subset``, subsets drawn with ``seed``).
+
+    Quick: scikit-learn's digits (1437 / 360, 8×8). Lab: Fashion-MNIST at 16×16; full: at 28×28.
+    """
+    size = scale(mode)
+    return tuple(
+        resized_subset(size["dataset"], split, size[split], size["image"], seed=seed)
+        for split in ("train", "test")
+    )
 
 
 def check_momentum(momentum, where: str) -> float:

@@ -25,10 +25,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from edu_contrast import losses, measure, probes
-from edu_contrast._validation import check_embeddings, check_int, check_labels, check_positive, fail
+from edu_contrast._validation import (
+    check_choice,
+    check_embeddings,
+    check_int,
+    check_labels,
+    check_positive,
+    fail,
+)
+from edu_contrast.lessons.methods import resized_subset
 from edu_contrast.utils import one_thread
 
 __all__ = [
+    "scale",
+    "load_data",
     "class_means",
     "within_class_spread",
     "centred_mean_cosines",
@@ -44,6 +54,31 @@ __all__ = [
     "with_noisy_labels",
     "label_noise_scores",
 ]
+
+MODES = ("quick", "lab", "full")
+_SCALES = {  # every size and budget of notebook 07, per mode (train/test None: the whole split)
+    "quick": dict(dataset="digits", image=8, train=None, test=None, width=16, epochs=15, batch_size=128,
+                  samples_per_epoch=None, noise_rates=(0.0, 0.5)),
+    "lab": dict(dataset="fashion-mnist", image=16, train=4000, test=1000, width=16, epochs=10, batch_size=128,
+                samples_per_epoch=None, noise_rates=(0.0, 0.5)),
+    "full": dict(dataset="fashion-mnist", image=28, train=None, test=2000, width=32, epochs=30,
+                 batch_size=256, samples_per_epoch=20_000, noise_rates=(0.0, 0.3, 0.6)),
+}  # fmt: skip
+
+
+def scale(mode: str) -> dict:
+    """The sizes of notebook 07 in ``mode`` ("quick", "lab", "full"): data, width, budget, noise rates."""
+    return dict(_SCALES[check_choice(mode, "mode", "scale", MODES)])
+
+
+def load_data(mode: str, *, seed: int = 0):
+    """``(train, test)`` ``ImageTensors`` of ``scale(mode)``: 8×8 digits (quick), Fashion-MNIST at 16×16
+    (lab: 4000 / 1000 images) or 28×28 (full: 60 000 / 2000), subsets drawn with ``seed``."""
+    size = scale(mode)
+    return tuple(
+        resized_subset(size["dataset"], split, size[split], size["image"], seed=seed)
+        for split in ("train", "test")
+    )
 
 
 def _unit_and_classes(z, labels, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -281,8 +316,9 @@ def label_noise_scores(method: nn.Module, noisy_train, test, *, k: int = 20) -> 
     """How a model trained on ``noisy_train`` does on the clean ``test`` labels.
 
     ``knn_accuracy``: the kNN probe on the encoder features h, whose neighbours carry the *noisy* training
-    labels (the only labels one has), scored on the clean test labels; ``spread``: ``within_class_spread``
-    of the test projections z under their clean labels.
+    labels (the only labels one has), scored on the clean test labels; ``linear_accuracy``: the linear
+    probe on h fitted on the noisy training labels, scored on the clean test labels; ``spread``:
+    ``within_class_spread`` of the test projections z under their clean labels.
 
     Args:
         method: a trained method (``embed``/``project``).  noisy_train, test: ``ImageTensors``.
@@ -293,5 +329,6 @@ def label_noise_scores(method: nn.Module, noisy_train, test, *, k: int = 20) -> 
     z_test = measure.embed(method, test.images, project=True)  # (M, out_dim)
     return {
         "knn_accuracy": probes.knn_probe(h_train, noisy_train.labels, h_test, test.labels, k=k),
+        "linear_accuracy": probes.linear_probe(h_train, noisy_train.labels, h_test, test.labels),
         "spread": within_class_spread(z_test, test.labels),
     }
