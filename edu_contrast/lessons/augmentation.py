@@ -56,7 +56,7 @@ SETTINGS = {
                   lr=2e-3, strengths=(0.0, 0.5), min_scales=(0.2, 1.0)),
     "lab": dict(dataset="tinted", n_train=2048, n_test=1000, size=16, width=16, epochs=5, batch_size=256,
                 lr=2e-3, strengths=STRENGTHS, min_scales=MIN_SCALES),
-    "full": dict(dataset="cifar10", n_train=None, n_test=None, size=32, width=None, epochs=100,
+    "full": dict(dataset="cifar10", n_train=None, n_test=None, size=32, width=None, epochs=30,
                  batch_size=512, lr=1e-3, strengths=STRENGTHS, min_scales=MIN_SCALES),
 }  # fmt: skip
 
