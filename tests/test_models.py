@@ -122,6 +122,28 @@ def test_build_encoder_passes_convnet_options():
     assert set(ENCODERS) == {"convnet", "resnet18", "resnet50"}
 
 
+def test_last_kernel_1_replaces_the_last_3x3_convolution_by_a_1x1_one():
+    # The 4w → feature_dim convolution is most of the multiply-adds on 28×28 images (docs/benchmarks.md).
+    wide, narrow = (
+        SmallConvNet(1, feature_dim=64, width=8),
+        SmallConvNet(1, feature_dim=64, width=8, last_kernel=1),
+    )
+    last = [m for m in narrow.modules() if isinstance(m, nn.Conv2d)][-1]
+    assert (
+        last.kernel_size == (1, 1)
+        and last.padding == (0, 0)
+        and (last.in_channels, last.out_channels) == (32, 64)
+    )
+    assert [m for m in wide.modules() if isinstance(m, nn.Conv2d)][-1].kernel_size == (3, 3)  # the default
+    x = torch.rand(2, 1, 28, 28)
+    assert narrow(x).shape == wide(x).shape == (2, 64)
+    assert narrow.features[3][0].weight.numel() * 9 == wide.features[3][0].weight.numel()
+    with pytest.raises(
+        ValueError, match="'last_kernel' parameter of SmallConvNet must be one of 1, 3. Got 5"
+    ):
+        SmallConvNet(last_kernel=5)
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match=r"'name' parameter of build_encoder must be one of 'convnet'"):
         build_encoder("resnet34", 3)

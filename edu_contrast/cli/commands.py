@@ -25,8 +25,9 @@ from edu_contrast.cli.parser import (
     TEMPERATURE_METHODS,
 )
 
-SETTINGS = ("encoder", "width", "feature_dim", "epochs", "batch_size", "lr", "temperature",
+SETTINGS = ("encoder", "width", "feature_dim", "last_kernel", "epochs", "batch_size", "lr", "temperature",
             "samples_per_epoch", "weight_decay", "seed", "amp")  # fmt: skip
+CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel")  # the encoder's settings in method.spec
 FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")  # fit's own
 
 __all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
@@ -49,7 +50,7 @@ def _from_checkpoint(saved: dict, method: str, parser) -> dict:
         )
     values = {key: saved[key] for key in FROM_RUN if key in saved}
     if spec.get("name") == method:
-        values.update({key: spec.get(key) for key in ("encoder", "width", "feature_dim")})
+        values.update({key: spec.get(key) for key in CONVNET_KEYS})
         if "temperature" in spec:
             values["temperature"] = spec["temperature"]
     return values
@@ -71,7 +72,8 @@ def settings(args, parser: argparse.ArgumentParser, saved: dict | None = None) -
         values |= _from_checkpoint(saved, method, parser)
     values |= {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
     if values["encoder"] != "convnet":
-        for flag, key in (("--width", "width"), ("--feature-dim", "feature_dim")):
+        for key in CONVNET_KEYS[1:]:
+            flag = "--" + key.replace("_", "-")
             if getattr(args, key) is not None:
                 parser.error(
                     f"argument {flag}: only the convnet encoder has a {key.replace('_', ' ')} "
@@ -97,7 +99,7 @@ def _build(s: dict, channels: int):
     hyper = {"temperature": s["temperature"]} if s["method"] in TEMPERATURE_METHODS else {}
     return methods.build_method(
         s["method"], encoder=s["encoder"], in_channels=channels, width=s["width"],
-        feature_dim=s["feature_dim"], **hyper,
+        feature_dim=s["feature_dim"], last_kernel=s["last_kernel"], **hyper,
     )  # fmt: skip
 
 

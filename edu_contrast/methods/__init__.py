@@ -43,6 +43,7 @@ def build_method(
     in_channels: int = 3,
     width: int | None = None,
     feature_dim: int | None = None,
+    last_kernel: int | None = None,
     **hyperparameters,
 ) -> ContrastiveMethod:
     """Build a method by name on a fresh encoder.
@@ -51,8 +52,8 @@ def build_method(
         name: one of ``METHODS`` ("simclr", "moco", "byol", "supcon", "vicreg").
         encoder: name for ``models.build_encoder`` ("convnet", "resnet18", "resnet50").
         in_channels: image channels (1 for digits and Fashion-MNIST, 3 for CIFAR-10).
-        width, feature_dim: channel width w and output size of the small "convnet"
-            (``models.SmallConvNet``); None keeps its defaults.
+        width, feature_dim, last_kernel: channel width w, output size and last kernel size (3 or 1)
+            of the small "convnet" (``models.SmallConvNet``); None keeps its defaults.
         **hyperparameters: passed to the method class (``temperature=0.2``, ``queue_size=...``).
 
     Returns:
@@ -63,7 +64,7 @@ def build_method(
     in_channels = check_int(in_channels, "in_channels", where)
     options = {
         k: check_int(v, k, where)
-        for k, v in (("width", width), ("feature_dim", feature_dim))
+        for k, v in (("width", width), ("feature_dim", feature_dim), ("last_kernel", last_kernel))
         if v is not None
     }
     if options:
@@ -75,6 +76,7 @@ def build_method(
         "in_channels": in_channels,
         "width": options.get("width"),
         "feature_dim": options.get("feature_dim"),
+        "last_kernel": options.get("last_kernel"),
         **{k: v.item() if isinstance(v, np.generic) else v for k, v in hyperparameters.items()},
     }  # NumPy scalars as Python numbers; an nn.Parameter τ stays the parameter (torch.save keeps it)
     return method
