@@ -54,7 +54,7 @@ _SCALES = {  # every size and budget of the notebook, per mode
                   simclr_batches=(32, 128, 512), moco_batch=32, queues=(128, 512)),
     "lab": dict(image=16, train=2000, test=1000, width=12, dim=48, epochs=4, batch=128, track=512,
                 simclr_batches=(32, 128, 512), moco_batch=32, queues=(256, 2048)),
-    "full": dict(image=28, train=60_000, test=10_000, width=32, dim=128, epochs=30, batch=256, track=1000,
+    "full": dict(image=28, train=20_000, test=5_000, width=32, dim=128, epochs=20, batch=256, track=1000,
                  simclr_batches=(32, 128, 512), moco_batch=32, queues=(256, 4096)),
 }  # fmt: skip
 FIT = {"lr": 2e-3, "weight_decay": 1e-4, "progress": False, "knn_train_size": 2000, "knn_test_size": 500}
