@@ -62,6 +62,7 @@ def plot_head_depth(table: Mapping, spread: Mapping, *, baseline: float | None =
     left.set(
         xlabel="projection head depth L (0: z = h)", ylabel="linear probe accuracy", title="probe h vs z"
     )
+    left.set_xticks(sorted(next(iter(table.values()))))
     left.legend(fontsize="x-small", ncol=2)
     depths = sorted(spread["h"])
     width = 0.38
