@@ -50,10 +50,11 @@ __all__ = [
 STRENGTHS = (0.0, 0.25, 0.5, 1.0)  # s
 MIN_SCALES = (0.08, 0.2, 0.5, 1.0)  # s_min
 
-# Per mode: the data (Tinted Fashion-MNIST at `size`, or CIFAR-10) and SimCLR's training recipe.
+# Per mode: the data (Tinted Fashion-MNIST at `size`, or CIFAR-10) and SimCLR's training recipe. Quick runs
+# 4 of lab's 16 cells at lab's scale (smaller runs, 3 epochs on 1024 images, did not separate s = 0 from 0.5).
 SETTINGS = {
-    "quick": dict(dataset="tinted", n_train=1024, n_test=512, size=16, width=8, epochs=3, batch_size=128,
-                  lr=2e-3, strengths=(0.0, 0.5), min_scales=(0.2, 1.0)),
+    "quick": dict(dataset="tinted", n_train=2048, n_test=1000, size=16, width=16, epochs=5, batch_size=256,
+                  lr=2e-3, strengths=(0.0, 0.5), min_scales=(0.5, 1.0)),
     "lab": dict(dataset="tinted", n_train=2048, n_test=1000, size=16, width=16, epochs=5, batch_size=256,
                 lr=2e-3, strengths=STRENGTHS, min_scales=MIN_SCALES),
     "full": dict(dataset="cifar10", n_train=None, n_test=None, size=32, width=None, epochs=30,
