@@ -5,9 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edu_contrast import exercises
-from edu_contrast.cli.grade import grade_command
-from edu_contrast.cli.parser import build_parser
+from edu_contrast import cli, exercises
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "10_serving.ipynb"
 STUB = "def quantize_uint8(t, scale, zero_point):\n"
@@ -58,8 +56,7 @@ def test_grades_a_correct_a_wrong_a_stub_only_and_a_broken_submission(submission
 
 
 def test_the_command_prints_the_table(submissions, capsys):
-    parser = build_parser()
-    assert grade_command(parser.parse_args(["grade", str(submissions)]), parser, 0.0) == 0
+    assert cli.main(["grade", str(submissions)]) == 0  # python -m edu_contrast grade DIR
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["student", "exercise", "result", "message"]
     assert lines[1].split()[:3] == ["ada", "quantize_uint8", "pass"]
@@ -73,12 +70,9 @@ def test_a_folder_without_notebooks_is_one_error_line(tmp_path, capsys, make):
     if make == "empty":
         folder.mkdir()
         (folder / "notes.txt").write_text("no notebooks here")
-    parser = build_parser()
-    with pytest.raises(SystemExit) as exit_info:
-        grade_command(parser.parse_args(["grade", str(folder)]), parser, 0.0)
-    assert exit_info.value.code == 2
+    assert cli.main(["grade", str(folder)]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith(f"{parser.prog}: error: argument DIR: {folder}")
+    assert error.startswith(f"python -m edu_contrast grade: error: argument DIR: {folder}")
     assert "Traceback" not in error
 
 

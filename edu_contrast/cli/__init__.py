@@ -1,4 +1,4 @@
-"""``python -m edu_contrast train|evaluate``: train a method, or re-probe a checkpoint.
+"""``python -m edu_contrast train|evaluate|serve|grade``: train, re-probe, serve, grade notebooks.
 
     python -m edu_contrast train                                   # SimCLR on digits, CPU, about a minute
     python -m edu_contrast train --dataset fashion-mnist --out runs/fm
@@ -6,6 +6,7 @@
     python -m edu_contrast train --out runs/fm --overwrite         # start that folder over
     python -m edu_contrast evaluate runs/fm
     python -m edu_contrast serve --checkpoint runs/fm --backend onnx-int8   # HTTP: /embed, /similarity
+    python -m edu_contrast grade submissions/                      # a table: student, exercise, pass/fail
     torchrun --nproc_per_node=2 -m edu_contrast train ...          # DistributedDataParallel
 
 Read in this order: ``parser.py`` (the flags, their help and the per-dataset defaults),
@@ -22,10 +23,11 @@ import time
 
 from edu_contrast.cli.commands import evaluate_command, interrupted, settings, summary, train_command
 from edu_contrast.cli.errors import FLAGS, explain, to_flags
+from edu_contrast.cli.grade import grade_command
 from edu_contrast.cli.parser import DATASET_DEFAULTS, METHOD_DEFAULTS, PROG, build_parser, number
 from edu_contrast.serve.app import main as serve_main
 
-COMMANDS = {"train": train_command, "evaluate": evaluate_command}
+COMMANDS = {"train": train_command, "evaluate": evaluate_command, "grade": grade_command}
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
 
 __all__ = [
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{interrupted(args, argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        data_flag = "--data-root" if args.data_root is not None else "--dataset"
+        data_flag = "--data-root" if getattr(args, "data_root", None) is not None else "--dataset"
         message = None if args.debug else explain(error, args.stage, data_flag)
         if message is None:
             raise
