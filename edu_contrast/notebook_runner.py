@@ -2,7 +2,7 @@
 
     python -m edu_contrast.notebook_runner notebooks/*.ipynb            # quick mode, report times
     python -m edu_contrast.notebook_runner --html build/html notebooks/*.ipynb
-    python -m edu_contrast.notebook_runner --mode lab --seed 0 1 2 notebooks/*.ipynb  # make check-seeds
+    python -m edu_contrast.notebook_runner notebooks/*.ipynb --mode lab --seed 0 1 2  # make check-seeds
     python -m edu_contrast.notebook_runner --full notebooks/05_feature_suppression.ipynb  # no cell limit
 
 Instructors can run a modified notebook the same way to check it still passes its check cells.

@@ -121,5 +121,5 @@ def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tm
     assert notebook_runner.main(["--full", str(path)]) == 0
     assert notebook_runner.main([str(path)]) == 0
     assert notebook_runner.main(["--full", "--cell-timeout", "5", str(path)]) == 0
-    assert notebook_runner.main(["--mode", "lab", "--seed", "0", "1", str(path)]) == 0
+    assert notebook_runner.main([str(path), "--mode", "lab", "--seed", "0", "1"]) == 0
     assert timeouts == [None, 600, 5, None, None]

@@ -33,11 +33,13 @@ __all__ = [
 ]
 # Topic modules add themselves below, one line each:
 from edu_contrast.exercises.alignment_uniformity import *  # noqa: F403
+from edu_contrast.exercises.augmentation import *  # noqa: F403
 from edu_contrast.exercises.collapse import *  # noqa: F403
 from edu_contrast.exercises.feature_suppression import *  # noqa: F403
 from edu_contrast.exercises.generalized import *  # noqa: F403
 from edu_contrast.exercises.infonce import *  # noqa: F403
 from edu_contrast.exercises.methods import *  # noqa: F403
+from edu_contrast.exercises.projection_head import *  # noqa: F403
 from edu_contrast.exercises.serving import *  # noqa: F403
 from edu_contrast.exercises.simclr_cifar10 import *  # noqa: F403
 from edu_contrast.exercises.supcon import *  # noqa: F403
