@@ -6,7 +6,7 @@
 
 1. ``python -m edu_contrast train --method simclr --dataset fashion-mnist --device cpu`` in a fresh
    process (the dataset defaults of ``cli.parser.DATASET_DEFAULTS``: SmallConvNet width 16, h of size 256,
-   1×1 last convolution, batch 128, τ = 0.2, AdamW 3·10⁻³, batched augmentation in the training process;
+   3×3 last convolution, batch 128, τ = 0.2, AdamW 3·10⁻³, batched augmentation in the training process;
    arguments after ``--`` are added), timed from process
    start to exit; its accuracy is its own final probe, ``probes.linear_probe`` on h of all 60 000 train /
    10 000 test images.

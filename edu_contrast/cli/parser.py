@@ -24,7 +24,7 @@ TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 DATASET_DEFAULTS = {
     "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "last_kernel": 3, "epochs": 20,
                "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None},
-    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 256, "last_kernel": 1, "epochs": 5,
+    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 256, "last_kernel": 3, "epochs": 3,
                       "batch_size": 128, "lr": 3e-3, "samples_per_epoch": None},
     "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "last_kernel": None, "epochs": 100,
                 "batch_size": 512, "lr": 2e-3, "samples_per_epoch": None},
