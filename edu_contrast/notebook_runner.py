@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             nb, seconds = execute_notebook(path, mode=mode, seed=seed, timeout=timeout)
             line = f"{path.name}: {seconds:.1f} s ({mode} mode, seed {seed})"
             if args.html is not None:
-                line += f" -> {render_html(nb, args.html / (path.stem + '.html'))}"
+                name = path.stem + (f"-seed{seed}" if len(args.seed) > 1 else "")  # one page per run
+                line += f" -> {render_html(nb, args.html / (name + '.html'))}"
             print(line, flush=True)
     return 0
 
