@@ -30,7 +30,7 @@ from torch import nn
 
 from edu_contrast import diagnostics, losses
 from edu_contrast._validation import check_choice, check_embeddings, check_int, check_positive, fail
-from edu_contrast.lessons.methods import resized_subset
+from edu_contrast.lessons.methods import train_test_subsets
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
 from edu_contrast.utils import one_thread
@@ -71,11 +71,7 @@ def scale(mode: str) -> dict:
 def load_data(mode: str, *, seed: int = 0):
     """``(train, test)`` ``ImageTensors`` of ``scale(mode)``: 8×8 digits (quick), Fashion-MNIST at 16×16
     (lab: 4000 / 1000 images) or 28×28 (full: 20 000 / 2000), subsets drawn with ``seed``."""
-    size = scale(mode)
-    return tuple(
-        resized_subset(size["dataset"], split, size[split], size["image"], seed=seed)
-        for split in ("train", "test")
-    )
+    return train_test_subsets(scale(mode), seed=seed)
 
 
 def _check_loss_choice(distribution: str, prior: str, where: str) -> None:

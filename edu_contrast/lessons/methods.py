@@ -37,6 +37,7 @@ __all__ = [
     "scale",
     "resized_subset",
     "load_data",
+    "train_test_subsets",
     "check_momentum",
     "queue_ages",
     "key_encoder_weights",
@@ -76,7 +77,11 @@ def load_data(mode: str, *, seed: int = 0) -> tuple[data.ImageTensors, data.Imag
 
     Quick: scikit-learn's digits (1437 / 360, 8×8). Lab: Fashion-MNIST at 16×16; full: at 28×28.
     """
-    size = scale(mode)
+    return train_test_subsets(scale(mode), seed=seed)
+
+
+def train_test_subsets(size: dict, *, seed: int = 0) -> tuple[data.ImageTensors, data.ImageTensors]:
+    """``(train, test)`` ``resized_subset``s for a ``scale`` dict (its dataset, image side, train, test)."""
     return tuple(
         resized_subset(size["dataset"], split, size[split], size["image"], seed=seed)
         for split in ("train", "test")

@@ -33,7 +33,7 @@ from edu_contrast._validation import (
     check_positive,
     fail,
 )
-from edu_contrast.lessons.methods import resized_subset
+from edu_contrast.lessons.methods import train_test_subsets
 from edu_contrast.utils import one_thread
 
 __all__ = [
@@ -74,11 +74,7 @@ def scale(mode: str) -> dict:
 def load_data(mode: str, *, seed: int = 0):
     """``(train, test)`` ``ImageTensors`` of ``scale(mode)``: 8×8 digits (quick), Fashion-MNIST at 16×16
     (lab: 4000 / 1000 images) or 28×28 (full: 60 000 / 2000), subsets drawn with ``seed``."""
-    size = scale(mode)
-    return tuple(
-        resized_subset(size["dataset"], split, size[split], size["image"], seed=seed)
-        for split in ("train", "test")
-    )
+    return train_test_subsets(scale(mode), seed=seed)
 
 
 def _unit_and_classes(z, labels, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
