@@ -33,7 +33,7 @@ from edu_contrast._validation import check_choice, check_embeddings, check_int, 
 from edu_contrast.lessons.methods import train_test_subsets
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
-from edu_contrast.utils import one_thread
+from edu_contrast.utils import MODES, one_thread
 
 __all__ = [
     "scale",
@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 
-MODES = ("quick", "lab", "full")
 _SCALES = {  # every size and budget of notebook 08, per mode (train/test None: the whole split)
     "quick": dict(dataset="digits", image=8, train=None, test=None, width=16, epochs=15,
                   grid_weights=(0.5, 1.0, 2.0), grid_steps=150),

@@ -32,6 +32,7 @@ from torch import nn
 
 from edu_contrast import data, measure, probes
 from edu_contrast._validation import check_choice, check_int, check_positive, fail
+from edu_contrast.utils import MODES
 
 __all__ = [
     "scale",
@@ -44,7 +45,6 @@ __all__ = [
     "evaluate_method",
 ]
 
-MODES = ("quick", "lab", "full")
 _SCALES = {  # every size and budget of notebook 06, per mode (train/test None: the whole split)
     "quick": dict(dataset="digits", image=8, train=None, test=None, width=16, queue=1024,
                   epochs=12, batch_size=128, lr=2e-3),

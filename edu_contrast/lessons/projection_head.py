@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from edu_contrast import data, diagnostics, measure, methods, probes, train
 from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.utils import MODES
 
 __all__ = [
     "MODES",
@@ -48,7 +49,6 @@ __all__ = [
     "batch_queue_study",
 ]
 
-MODES = ("quick", "lab", "full")
 _SCALES = {  # every size and budget of the notebook, per mode
     "quick": dict(image=16, train=1024, test=512, width=8, dim=32, epochs=2, batch=128, track=256,
                   simclr_batches=(32, 128, 512), moco_batch=32, queues=(128, 512)),

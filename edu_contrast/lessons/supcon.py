@@ -34,7 +34,7 @@ from edu_contrast._validation import (
     fail,
 )
 from edu_contrast.lessons.methods import train_test_subsets
-from edu_contrast.utils import one_thread
+from edu_contrast.utils import MODES, one_thread
 
 __all__ = [
     "scale",
@@ -55,7 +55,6 @@ __all__ = [
     "label_noise_scores",
 ]
 
-MODES = ("quick", "lab", "full")
 _SCALES = {  # every size and budget of notebook 07, per mode (train/test None: the whole split)
     "quick": dict(dataset="digits", image=8, train=None, test=None, width=16, epochs=15, batch_size=128,
                   samples_per_epoch=None, noise_rates=(0.0, 0.5)),
