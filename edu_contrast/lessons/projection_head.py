@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from edu_contrast import data, diagnostics, measure, methods, probes, train
 from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.lessons.methods import resized_subset
 from edu_contrast.utils import MODES
 
 __all__ = [
@@ -71,17 +71,11 @@ def load_data(mode: str, *, seed: int = 0) -> tuple[data.ImageTensors, data.Imag
     The subsets are drawn with ``seed``: ``(train, test)`` ``ImageTensors`` of uint8 ``(n, 1, S, S)``.
     """
     size = scale(mode)
-    sets = []
-    for split, n in (("train", size["train"]), ("test", size["test"])):
-        full = data.load_dataset("fashion-mnist", split)
-        part = full.subset(n, torch.Generator().manual_seed(seed)) if n < len(full) else full
-        images = part.images.float()  # (n, 1, 28, 28)
-        if size["image"] != images.shape[-1]:
-            images = F.interpolate(images, size=size["image"], mode="area")  # (n, 1, S, S)
-        sets.append(
-            data.ImageTensors(images.round().clamp(0, 255).to(torch.uint8), part.labels, part.classes)
-        )
-    return sets[0], sets[1]
+    train_set, test_set = (
+        resized_subset("fashion-mnist", split, size[split], size["image"], seed=seed)
+        for split in ("train", "test")
+    )
+    return train_set, test_set
 
 
 # ----------------------------------------------------------------------------- head depth × loss
