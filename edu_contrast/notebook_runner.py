@@ -56,6 +56,12 @@ def execute_notebook(path: str | Path, *, mode: str = "quick", seed: int = 0, ti
     return nb, seconds
 
 
+def printed_text(nb) -> str:
+    """Everything an executed notebook's code cells printed (stdout and stderr streams), in cell order."""
+    text = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    return "".join(t if isinstance(t, str) else "".join(t) for t in text)
+
+
 def render_html(nb, out_path: str | Path) -> Path:
     """Write an executed notebook as a standalone HTML page (widgets keep their saved state)."""
     from nbconvert import HTMLExporter

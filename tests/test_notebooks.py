@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edu_contrast import exercises
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 BADGE = "https://colab.research.google.com/github/edu-contrast/edu_contrast/blob/main/notebooks/{name}"
@@ -88,11 +90,16 @@ def _parse(cell: str) -> ast.AST:
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_runs_in_quick_mode(path):
-    from edu_contrast.notebook_runner import execute_notebook
+    from edu_contrast.notebook_runner import execute_notebook, printed_text
 
     nb, seconds = execute_notebook(path, mode="quick")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # As committed, every exercise is an untouched stub: its check cell says so and falls back to the
+    # package's reference (tests/test_solutions.py runs the other way, with the solutions filled in).
+    stubs = len(exercises.exercise_cells(json.loads(path.read_text())))
+    printed = printed_text(nb)
+    assert printed.count("not written yet") == stubs and printed.count("uses the package's") == stubs
     print(f"{path.name}: {seconds:.1f} s in quick mode")
 
 

@@ -1,6 +1,6 @@
 """Every notebook with exercise cells: stubs as the convention says, solutions that pass their checkers,
-and (slow) the notebook runs top to bottom both ways — as committed (stubs: the package's reference is
-used) and as ``make solutions`` writes it (the solution is used)."""
+and (slow) the solution notebook, as ``make solutions`` writes it, runs top to bottom on the solutions.
+The committed notebooks (stubs: the package's reference is used) run in tests/test_notebooks.py."""
 
 import ast
 import json
@@ -62,21 +62,16 @@ def test_make_solutions_refuses_a_missing_notebook(tmp_path, capsys):
     assert exit_info.value.code == 2 and "argument notebooks" in capsys.readouterr().err
 
 
-def _outputs(nb) -> str:
-    text = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    return "".join(t if isinstance(t, str) else "".join(t) for t in text)
-
-
 @pytest.mark.slow
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
-def test_runs_both_ways_in_quick_mode(path, tmp_path):
-    from edu_contrast.notebook_runner import execute_notebook
+def test_the_solution_notebook_runs_in_quick_mode_on_the_students_functions(path, tmp_path):
+    """The other way round from tests/test_notebooks.py, which runs the committed stubs."""
+    from edu_contrast.notebook_runner import execute_notebook, printed_text
 
     names = [name for _, name in exercises.exercise_cells(json.loads(path.read_text()))]
-    stubbed, _ = execute_notebook(path, mode="quick")
-    assert _outputs(stubbed).count("not written yet") == len(names)
-    assert _outputs(stubbed).count("uses the package's") == len(names)
     (solution, _), *_ = exercises.write_solutions([path], tmp_path)
     solved, _ = execute_notebook(solution, mode="quick")
-    assert all(f"uses your {name}" in _outputs(solved) for name in names)
+    printed = printed_text(solved)
+    assert all(f"uses your {name}" in printed for name in names)
+    assert "not written yet" not in printed and "uses the package's" not in printed
