@@ -1,157 +1,171 @@
-"""A real browser: JupyterLab on a free localhost port, notebook 02 in headless Chromium (Playwright
-driving Debian's /usr/bin/chromium). Run all cells, move the τ slider, and the figure must change.
-A screenshot is saved to build/screenshots/ on failure.
+"""A real browser: every notebook 01–12 in JupyterLab (one server on a free localhost port for the whole
+session) and headless Chromium (Playwright driving Debian's /usr/bin/chromium). Each notebook runs top to
+bottom in quick mode; then one control of each of its explorers is moved and that explorer must draw a new
+figure, with no cell raising and no traceback on the page. A screenshot is saved to
+build/screenshots/<notebook>.png on failure. ``EXPLORERS`` says which control; a fast test checks that it
+names every explorer the notebooks call.
 
-Without Chromium the test is skipped (a student's laptop: the reason says how to install it), but under
-CI (``CI=true``) a missing Chromium fails: CI installs it (.ci/run) and must never skip this test silently."""
+Without Chromium the browser tests are skipped (a student's laptop: the reason says how to install it),
+but under CI (``CI=true``) a missing Chromium fails: CI installs it (.ci/run) and must never skip them."""
 
-import os
+import json
+import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_lab import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONTROL_CLASS,
+    control_in,
+    explorer_cell,
+    images_in,
+    move,
+    open_and_run_all,
+    require_chromium,
+    running_lab,
+    tracebacks,
+    wait_for_new_figure,
+    wait_idle,
+)
+
+from edu_contrast.utils import MODE_ENV, QUICK_ENV, SEED_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-INSTALL = "apt-get install chromium chromium-driver"
-NOTEBOOK = "02_temperature.ipynb"
-SLIDER_LABEL = "τ"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SCREENSHOTS = ROOT / "build" / "screenshots"
+NOTEBOOK_ENV = {QUICK_ENV: "1", MODE_ENV: "quick", SEED_ENV: "0"}
+RUN_ALL_MS, REDRAW_MS = 600_000, 120_000
+
+# notebook → {explorer it calls: (kind of control to move, the control's description)}.
+# kind: "slider" (one arrow key), "dropdown" (another entry), "toggle" (another button).
+EXPLORERS = {
+    "01_infonce.ipynb": {"mi_explorer": ("slider", "ρ")},
+    "02_temperature.ipynb": {"temperature_explorer": ("slider", "τ")},
+    "03_alignment_uniformity.ipynb": {
+        "snapshot_explorer": ("slider", "epoch"),
+        "weight_explorer": ("slider", "λ"),
+    },
+    "04_collapse.ipynb": {"collapse_explorer": ("toggle", "projector")},  # on: a run it already drew
+    "05_feature_suppression.ipynb": {
+        "randbit_explorer": ("toggle", "τ"),
+        "multidigits_explorer": ("slider", "large L"),
+    },
+    "06_methods.ipynb": {
+        "queue_explorer": ("slider", "steps"),
+        "comparison_explorer": ("dropdown", "method"),
+    },
+    "07_supcon.ipynb": {
+        "simplex_explorer": ("slider", "classes C"),
+        "noise_explorer": ("dropdown", "left panel"),
+    },
+    "08_generalized.ipynb": {"generalized_explorer": ("slider", "λ")},
+    "09_simclr_cifar10.ipynb": {"augmentation_explorer": ("slider", "seed")},
+    "10_serving.ipynb": {"similarity_explorer": ("slider", "b")},
+    "11_projection_head.ipynb": {"ablation_explorer": ("slider", "epoch")},
+    "12_augmentation.ipynb": {"augmentation_explorer": ("dropdown", "s")},
+}
 
 
-def require_chromium(path: str = CHROMIUM, environ=os.environ) -> None:
-    """Return when Chromium is at ``path``; otherwise skip, or fail under CI (``CI`` set to true/1/yes)."""
-    if Path(path).exists():
-        return
-    reason = f"{path} is missing; install it with `sudo {INSTALL}` to run the browser test"
-    if environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI=true: CI must run it, and .ci/run installs it)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def lab(tmp_path):
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
     """JupyterLab serving a copy of the notebooks (autosave must not write outputs into the repository)."""
     require_chromium()
-    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
-    port, token = _free_port(), "edu-contrast-test"
-    # One BLAS/OpenMP thread: the kernel shares two cores with the browser and the server, and
-    # oversubscribed OpenMP threads spin-wait (a 20x slowdown measured on a loaded 2-core machine).
-    threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    env = dict(os.environ, EDU_CONTRAST_QUICK="1", **threads)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1"]
-    cmd += [f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"]
-    cmd += ["--LabApp.expose_app_in_browser=True"]  # window.jupyterapp lets the test run commands
-    log = open(tmp_path / "lab.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.terminate()
-                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
-            time.sleep(0.5)
-    yield f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}"
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    with running_lab(root, NOTEBOOK_ENV) as server:
+        yield server
 
 
-def _output_images(page) -> list[str]:
-    return page.eval_on_selector_all(
-        ".jp-OutputArea-output img", "els => els.map(e => e.getAttribute('src'))"
-    )
+@pytest.fixture(scope="session")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
-# The notebook panel's own state (not the DOM: JupyterLab may virtualise off-screen cells).
-_KERNEL_IDLE = """() => { const w = window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle'; }"""
-_RUN_STATE = """() => { const w = window.jupyterapp.shell.currentWidget;
-  const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  const errors = cells.flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error'))
-                      .map(o => o.ename + ': ' + o.evalue);
-  const done = cells.every(c => c.model.executionCount !== null);
-  return {errors, done: done && w.sessionContext.session.kernel.status === 'idle'}; }"""
+def _check_explorer(page, explorer: str, kind: str, label: str) -> None:
+    """Move the ``label`` control of ``explorer`` once; its own output must show a new image."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-
-def _wait_idle(page, timeout_ms):
-    page.wait_for_function(_KERNEL_IDLE, timeout=timeout_ms)
-
-
-def _wait_all_cells_run(page, timeout_ms):
-    """Until every code cell has an execution count and the kernel is idle; fail at the first error."""
-    handle = page.wait_for_function(
-        f"() => {{ const s = ({_RUN_STATE})(); return (s.errors.length || s.done) ? s : false; }}",
-        timeout=timeout_ms,
-        polling=500,
-    )
-    state = handle.json_value()
-    assert not state["errors"], f"{NOTEBOOK} raised while running all cells: {state['errors']}"
+    cell = explorer_cell(page, explorer)
+    control = control_in(cell, kind, label)
+    control.wait_for(timeout=30_000)
+    before = images_in(cell)
+    assert before, f"{explorer} drew no figure before any control moved"
+    move(control, kind)
+    try:
+        wait_for_new_figure(control, before, REDRAW_MS)
+    except PlaywrightTimeout:
+        pytest.fail(
+            f"moving {label!r} did not redraw {explorer}; tracebacks on the page:\n{tracebacks(page)}"
+        )
+    wait_idle(page, REDRAW_MS)
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_moving_the_temperature_slider_redraws_the_figure(lab):
-    from playwright.sync_api import sync_playwright
+@pytest.mark.parametrize("notebook", sorted(EXPLORERS))
+def test_every_explorer_redraws_when_a_control_moves(lab, browser, notebook):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_and_run_all(page, lab, notebook, RUN_ALL_MS)
+        for explorer, (kind, label) in EXPLORERS[notebook].items():
+            _check_explorer(page, explorer, kind, label)
+        assert not tracebacks(page), f"{notebook} shows a traceback:\n{tracebacks(page)}"
+    except Exception:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{Path(notebook).stem}.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        lab.shut_down_kernels()  # one kernel at a time: memory stays low
 
-    shots = ROOT / "build" / "screenshots"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(lab)
-            page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            _wait_idle(page, 120_000)  # the kernel has started
-            # Not awaited: the command's promise resolves only when every cell has run.
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-            slider = page.locator(".widget-hslider", has=page.locator(".widget-label", has_text=SLIDER_LABEL))
-            slider.first.wait_for(timeout=240_000)
-            _wait_all_cells_run(page, 300_000)  # the training cells after the explorer, too
-            before = _output_images(page)
-            readout = slider.first.locator(".widget-readout")
-            value_before = readout.inner_text()
-            slider.first.locator(".noUi-handle").click()
-            for _ in range(3):
-                page.keyboard.press("ArrowLeft")
-            page.wait_for_function(
-                "(b) => { const s = Array.from(document.querySelectorAll('.jp-OutputArea-output img'),"
-                " e => e.getAttribute('src'));"
-                " return s.some((x, i) => x !== b[i]) || s.length !== b.length; }",
-                arg=before,
-                timeout=60_000,
-            )
-            _wait_idle(page, 60_000)
-            assert readout.inner_text() != value_before, "the τ slider did not move"
-            assert _output_images(page) != before, "moving τ did not redraw the figure"
-            tracebacks = page.locator(
-                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-            )
-            assert "Traceback" not in " ".join(tracebacks.all_inner_texts())
-        except Exception:
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / "browser_failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+
+# --- the table against the notebooks and widget modules (fast: no browser needed) ---------------------
+
+
+def _explorers_called(path: Path) -> set[str]:
+    cells = json.loads(path.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return set(re.findall(r"\b(\w+_explorer)\(", code))
+
+
+def test_every_notebook_has_an_entry():
+    assert sorted(EXPLORERS) == [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_table_names_every_explorer_the_notebook_calls(path):
+    called = _explorers_called(path)
+    assert called == set(EXPLORERS.get(path.name, {})), (
+        f"{path.name} calls {sorted(called)}: give each a control to move in tests/test_browser.py EXPLORERS"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_control_is_a_known_kind_labelled_in_the_package(path):
+    stem = path.stem.split("_", 1)[1]
+    source = "".join(
+        (ROOT / "edu_contrast" / folder / f"{stem}.py").read_text() for folder in ("widgets", "lessons")
+    )
+    for explorer, (kind, label) in EXPLORERS[path.name].items():
+        assert f"def {explorer}(" in source, f"{explorer} is not defined in widgets/{stem}.py"
+        assert kind in CONTROL_CLASS, f"{explorer}: unknown kind {kind!r}"
+        assert f'"{label}"' in source, f"{explorer}: no control labelled {label!r} in widgets/{stem}.py"
+
+
+def test_the_table_check_catches_a_new_explorer(tmp_path):
+    notebook = tmp_path / "02_temperature.ipynb"
+    cells = [{"cell_type": "code", "source": ["W.temperature_explorer()\n", "W.batch_explorer(n=3)"]}]
+    notebook.write_text(json.dumps({"cells": cells}))
+    assert _explorers_called(notebook) == {"temperature_explorer", "batch_explorer"}
+    with pytest.raises(AssertionError, match="batch_explorer"):
+        test_the_table_names_every_explorer_the_notebook_calls(notebook)
 
 
 # --- what happens without Chromium (fast: no browser needed) ------------------------------------------
