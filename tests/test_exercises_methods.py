@@ -212,16 +212,81 @@ def test_enqueue_mistakes_are_named(student, message):
         check_enqueue(student)
 
 
-def test_enqueue_checker_agrees_with_moco_on_a_long_run():
-    """The reference loop in this file is MoCo.enqueue: same queue and pointer over many uneven batches."""
-    from edu_contrast.exercises.methods import _reference_enqueue
+# ---------------------------------------------------------------- registry: fallback, hint, solution
 
-    g = torch.Generator().manual_seed(0)
-    queue = torch.nn.functional.normalize(torch.randn(7, 3, generator=g), dim=1)
-    mine, ptr = queue.clone(), 0
-    for n in (3, 5, 1, 7, 9, 2):
-        keys = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=1)
-        queue, expected_ptr = _reference_enqueue(queue, ptr, keys)
-        ptr = enqueue_reference(mine, ptr, keys)
-        assert ptr == expected_ptr
-        assert torch.allclose(mine, queue, atol=1e-6)
+UPDATE_MISTAKES = [
+    (update_swapped, "did you swap β and 1 − β"),
+    (update_without_no_grad, "torch.no_grad"),
+    (update_the_online_network, "changed the online network's weights"),
+    (update_returns_a_copy, "returned a new network"),
+    (update_without_one_minus_m, "factor 1"),
+    (update_does_nothing, "did not change"),
+    (update_with_buffers, "BatchNorm running statistics"),
+]
+ENQUEUE_MISTAKES = [
+    (enqueue_without_wrap, "wrap around with % M"),
+    (enqueue_truncating, "runs past the end"),
+    (enqueue_pointer_not_wrapped, "the pointer must wrap around too"),
+    (enqueue_pointer_not_moved, "the pointer did not move"),
+    (enqueue_slice_wrap_only, "only the newest M keys stay"),
+    (enqueue_returns_queue_and_pointer, "return only the new pointer"),
+    (enqueue_rebinds_the_queue, "write into it in place"),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "solution", "mistakes"),
+    [
+        (check_momentum_update, update_reference, UPDATE_MISTAKES),
+        (check_enqueue, enqueue_reference, ENQUEUE_MISTAKES),
+    ],
+)
+def test_verify_checker(check, solution, mistakes, capsys):
+    exercises.verify_checker(check, solution, mistakes)
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["momentum_update", "enqueue"])
+def test_the_solution_make_solutions_writes_passes(name):
+    namespace = {}
+    exec(exercises.solution_source(name), namespace)  # noqa: S102
+    assert getattr(exercises, f"check_{name}")(namespace[name]) is True
+
+
+@pytest.mark.parametrize(
+    ("check", "name", "reference"),
+    [
+        (check_momentum_update, "momentum_update", "edu_contrast.methods.base.ema_update"),
+        (check_enqueue, "enqueue", "edu_contrast.lessons.methods.enqueue"),
+    ],
+)
+def test_fallback_uses_the_reference_for_a_stub(check, name, reference, capsys):
+    def stub(a, b, c):
+        raise NotImplementedError("write it")
+
+    chosen = check(stub, fallback=True)
+    assert f"{chosen.__module__}.{chosen.__name__}" == reference
+    out = capsys.readouterr().out
+    assert "not written yet" in out and f"uses the package's {reference}" in out
+
+
+def test_fallback_uses_the_students_function_once_it_passes(capsys):
+    assert check_enqueue(enqueue_reference, fallback=True) is enqueue_reference
+    assert check_momentum_update(update_reference, fallback=True) is update_reference
+    out = capsys.readouterr().out
+    assert "uses your enqueue" in out and "uses your momentum_update" in out
+
+
+def test_hint_and_show_solution(capsys):
+    exercises.hint("enqueue")
+    out = capsys.readouterr().out
+    assert out.startswith("enqueue(queue: torch.Tensor, ptr: int, keys: torch.Tensor) -> int")
+    assert "(ptr + j) % M" in out and "show_solution('enqueue')" in out
+    exercises.hint("momentum_update")
+    assert "alpha=1 - beta" in capsys.readouterr().out
+    exercises.show_solution("enqueue")
+    out = capsys.readouterr().out
+    assert "lessons.methods.enqueue" in out and "def enqueue(queue" in out and "% size" in out
+    exercises.show_solution("momentum_update")
+    out = capsys.readouterr().out
+    assert "def momentum_update(target" in out and ".mul_(" in out

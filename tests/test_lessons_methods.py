@@ -40,6 +40,25 @@ def test_queue_ages_match_moco_enqueue(size, batch, steps):
     assert ptr == int(moco.queue_ptr)
 
 
+def test_enqueue_is_moco_enqueue_over_uneven_batches():
+    """One definition of the ring buffer: lesson.enqueue leaves the queue and pointer MoCo.enqueue does."""
+    g = torch.Generator().manual_seed(0)
+    moco = MoCo(_Flat(), hidden_dim=2, out_dim=3, queue_size=7)
+    mine, ptr = moco.queue.clone(), 0
+    for n in (3, 5, 1, 7, 9, 2):  # wraps, fills exactly, and overflows (n > M)
+        keys = F.normalize(torch.randn(n, 3, generator=g), dim=1)  # (n, 3) unit keys, as MoCo stores
+        moco.enqueue(keys)
+        ptr = lesson.enqueue(mine, ptr, keys)
+        assert ptr == int(moco.queue_ptr)
+        torch.testing.assert_close(mine, moco.queue)
+
+
+def test_enqueue_closed_form():
+    queue = torch.zeros(4, 1)
+    assert lesson.enqueue(queue, 3, torch.tensor([[1.0], [2.0]])) == 1  # slots 3, 0
+    assert queue[:, 0].tolist() == [2.0, 0.0, 0.0, 1.0]
+
+
 def test_queue_ages_closed_forms():
     ages, ptr = lesson.queue_ages(8, 2, 3)  # three batches of two: slots 0-5 written, ages 2, 2, 1, 1, 0, 0
     assert ages.tolist() == [2, 2, 1, 1, 0, 0, -1, -1] and ptr == 6

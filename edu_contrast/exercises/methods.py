@@ -10,8 +10,11 @@ as ``methods.base.ema_update`` does (BatchNorm running statistics stay the targe
 
 ``check_enqueue(fn)``: ``fn(queue, ptr, keys)`` writes the n new keys into the ring buffer ``queue``
 ``(M, d)`` at slots ptr, ptr + 1, … (mod M), overwriting the oldest entries, and returns the new pointer
-(ptr + n) mod M — what ``MoCo.enqueue`` does to its ``queue`` and ``queue_ptr`` buffers (the MoCo paper
-writes K for the queue length M).
+(ptr + n) mod M — ``lessons.methods.enqueue``, what ``MoCo.enqueue`` does to its ``queue`` and
+``queue_ptr`` buffers (the MoCo paper writes K for the queue length M).
+
+Both are registered exercises: ``check_NAME(fn, fallback=True)`` returns the function the notebook goes
+on with (``_registry``); the references are ``methods.base.ema_update`` and ``lessons.methods.enqueue``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from edu_contrast.exercises._core import ExerciseError, call_student, passed
-from edu_contrast.methods import MoCo
+from edu_contrast.exercises._registry import exercise
+from edu_contrast.lessons.methods import enqueue
 from edu_contrast.methods.base import ema_update, frozen_copy
 
 __all__ = ["check_momentum_update", "check_enqueue"]
@@ -121,6 +125,15 @@ def _check_one_update(student_fn, beta: float, seed: int, name: str) -> None:
             )
 
 
+MOMENTUM_HINT = (
+    "Loop over zip(target.parameters(), online.parameters()) and update each target parameter in place,\n"
+    "without gradient (inside `with torch.no_grad():`, or with p_θ.detach()):\n"
+    "p_ξ.mul_(beta).add_(p_θ, alpha=1 - beta). Parameters only: the\n"
+    "BatchNorm buffers stay the target's own. Return nothing; the caller keeps using `target`."
+)
+
+
+@exercise("momentum_update", reference=ema_update, hint=MOMENTUM_HINT)
 def check_momentum_update(student_fn) -> bool:
     r"""Check ``student_fn(target, online, beta)`` against ``methods.base.ema_update``.
 
@@ -139,22 +152,10 @@ def check_momentum_update(student_fn) -> bool:
 # ---------------------------------------------------------------------------- enqueue
 
 
-class _Flat(nn.Module):
-    """The smallest encoder MoCo accepts: a 1-d feature (only its queue is used here)."""
-
-    feature_dim = 1
-
-    def forward(self, x):
-        return x.flatten(1)[:, :1]
-
-
 def _reference_enqueue(queue: torch.Tensor, ptr: int, keys: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The package's MoCo.enqueue on a copy of ``queue`` with its pointer at ``ptr``."""
-    moco = MoCo(_Flat(), hidden_dim=2, out_dim=queue.shape[1], queue_size=queue.shape[0])
-    moco.queue.copy_(queue)
-    moco.queue_ptr.fill_(ptr)
-    moco.enqueue(keys)
-    return moco.queue.clone(), int(moco.queue_ptr)
+    """``lessons.methods.enqueue`` (= ``MoCo.enqueue``) on a copy of ``queue``: (new queue, new ptr)."""
+    queue = queue.clone()
+    return queue, enqueue(queue, ptr, keys)
 
 
 def _labelled_keys(n: int, dim: int, start: int) -> torch.Tensor:
@@ -251,8 +252,16 @@ def _check_one_enqueue(student_fn, size: int, ptr: int, n: int, dim: int, name: 
         )
 
 
+ENQUEUE_HINT = (
+    "For j = 0 … n − 1 write keys[j] into queue[(ptr + j) % M] (M = queue.shape[0]), in place: assign\n"
+    "to queue[...], never rebind `queue`. Then return the new pointer (ptr + n) % M, an int. Writing the\n"
+    "keys one by one in order also handles a batch larger than the queue (the newest M stay)."
+)
+
+
+@exercise("enqueue", reference=enqueue, hint=ENQUEUE_HINT)
 def check_enqueue(student_fn) -> bool:
-    r"""Check ``student_fn(queue, ptr, keys) -> new_ptr`` against ``MoCo.enqueue``.
+    r"""Check ``student_fn(queue, ptr, keys) -> new_ptr`` against ``lessons.methods.enqueue``.
 
         queue[(ptr + j) mod M] ← k_j   for j = 0 … n − 1,     new ptr = (ptr + n) mod M
 

@@ -40,6 +40,7 @@ __all__ = [
     "load_data",
     "train_test_subsets",
     "check_momentum",
+    "enqueue",
     "queue_ages",
     "key_encoder_weights",
     "evaluate_method",
@@ -96,11 +97,26 @@ def check_momentum(momentum, where: str) -> float:
     return momentum
 
 
+def enqueue(queue: torch.Tensor, ptr: int, keys: torch.Tensor) -> int:
+    r"""Write the n ``keys`` into the ring buffer ``queue`` in place; return the next slot to write.
+
+        queue[(ptr + j) mod M] ← k_j   for j = 0 … n − 1,        new ptr = (ptr + n) mod M
+
+    ``queue`` is ``(M, d)``, ``keys`` ``(n, d)``, ``ptr`` an int in [0, M). The oldest entries are
+    overwritten first; when n > M only the newest M keys stay. ``MoCo.enqueue`` does this to its
+    ``queue`` and ``queue_ptr`` buffers (after normalising the keys and gathering them across processes).
+    """
+    size = queue.shape[0]
+    for j in range(keys.shape[0]):
+        queue[(ptr + j) % size] = keys[j]  # (d,) key j into the oldest slot; wraps around at the end
+    return (ptr + keys.shape[0]) % size
+
+
 def queue_ages(queue_size: int, batch_size: int, steps: int) -> tuple[np.ndarray, int]:
     """Which step wrote each slot of MoCo's queue after ``steps`` enqueues of ``batch_size`` keys.
 
-    Step t (t = 1 … T) writes slots (ptr + j) mod M for j < N, ptr = (t − 1)·N mod M, exactly as
-    ``MoCo.enqueue``. ``queue_size`` is M, ``batch_size`` N, ``steps`` T.
+    Step t (t = 1 … T) writes slots (ptr + j) mod M for j < N, ptr = (t − 1)·N mod M (``enqueue``, as
+    ``MoCo.enqueue``). ``queue_size`` is M, ``batch_size`` N, ``steps`` T.
 
     Returns:
         ``(ages, ptr)``: ``ages`` int array ``(M,)`` with T − t for the slot's writer t (0 = the newest
@@ -110,13 +126,14 @@ def queue_ages(queue_size: int, batch_size: int, steps: int) -> tuple[np.ndarray
     queue_size = check_int(queue_size, "queue_size", where)
     batch_size = check_int(batch_size, "batch_size", where)
     steps = check_int(steps, "steps", where, minimum=0)
-    written = np.full(queue_size, -1, dtype=np.int64)  # (M,) the step that wrote each slot
+    written = torch.full((queue_size, 1), -1, dtype=torch.int64)  # (M, 1) the step that wrote each slot
     first = max(1, steps - math.ceil(queue_size / batch_size))  # older steps are overwritten entirely
+    ptr = (first - 1) * batch_size % queue_size
     for t in range(first, steps + 1):
-        slots = ((t - 1) * batch_size + np.arange(batch_size)) % queue_size  # (N,)
-        written[slots] = t
+        ptr = enqueue(written, ptr, torch.full((batch_size, 1), t))  # the "keys" are the step number
+    written = written[:, 0].numpy()  # (M,)
     ages = np.where(written >= 0, steps - written, -1)  # (M,)
-    return ages, steps * batch_size % queue_size
+    return ages, ptr
 
 
 def key_encoder_weights(momentum: float, max_age: int) -> np.ndarray:
