@@ -9,6 +9,7 @@ import torch
 
 from edu_contrast import exercises
 from edu_contrast.exercises import ExerciseError
+from edu_contrast.lessons import supcon as lesson
 
 # ----------------------------------------------------------------------------- the positive mask
 
@@ -134,3 +135,66 @@ def test_anchor_mistakes(wrong, message):
 def test_anchor_messages_show_the_numbers():
     with pytest.raises(ExerciseError, match=r"yours -?\d+\.\d{6}, expected \d+\.\d{6}"):
         exercises.check_supcon_anchor(self_positive)
+
+
+# ------------------------------------------------------------ registry: fallback, hint, solution
+
+MASK_MISTAKES = [
+    (lambda y: y[:, None] == y[None, :], "anchor is counted as its own positive"),
+    (lambda y: y[:, None] != y[None, :], "views of the *other* classes"),
+    (lambda y: mask_reference(y)[:, :-1], "shape"),
+    (lambda y: mask_reference(y).double(), "boolean mask"),
+]
+ANCHOR_MISTAKES = [
+    (self_positive, "anchor is counted as its own positive"),
+    (self_in_denominator, "anchor is in its own denominator"),
+    (log_inside, "averaged inside the log (L^sup_in)"),
+    (summed, "summed over the positives"),
+    (negatives_only_denominator, "other positives are missing from the denominator"),
+    (no_temperature, "temperature is missing"),
+    (flipped_sign, "sign is flipped"),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "solution", "mistakes"),
+    [
+        (exercises.check_positive_mask, mask_reference, MASK_MISTAKES),
+        (exercises.check_supcon_anchor, anchor_loop, ANCHOR_MISTAKES),
+    ],
+)
+def test_verify_checker(check, solution, mistakes):
+    exercises.verify_checker(check, solution, mistakes)
+
+
+@pytest.mark.parametrize("name", ["positive_mask", "supcon_anchor"])
+def test_the_solution_make_solutions_writes_passes(name, capsys):
+    namespace = {}
+    exec(exercises.solution_source(name), namespace)  # noqa: S102
+    assert getattr(exercises, f"check_{name}")(namespace[name]) is True
+    exercises.show_solution(name)
+    out = capsys.readouterr().out
+    assert f"lessons.supcon.{name}" in out and f"def {name}(" in out
+
+
+def test_fallback_picks_the_students_function_or_the_reference(capsys):
+    def stub(labels):
+        raise NotImplementedError("compare labels")
+
+    assert exercises.check_positive_mask(stub, fallback=True) is lesson.positive_mask
+    assert "not written yet" in capsys.readouterr().out
+    assert exercises.check_supcon_anchor(self_positive, fallback=True) is lesson.supcon_anchor
+    out = capsys.readouterr().out
+    assert "own positive" in out and "uses the package's edu_contrast.lessons.supcon.supcon_anchor" in out
+    assert exercises.check_supcon_anchor(anchor_loop, fallback=True) is anchor_loop
+    assert "uses your supcon_anchor" in capsys.readouterr().out
+
+
+def test_hints(capsys):
+    exercises.hint("positive_mask")
+    out = capsys.readouterr().out
+    assert out.startswith("positive_mask(labels: torch.Tensor)") and "~torch.eye" in out
+    exercises.hint("supcon_anchor")
+    out = capsys.readouterr().out
+    assert out.startswith("supcon_anchor(z: torch.Tensor, labels: torch.Tensor, i: int, temperature: float)")
+    assert "logsumexp" in out and "show_solution('supcon_anchor')" in out

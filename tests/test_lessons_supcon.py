@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edu_contrast import measure, probes
+from edu_contrast import losses, measure, probes
 from edu_contrast.data import ImageTensors
 from edu_contrast.lessons import supcon as G
 from edu_contrast.methods import CrossEntropyBaseline
@@ -67,6 +67,28 @@ def test_class_means_and_spread_match_loop_oracles(seed):
         G.class_means(z, y), torch.tensor(oracle_means(z, y), dtype=torch.float64), atol=1e-12
     )
     assert G.within_class_spread(z, y) == pytest.approx(oracle_spread(z, y), rel=1e-10)
+
+
+def test_positive_mask_closed_form():
+    mask = G.positive_mask(torch.tensor([0, 1, 0, 1]))
+    assert mask.tolist() == [
+        [False, False, True, False],
+        [False, False, False, True],
+        [True, False, False, False],
+        [False, True, False, False],
+    ]
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_supcon_anchor_averages_to_losses_supcon(temperature):
+    """The mean of ℓ_i over every anchor is losses.supcon with τ_b = τ (views flattened sample-major)."""
+    g = torch.Generator().manual_seed(0)
+    features = F.normalize(torch.randn(6, 2, 5, generator=g, dtype=torch.float64), dim=2)  # (N, V, d)
+    labels = torch.tensor([0, 1, 0, 2, 1, 2])  # (N,)
+    z, per_view = features.reshape(12, 5), labels.repeat_interleave(2)  # rows n·V + v
+    mean = torch.stack([G.supcon_anchor(z, per_view, i, temperature) for i in range(12)]).mean()
+    expected = losses.supcon(features, labels, temperature=temperature, base_temperature=temperature)
+    torch.testing.assert_close(mean, expected)
 
 
 def test_spread_closed_forms():

@@ -10,6 +10,9 @@ Over the M = N·V views of a batch, with unit rows ẑ, labels y per view and s_
   must give ``losses.supcon`` (with τ_b = τ). A wrong value is matched against the usual mistakes: the anchor
   counted as its own positive, i left in its own denominator, positives averaged inside the log (L^sup_in),
   a sum instead of a mean over P(i), the positives left out of the denominator, no temperature, the sign.
+
+Both are registered exercises (``check_NAME(fn, fallback=True)``, ``_registry``); the references are
+``lessons.supcon.positive_mask`` and ``lessons.supcon.supcon_anchor``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import torch
 
 from edu_contrast import losses
 from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
+from edu_contrast.exercises._registry import exercise
+from edu_contrast.lessons.supcon import positive_mask, supcon_anchor
 
 __all__ = ["check_positive_mask", "check_supcon_anchor"]
 
@@ -31,17 +36,20 @@ def _labels_case(seed: int) -> torch.Tensor:
     return per_sample.repeat_interleave(2)  # (NV,)
 
 
-def _reference_mask(labels: torch.Tensor) -> torch.Tensor:
-    same = labels[:, None] == labels[None, :]  # (M, M)
-    return same & ~torch.eye(len(labels), dtype=torch.bool)
+MASK_HINT = (
+    "Compare every label with every other by broadcasting: labels[:, None] == labels[None, :] is the\n"
+    "(M, M) bool matrix of 'same class'. Then take the anchor out of its own positives: & with the\n"
+    "negated identity, ~torch.eye(M, dtype=torch.bool)."
+)
 
 
+@exercise("positive_mask", reference=positive_mask, hint=MASK_HINT)
 def check_positive_mask(student_fn) -> bool:
     """Check ``student_fn(labels) -> (M, M) bool``: entry (i, p) is True iff p ∈ P(i) (p ≠ i, y_p = y_i)."""
     name = "check_positive_mask"
     for seed in range(3):
         labels = _labels_case(seed)
-        expected = _reference_mask(labels)
+        expected = positive_mask(labels)
         got = call_student(student_fn, labels.clone(), name=name)
         if not isinstance(got, torch.Tensor):
             raise ExerciseError(
@@ -90,7 +98,7 @@ def _anchor_variants(z: torch.Tensor, labels: torch.Tensor, i: int, temperature:
     lse_negatives = torch.logsumexp(logits[others & ~positives], dim=0)
     raw = z @ z[i]  # (M,) without τ
     return {
-        "correct": -(logits[positives] - lse).mean(),
+        "correct": supcon_anchor(z, labels, i, temperature),
         "self_positive": -(logits[with_self] - lse_self).mean(),
         "self_in_denominator": -(logits[positives] - lse_self).mean(),
         "log_inside": -(torch.logsumexp(logits[positives], dim=0) - math.log(int(positives.sum())) - lse),
@@ -129,6 +137,14 @@ def _as_float(value, name: str) -> float:
     return as_number(value, name, "one number, the loss ℓ_i of anchor i")
 
 
+ANCHOR_HINT = (
+    "logits = z @ z[i] / temperature is the row s_ia/τ. The denominator runs over A(i), every view but i:\n"
+    "torch.logsumexp(logits[others], dim=0) with others = torch.arange(M) != i. Subtract it from the\n"
+    "logits (log-probabilities), keep the positives P(i) (same label, not i) and return minus their mean."
+)
+
+
+@exercise("supcon_anchor", reference=supcon_anchor, hint=ANCHOR_HINT)
 def check_supcon_anchor(student_fn) -> bool:
     r"""Check ``student_fn(z, labels, i, temperature) -> ℓ_i`` for every anchor, then with ``losses.supcon``.
 

@@ -39,6 +39,8 @@ from edu_contrast.utils import MODES, one_thread
 __all__ = [
     "scale",
     "load_data",
+    "positive_mask",
+    "supcon_anchor",
     "class_means",
     "within_class_spread",
     "centred_mean_cosines",
@@ -74,6 +76,23 @@ def load_data(mode: str, *, seed: int = 0):
     """``(train, test)`` ``ImageTensors`` of ``scale(mode)``: 8×8 digits (quick), Fashion-MNIST at 16×16
     (lab: 4000 / 1000 images) or 28×28 (full: 60 000 / 2000), subsets drawn with ``seed``."""
     return train_test_subsets(scale(mode), seed=seed)
+
+
+def positive_mask(labels: torch.Tensor) -> torch.Tensor:
+    """SupCon's positives: the ``(M, M)`` bool mask of P(i) = {p ≠ i : y_p = y_i} (Khosla et al. 2020)."""
+    same_label = labels[:, None] == labels[None, :]  # (M, M)
+    return same_label & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)  # p ≠ i
+
+
+def supcon_anchor(z: torch.Tensor, labels: torch.Tensor, i: int, temperature: float) -> torch.Tensor:
+    r"""ℓ_i = −(1/|P(i)|) Σ_{p ∈ P(i)} log [exp(s_ip/τ) / Σ_{a ∈ A(i)} exp(s_ia/τ)],  A(i) = {a ≠ i}.
+
+    SupCon's loss of anchor ``i`` (Khosla et al. 2020, Eq. 2, L^sup_out); ``z`` ``(M, d)`` unit rows, s = ẑẑᵀ.
+    """
+    logits = z @ z[i] / temperature  # (M,) s_ia / τ
+    others = torch.arange(len(z), device=z.device) != i  # A(i)
+    log_prob = logits - torch.logsumexp(logits[others], dim=0)  # log exp(s_ia/τ) / Σ_{a ∈ A(i)} exp(s_ia/τ)
+    return -log_prob[positive_mask(labels)[i]].mean()  # the mean over P(i) stays outside the log
 
 
 def _unit_and_classes(z, labels, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
