@@ -7,6 +7,7 @@ import torch
 
 from edu_contrast import exercises
 from edu_contrast.exercises import ExerciseError
+from edu_contrast.lessons import generalized as lesson
 
 
 def reference(a, b):
@@ -65,3 +66,50 @@ def test_a_distance_wrong_only_inside_the_slice_is_caught():
 def test_not_a_function():
     with pytest.raises(TypeError, match="'student_fn'"):
         exercises.check_wasserstein_1d(torch.zeros(3))
+
+
+# ---------------------------------------------------------------- registry: fallback, hint, solution
+
+MISTAKES = [
+    (lambda a, b: (a - b).pow(2).mean(), "in the order they came"),
+    (lambda a, b: (a.sort().values - b).pow(2).mean(), "only a is sorted"),
+    (lambda a, b: (a - b.sort().values).pow(2).mean(), "only b is sorted"),
+    (lambda a, b: (a.sort().values - b.sort(descending=True).values).pow(2).mean(), "descending"),
+    (lambda a, b: (a.sort().values - b.sort().values).abs().mean(), "1-Wasserstein"),
+    (lambda a, b: (a.sort().values - b.sort().values).pow(2).sum(), "summed over the n pairs"),
+    (lambda a, b: reference(a, b).sqrt(), "square root"),
+    (lambda a, b: (a.mean() - b.mean()) ** 2, "only the means"),
+]
+
+
+def test_verify_checker():
+    exercises.verify_checker(exercises.check_wasserstein_1d, loop, MISTAKES)
+
+
+def test_the_solution_make_solutions_writes_passes(capsys):
+    namespace = {}
+    exec(exercises.solution_source("wasserstein_1d"), namespace)  # noqa: S102
+    assert exercises.check_wasserstein_1d(namespace["wasserstein_1d"]) is True
+    exercises.show_solution("wasserstein_1d")
+    out = capsys.readouterr().out
+    assert "lessons.generalized.wasserstein_1d" in out and "def wasserstein_1d(a" in out and ".sort()" in out
+
+
+def test_fallback_and_hint(capsys):
+    def stub(a, b):
+        raise NotImplementedError("sort both, average the squared differences")
+
+    assert exercises.check_wasserstein_1d(stub, fallback=True) is lesson.wasserstein_1d
+    out = capsys.readouterr().out
+    assert (
+        "not written yet" in out
+        and "uses the package's edu_contrast.lessons.generalized.wasserstein_1d" in out
+    )
+    assert exercises.check_wasserstein_1d(MISTAKES[0][0], fallback=True) is lesson.wasserstein_1d
+    assert "in the order they came" in capsys.readouterr().out
+    assert exercises.check_wasserstein_1d(loop, fallback=True) is loop
+    assert "uses your wasserstein_1d" in capsys.readouterr().out
+    exercises.hint("wasserstein_1d")
+    out = capsys.readouterr().out
+    assert out.startswith("wasserstein_1d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor")
+    assert "i-th smallest" in out and "show_solution('wasserstein_1d')" in out

@@ -27,6 +27,21 @@ def test_random_directions_are_orthonormal_blocks_and_seeded(dim, num):
     assert not torch.equal(lesson.random_directions(dim, num, seed=4), w)
 
 
+def test_wasserstein_1d_closed_forms_and_the_sliced_loss():
+    a = torch.randn(200, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # (n,)
+    assert math.isclose(float(lesson.wasserstein_1d(a, a + 0.5)), 0.25, rel_tol=1e-9)  # a shift: shift²
+    assert float(lesson.wasserstein_1d(a, a.flip(0))) == 0.0  # the same values in another order
+    assert math.isclose(float(lesson.wasserstein_1d(a, 2 * a)), float(a.pow(2).mean()), rel_tol=1e-9)
+    # Averaged over the K directions losses.sliced_wasserstein draws, it is that loss.
+    z = torch.randn(30, 4, generator=torch.Generator().manual_seed(1))  # (N, d)
+    g = torch.Generator().manual_seed(5)
+    prior = losses.sample_prior("normal", 30, 4, generator=g)  # the loss's draws, in its order
+    directions = torch.linalg.qr(torch.randn(4, 4, generator=g)).Q  # (d, K), as _orthogonal_directions
+    sliced = torch.stack([lesson.wasserstein_1d(z @ w, prior @ w) for w in directions.T]).mean()
+    expected = losses.sliced_wasserstein(z, prior="normal", generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(sliced, expected)
+
+
 def test_project_on_directions_is_a_matrix_product_and_normalises_for_the_sphere():
     z, w = randn(10, 3, seed=1).float(), lesson.random_directions(3, 2)
     assert torch.allclose(lesson.project_on_directions(z, w), z @ w, atol=1e-6)

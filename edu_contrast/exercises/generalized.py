@@ -8,7 +8,9 @@ the squared 2-Wasserstein distance between their empirical distributions: in 1-D
 matches the i-th smallest with the i-th smallest (Chen et al. 2020b, Sec. 2 and Algorithm 1). The checker
 tries closed forms first (a shifted copy: W₂² = shift²; a shuffled copy: 0), then random samples, and
 names the usual mistake. Finally it averages the student's function over K random projections and
-compares with ``losses.sliced_wasserstein``, which must then agree exactly.
+compares with ``losses.sliced_wasserstein``, which must then agree exactly. A registered exercise
+(``check_wasserstein_1d(fn, fallback=True)``, ``_registry``); the reference is
+``lessons.generalized.wasserstein_1d``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import torch
 
 from edu_contrast import losses
 from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
+from edu_contrast.exercises._registry import exercise
+from edu_contrast.lessons.generalized import wasserstein_1d
 from edu_contrast.losses.generalized import _orthogonal_directions
 
 __all__ = ["check_wasserstein_1d"]
@@ -28,7 +32,7 @@ def _variants(a: torch.Tensor, b: torch.Tensor) -> dict:
     """The correct value and what the usual mistakes return, by name."""
     sa, sb = a.sort().values, b.sort().values
     return {
-        "correct": (sa - sb).pow(2).mean(),
+        "correct": wasserstein_1d(a, b),
         "unsorted": (a - b).pow(2).mean(),
         "one_sorted_a": (sa - b).pow(2).mean(),
         "one_sorted_b": (a - sb).pow(2).mean(),
@@ -85,6 +89,14 @@ def _check_pair(student_fn, a: torch.Tensor, b: torch.Tensor, name: str, what: s
     return f"{name}: {what}: your function returned {got:.6f}, expected {expected:.6f}."
 
 
+HINT = (
+    "Sort both samples (a.sort().values, b.sort().values): in 1-D the optimal transport pairs the i-th\n"
+    "smallest of a with the i-th smallest of b. Then average the squared differences of the pairs\n"
+    "(.pow(2).mean()): W₂², not its square root, not the sum."
+)
+
+
+@exercise("wasserstein_1d", reference=wasserstein_1d, hint=HINT)
 def check_wasserstein_1d(student_fn) -> bool:
     """Check ``student_fn(a, b) -> W₂²`` for 1-D tensors a, b of equal length, then inside the SWD."""
     name = "check_wasserstein_1d"

@@ -40,6 +40,7 @@ __all__ = [
     "load_data",
     "PRIORS",
     "DISTRIBUTIONS",
+    "wasserstein_1d",
     "random_directions",
     "project_on_directions",
     "swd_to_prior",
@@ -80,6 +81,17 @@ def _check_loss_choice(distribution: str, prior: str, where: str) -> None:
         fail(
             "prior", where, "'hypersphere' when distribution='lse' (use 'swd' for other priors)", repr(prior)
         )
+
+
+def wasserstein_1d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r"""W₂²(a, b) = (1/n) Σ_{i=1..n} (a_(i) − b_(i))², a_(1) ≤ … ≤ a_(n): two 1-D samples ``(n,)`` each.
+
+    The squared 2-Wasserstein distance of their empirical distributions: in 1-D optimal transport pairs the
+    i-th smallest with the i-th smallest (Chen et al. 2020b, Algorithm 1). Averaged over K directions w_k,
+    W₂²(Z w_k, P w_k) is ``losses.sliced_wasserstein``.
+    """
+    a_sorted, b_sorted = a.sort().values, b.sort().values  # (n,) each: i-th smallest ↔ i-th smallest
+    return (a_sorted - b_sorted).pow(2).mean()
 
 
 def random_directions(dim: int, num_projections: int | None = None, *, seed: int = 0) -> torch.Tensor:
