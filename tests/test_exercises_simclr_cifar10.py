@@ -269,3 +269,75 @@ def test_schedule_must_return_a_number():
         check_warmup_cosine(lambda step, **kw: None)
     with pytest.raises(TypeError, match="'student_fn' parameter of check_warmup_cosine must be a function"):
         check_warmup_cosine(0.5)
+
+
+# ------------------------------------------------------------ registry: fallback, hint, solution
+
+STEP_MISTAKES = [
+    (_step(lambda f, g, x1, x2, t: losses.nt_xent(f(x1), f(x2), temperature=t)), "not on the projections"),
+    (_step(lambda f, g, x1, x2, t: losses.nt_xent(*_z(f, g, x1, x2))), "nt_xent's default τ = 0.5"),
+    (_step(lambda f, g, x1, x2, t: losses.info_nce(*_z(f, g, x1, x2), temperature=t)), "one direction"),
+    (_step(_right_loss, steps=0), "no parameter changed"),
+    (_step(_right_loss, zero_grad=False), "optimizer.zero_grad() before loss.backward()"),
+    (_step(_right_loss, steps=2), "twice as far as one step"),
+]
+
+
+def warmup_from_zero(step, *, total_steps, warmup_steps):
+    if step < warmup_steps:
+        return step / warmup_steps
+    return correct_schedule(step, total_steps=total_steps, warmup_steps=warmup_steps)
+
+
+def cosine_over_all_steps(step, *, total_steps, warmup_steps):
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return 0.5 * (1 + math.cos(math.pi * step / total_steps))
+
+
+SCHEDULE_MISTAKES = [
+    (warmup_from_zero, "the warm-up starts at 0"),
+    (lambda s, *, total_steps, warmup_steps: 0.5 * (1 + math.cos(math.pi * s / total_steps)), "no warm-up"),
+    (cosine_over_all_steps, "the cosine starts when the warm-up ends"),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "solution", "mistakes"),
+    [
+        (check_simclr_step, separate_passes_returning_float, STEP_MISTAKES),
+        (check_warmup_cosine, correct_schedule, SCHEDULE_MISTAKES),
+    ],
+)
+def test_verify_checker(check, solution, mistakes):
+    exercises.verify_checker(check, solution, mistakes)
+
+
+@pytest.mark.parametrize(
+    ("name", "reference", "hint"),
+    [
+        ("simclr_step", "edu_contrast.lessons.simclr_cifar10.simclr_step", "optimizer.zero_grad(),"),
+        ("warmup_cosine", "edu_contrast.train.fit.warmup_cosine", "(step + 1) / warmup_steps"),
+    ],
+)
+def test_solution_fallback_and_hint(name, reference, hint, capsys):
+    check = getattr(exercises, f"check_{name}")
+    namespace = {}
+    exec(exercises.solution_source(name), namespace)  # noqa: S102
+    assert check(namespace[name]) is True
+    exercises.show_solution(name)
+    out = capsys.readouterr().out
+    assert reference in out and f"def {name}(" in out
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError("not yet")
+
+    chosen = check(stub, fallback=True)
+    assert f"{chosen.__module__}.{chosen.__name__}" == reference
+    out = capsys.readouterr().out
+    assert "not written yet" in out and f"uses the package's {reference}" in out
+    assert check(namespace[name], fallback=True) is namespace[name]
+    assert f"uses your {name}" in capsys.readouterr().out
+    exercises.hint(name)
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name}(") and hint in out and f"show_solution({name!r})" in out

@@ -8,8 +8,9 @@ import types
 import pytest
 import torch
 
-from edu_contrast import augment, data
+from edu_contrast import augment, data, models
 from edu_contrast.lessons import simclr_cifar10 as lesson
+from edu_contrast.methods import SimCLR
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,26 @@ def image():
 
 def test_config_defaults_are_simclr_cifar10():
     assert lesson.simclr_augment_config() == augment.AugmentConfig()  # s = 0.5, s_min = 0.2, p_g = 0.2
+
+
+def test_simclr_step_returns_simclr_loss_and_takes_one_optimizer_step():
+    """L before the step is SimCLR.loss (one pass over both views, BatchNorm over 2N); then one SGD step."""
+    torch.manual_seed(0)
+    method = SimCLR(models.SmallConvNet(in_channels=3, width=4), temperature=0.3)
+    x = torch.rand(6, 3, 8, 8)  # (N, C, H, W)
+    x1, x2 = x, x.flip(-1)
+    before = {k: v.detach().clone() for k, v in method.named_parameters()}
+    method.zero_grad()
+    expected = method.loss(x1, x2)
+    expected.backward()
+    gradients = {k: v.grad.clone() for k, v in method.named_parameters()}
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.1)
+    method.zero_grad()
+    loss = lesson.simclr_step(method.encoder, method.projector, optimizer, x1, x2, 0.3)
+    torch.testing.assert_close(loss, expected.detach())
+    assert not loss.requires_grad
+    for k, v in method.named_parameters():
+        torch.testing.assert_close(v.detach(), before[k] - 0.1 * gradients[k])
 
 
 def test_config_strength_scales_the_jitter():

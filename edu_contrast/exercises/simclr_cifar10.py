@@ -7,6 +7,9 @@ step on the NT-Xent loss of two views (Chen et al. 2020, Algorithm 1) and return
 
 ``check_warmup_cosine(fn)``: ``fn(step, *, total_steps, warmup_steps)`` is the learning-rate factor of
 ``train.warmup_cosine`` (linear warm-up, then cosine to 0; Loshchilov & Hutter 2017).
+
+Both are registered exercises (``check_NAME(fn, fallback=True)``, ``_registry``); the references are
+``lessons.simclr_cifar10.simclr_step`` and ``train.warmup_cosine``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from torch import nn
 from edu_contrast import losses, train
 from edu_contrast._validation import fail
 from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
+from edu_contrast.exercises._registry import exercise
+from edu_contrast.lessons.simclr_cifar10 import simclr_step
 
 __all__ = ["check_simclr_step", "check_warmup_cosine"]
 
@@ -55,15 +60,23 @@ def _sgd(encoder: nn.Module, projector: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD([*encoder.parameters(), *projector.parameters()], lr=LEARNING_RATE)
 
 
+class _KeepsGradients:
+    """An optimizer whose ``zero_grad`` does nothing: the step of someone who never zeroes the gradients."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self.optimizer = optimizer
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        pass
+
+    def step(self) -> None:
+        self.optimizer.step()
+
+
 def _reference_step(encoder, projector, optimizer, x1, x2, temperature, *, zero_grad: bool = True) -> float:
-    z = projector(encoder(torch.cat([x1, x2])))  # (2N, d): one pass over both views
-    z1, z2 = z.chunk(2)  # (N, d) each
-    loss = losses.nt_xent(z1, z2, temperature=temperature)
-    if zero_grad:
-        optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
+    """``lessons.simclr_cifar10.simclr_step``; with ``zero_grad=False`` the gradients accumulate."""
+    optimizer = optimizer if zero_grad else _KeepsGradients(optimizer)
+    return float(simclr_step(encoder, projector, optimizer, x1, x2, temperature))
 
 
 def _parameters(encoder: nn.Module, projector: nn.Module) -> dict[str, torch.Tensor]:
@@ -162,6 +175,14 @@ def _check_update(before: dict, after: dict, expected: dict, name: str) -> None:
         )
 
 
+STEP_HINT = (
+    "z = projector(encoder(torch.cat([x1, x2]))) encodes both views in one pass; z.chunk(2) splits it\n"
+    "into z1, z2. loss = losses.nt_xent(z1, z2, temperature=temperature). Then optimizer.zero_grad(),\n"
+    "loss.backward(), optimizer.step(), in that order, and return loss.detach()."
+)
+
+
+@exercise("simclr_step", reference=simclr_step, hint=STEP_HINT)
 def check_simclr_step(student_fn) -> bool:
     """Check ``student_fn(encoder, projector, optimizer, x1, x2, temperature) -> loss``.
 
@@ -263,6 +284,14 @@ def _schedule_mistake(got: list[float], total: int, warmup: int) -> str | None:
     return None
 
 
+SCHEDULE_HINT = (
+    "Two cases. During the warm-up (step < warmup_steps) return (step + 1) / warmup_steps, a line up to 1.\n"
+    "After it, progress = (step − W) / (S − W) runs from 0 to 1 (guard S − W = 0 with max(1, ...)); return\n"
+    "0.5 * (1 + math.cos(math.pi * progress)), which falls from 1 to 0."
+)
+
+
+@exercise("warmup_cosine", reference=train.warmup_cosine, hint=SCHEDULE_HINT)
 def check_warmup_cosine(student_fn) -> bool:
     """Check ``student_fn(step, *, total_steps, warmup_steps) -> float`` against ``train.warmup_cosine``.
 

@@ -5,6 +5,7 @@ Sec. 3 and Appendix A), with colour-distortion strength s and minimum crop scale
 
     a = grayscale(p_g) ∘ jitter(0.8s, 0.8s, 0.8s, 0.2s; p = 0.8) ∘ flip(½) ∘ crop(scale ∈ [s_min, 1])
 
+``simclr_step`` is one training step on the NT-Xent loss of two views (Algorithm 1).
 ``simclr_augment_config`` builds 𝒯, ``sample_views`` draws from the readable per-image pipeline
 (``augment.per_image``) and the batched one the training loop uses (``augment.batched``).
 
@@ -29,10 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edu_contrast import augment, data
+from edu_contrast import augment, data, losses
 from edu_contrast._validation import check_int, check_positive, fail
 
 __all__ = [
+    "simclr_step",
     "simclr_augment_config",
     "as_image",
     "sample_views",
@@ -48,6 +50,25 @@ __all__ = [
     "checkpoint_dir",
     "check_gpu",
 ]
+
+
+def simclr_step(encoder, projector, optimizer, x1, x2, temperature: float) -> torch.Tensor:
+    r"""One SimCLR training step (Chen et al. 2020, Algorithm 1); returns L before the step, detached.
+
+        z = g(f(x̃)),   L = (1/2N) Σ_{i=1..2N} −log [exp(s_{ii⁺}/τ) / Σ_{k≠i} exp(s_ik/τ)],
+        θ ← one optimizer step on ∇_θ L (the gradients zeroed first)
+
+    ``encoder`` f, ``projector`` g, ``x1``, ``x2`` the two views ``(N, C, H, W)``, τ = ``temperature``; L is
+    ``losses.nt_xent``. One forward pass over both views, so BatchNorm normalises over all 2N as in SimCLR.
+    """
+    x = torch.cat([x1, x2])  # (2N, C, H, W): both views in one pass
+    z1, z2 = projector(encoder(x)).chunk(2)  # (N, d) each; row i of z1 and of z2 are a positive pair
+    loss = losses.nt_xent(z1, z2, temperature=temperature)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
 
 DRIVE_MOUNT = Path("/content/drive")
 DRIVE_HOME = DRIVE_MOUNT / "MyDrive"
