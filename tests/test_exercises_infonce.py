@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from edu_contrast import exercises
 from edu_contrast.exercises import ExerciseError
+from edu_contrast.lessons import infonce as lesson
 
 
 def make(*, normalise=True, temperature="divide", mask=True, labels="shifted", dim=1, drop_diagonal=False):
@@ -94,3 +95,56 @@ def test_wrong_return_values_and_crashes():
         )
     with pytest.raises(TypeError, match="must be a function"):
         exercises.check_nt_xent_logits("not a function")
+
+
+# ----------------------------------------------------------------------------- the exercise convention
+
+MISTAKES = [
+    (make(mask=False), "not masked"),
+    (make(labels="identity"), "labels = arange(2N) points every row at itself"),
+    (make(labels="first_half_only"), "wrong positive index: row 8"),
+    (make(temperature="none"), "forgot the temperature"),
+    (make(normalise=False), "forgot to normalise"),
+    (make(temperature="multiply"), "multiplied by the temperature"),
+    (make(dim=0), "normalised the columns"),
+    (make(drop_diagonal=True), "removed the diagonal"),
+    (lambda z1, z2, tau: None, "no return statement"),
+]
+
+
+def test_verify_checker_accepts_the_reference_and_names_every_mistake(capsys):
+    exercises.verify_checker(exercises.check_nt_xent_logits, lesson.nt_xent_logits, MISTAKES)
+    assert "correct" in capsys.readouterr().out
+
+
+def test_the_solution_make_solutions_writes_passes():
+    namespace = {}
+    exec(exercises.solution_source("nt_xent_logits"), namespace)  # noqa: S102
+    assert exercises.check_nt_xent_logits(namespace["nt_xent_logits"]) is True
+
+
+def test_hint_and_show_solution_print_the_signature_and_the_reference(capsys):
+    exercises.hint("nt_xent_logits")
+    out = capsys.readouterr().out
+    assert out.startswith("nt_xent_logits(z1") and "temperature" in out and "roll(N)" in out
+    exercises.show_solution("nt_xent_logits")
+    out = capsys.readouterr().out
+    assert "edu_contrast.lessons.infonce.nt_xent_logits" in out and "def nt_xent_logits(z1" in out
+    assert "masked_fill" in out and "import torch.nn.functional as F" in out
+
+
+def test_fallback_uses_the_students_function_once_it_passes(capsys):
+    student = make()
+    assert exercises.check_nt_xent_logits(student, fallback=True) is student
+    assert "uses your nt_xent_logits" in capsys.readouterr().out
+
+
+def test_fallback_uses_the_reference_for_a_stub_or_a_mistake(capsys):
+    def stub(z1, z2, temperature):
+        raise NotImplementedError("normalise, divide, mask, roll")
+
+    assert exercises.check_nt_xent_logits(stub, fallback=True) is lesson.nt_xent_logits
+    out = capsys.readouterr().out
+    assert "not written yet" in out and "edu_contrast.lessons.infonce.nt_xent_logits" in out
+    assert exercises.check_nt_xent_logits(make(mask=False), fallback=True) is lesson.nt_xent_logits
+    assert "not masked" in capsys.readouterr().out

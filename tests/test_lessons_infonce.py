@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from edu_contrast import losses
 from edu_contrast.lessons import infonce as mi
 
 
@@ -214,3 +215,40 @@ def test_margin_loss_curves_are_d_squared_and_hinge_squared():
     np.testing.assert_allclose(curves["negative"], np.maximum(0, 1.5 - d) ** 2, atol=1e-12)
     with pytest.raises(ValueError, match="'margin' parameter of margin_loss_curves"):
         mi.margin_loss_curves(0.0)
+
+
+# ----------------------------------------------------------------------------- the NT-Xent logits (exercise)
+
+
+def test_nt_xent_logits_match_a_loop_oracle_and_give_the_nt_xent_loss():
+    g = _g(3)
+    z1, z2 = (
+        torch.randn(5, 4, generator=g, dtype=torch.float64),
+        torch.randn(5, 4, generator=g, dtype=torch.float64),
+    )
+    logits, labels = mi.nt_xent_logits(z1 * 3, z2, 0.2)
+    z = torch.cat([z1 * 3, z2])
+    for i in range(10):
+        for j in range(10):
+            cosine = float(z[i] @ z[j] / (z[i].norm() * z[j].norm()))
+            assert (logits[i, j] == float("-inf")) if i == j else logits[i, j] == pytest.approx(cosine / 0.2)
+        assert int(labels[i]) == (i + 5) % 10
+    assert labels.dtype == torch.int64
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    torch.testing.assert_close(loss, losses.nt_xent(z1 * 3, z2, temperature=0.2))
+
+
+def test_nt_xent_logits_of_identical_views_give_log_2n_minus_1():
+    same = torch.ones(8, 3)
+    loss = torch.nn.functional.cross_entropy(*mi.nt_xent_logits(same, same, 0.05))
+    assert float(loss) == pytest.approx(math.log(15), abs=1e-5)
+
+
+def test_nt_xent_logits_reject_bad_arguments():
+    z = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="'z2'.*same shape"):
+        mi.nt_xent_logits(z, torch.randn(5, 3), 0.1)
+    with pytest.raises(ValueError, match="'temperature'"):
+        mi.nt_xent_logits(z, z, 0.0)
+    with pytest.raises(TypeError, match="'z1'"):
+        mi.nt_xent_logits(z.numpy(), z, 0.1)

@@ -8,7 +8,9 @@ z = [z1; z2] (views 1 first, then views 2):
 
 so that ``F.cross_entropy(logits, labels)`` is the NT-Xent loss of Chen et al. 2020 (SimCLR, Eq. 1), which
 ``losses.nt_xent`` computes. The checker inspects the matrix itself, so it can say which step is wrong:
-the positive index, the mask on the diagonal, the temperature, or the normalisation.
+the positive index, the mask on the diagonal, the temperature, or the normalisation. The reference is
+``lessons.infonce.nt_xent_logits``; ``check_nt_xent_logits(fn, fallback=True)`` returns the function the
+notebook goes on with (``_registry``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch.nn.functional as F
 
 from edu_contrast import losses
 from edu_contrast.exercises._core import ExerciseError, call_student, expect_close, passed
+from edu_contrast.exercises._registry import exercise
+from edu_contrast.lessons.infonce import nt_xent_logits
 
 __all__ = ["check_nt_xent_logits"]
 
@@ -140,6 +144,15 @@ def _check_values(logits, z1, z2, temperature: float, name: str) -> None:
     )
 
 
+HINT = (
+    "Stack the views, z = torch.cat([z1, z2]) (2N, d), and normalise every row (F.normalize(z, dim=1)).\n"
+    "logits = z @ z.T / temperature is the (2N, 2N) matrix s_ij / τ; set its diagonal to -inf\n"
+    "(masked_fill with torch.eye(2N, dtype=torch.bool)): an anchor is not its own candidate.\n"
+    "The positive of row i is its other view, column (i + N) mod 2N: labels = torch.arange(2N).roll(N)."
+)
+
+
+@exercise("nt_xent_logits", reference=nt_xent_logits, hint=HINT)
 def check_nt_xent_logits(student_fn) -> bool:
     r"""Check ``student_fn(z1, z2, temperature) -> (logits, labels)``, the NT-Xent logits and targets.
 

@@ -1,4 +1,5 @@
-"""Notebook 01: InfoNCE as a mutual-information estimator, on correlated Gaussians whose MI is known exactly.
+"""Notebook 01: the NT-Xent logits (``nt_xent_logits``, the exercise's reference) and InfoNCE as a
+mutual-information estimator, on correlated Gaussians whose MI is known exactly.
 
 Draw N pairs (x_i, y_i) from p(x, y); score every x_i against every y_j with a critic ψ; then
 
@@ -30,10 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from edu_contrast import losses
-from edu_contrast._validation import check_embeddings, check_int, check_positive, fail
+from edu_contrast._validation import check_embeddings, check_int, check_positive, check_same_shape, fail
 from edu_contrast.measure import eval_mode
 
 __all__ = [
+    "nt_xent_logits",
     "gaussian_mutual_information",
     "sample_correlated_gaussians",
     "optimal_critic",
@@ -45,6 +47,27 @@ __all__ = [
     "bound_curve",
     "margin_loss_curves",
 ]
+
+
+def nt_xent_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float):
+    r"""The NT-Xent logits and labels of SimCLR (Chen et al. 2020, Eq. 1) for the 2N views z = [z1; z2]:
+
+        logits_ij = ẑ_i · ẑ_j / τ  (j ≠ i),     logits_ii = −inf,     labels_i = i⁺ = (i + N) mod 2N,
+
+    so that ``F.cross_entropy(logits, labels)`` is ``losses.nt_xent(z1, z2, temperature=τ)``. ``z1`` and
+    ``z2`` are ``(N, d)``, row i of each a view of sample i; ``temperature`` is τ. Returns logits
+    ``(2N, 2N)`` (row i = anchor i, column j = candidate j) and integer labels ``(2N,)``.
+    """
+    where = "nt_xent_logits"
+    check_same_shape(check_embeddings(z1, "z1", where), check_embeddings(z2, "z2", where), "z1", "z2", where)
+    temperature = check_positive(temperature, "temperature", where)
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2N, d): views 1, then views 2
+    logits = torch.einsum("id,jd->ij", z, z) / temperature  # (2N, 2N): s_ij / τ
+    self_pairs = torch.eye(2 * n, dtype=torch.bool, device=z.device)  # (2N, 2N): the diagonal
+    logits = logits.masked_fill(self_pairs, float("-inf"))  # an anchor is not its own candidate
+    labels = torch.arange(2 * n, device=z.device).roll(n)  # (2N,): i⁺ = (i + N) mod 2N
+    return logits, labels
 
 
 def _check_rho(rho, where: str) -> float:
@@ -122,8 +145,7 @@ def _check_pair(x, y, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     ndim = x.dim() if isinstance(x, torch.Tensor) and x.dim() in (2, 3) else 2
     check_embeddings(x, "x", where, ndim=ndim, shape_hint="(N, d) or (B, N, d)")
     check_embeddings(y, "y", where, ndim=ndim, shape_hint="(N, d) or (B, N, d)")
-    if x.shape != y.shape:
-        fail("y", where, f"the same shape as 'x' {tuple(x.shape)}", f"shape {tuple(y.shape)}")
+    check_same_shape(x, y, "x", "y", where)
     return x, y
 
 
@@ -141,14 +163,11 @@ def infonce_bound(scores: torch.Tensor) -> torch.Tensor:
         A 0-dim tensor in nats that backpropagates into the critic (maximise it to train the critic).
     """
     where = "infonce_bound"
+    expected = "a square floating-point torch.Tensor, (N, N) or (B, N, N) with N >= 2"
     if not isinstance(scores, torch.Tensor) or not torch.is_floating_point(scores):
-        fail(
-            "scores", where, "a floating-point torch.Tensor of shape (N, N)", type(scores).__name__, TypeError
-        )
+        fail("scores", where, expected, type(scores).__name__, TypeError)
     if scores.dim() not in (2, 3) or scores.shape[-1] != scores.shape[-2] or scores.shape[-1] < 2:
-        fail(
-            "scores", where, "a square (N, N) or (B, N, N) matrix with N >= 2", f"shape {tuple(scores.shape)}"
-        )
+        fail("scores", where, expected, f"shape {tuple(scores.shape)}")
     n = scores.shape[-1]
     flat = scores.reshape(-1, n)  # (B·N, N): one row per x_i
     labels = torch.arange(n, device=scores.device).repeat(flat.shape[0] // n)  # (B·N,) positive of row i is i
@@ -255,10 +274,8 @@ def estimate_mi(
     samples = check_int(samples, "samples", where)
     if critic is not None and _critic_dim(critic, where) != dim:
         fail("dim", where, f"the critic's input size {critic.dim}", dim)
-    batches = max(1, math.ceil(samples / batch_size))
-    x, y = sample_correlated_gaussians(
-        batch_size, dim, rho, batches=batches, generator=generator
-    )  # (B, N, d)
+    batches = max(1, math.ceil(samples / batch_size))  # B batches of N: x and y are (B, N, d)
+    x, y = sample_correlated_gaussians(batch_size, dim, rho, batches=batches, generator=generator)
     if critic is None:
         return float(infonce_bound(optimal_critic(x, y, rho)))
     with eval_mode(critic):
@@ -310,12 +327,8 @@ def infonce_vs_batch_size(
 def bound_curve(rho: float, dim: int, batch_sizes, *, samples: int = 8192, seed: int = 0) -> np.ndarray:
     """The optimal critic's I_NCE(N) in nats for each N in ``batch_sizes`` (held-out batches: ``seed``)."""
     kw = {"rho": rho, "dim": dim, "samples": samples}
-    return np.array(
-        [
-            estimate_mi(None, batch_size=int(n), generator=torch.Generator().manual_seed(seed), **kw)
-            for n in batch_sizes
-        ]
-    )
+    held_out = lambda: torch.Generator().manual_seed(seed)  # the same batches' seed for every N
+    return np.array([estimate_mi(None, batch_size=int(n), generator=held_out(), **kw) for n in batch_sizes])
 
 
 def margin_loss_curves(margin: float = 1.0, *, max_distance: float = 2.5, points: int = 101) -> dict:
