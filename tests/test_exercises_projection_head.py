@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from edu_contrast import exercises
 from edu_contrast.exercises import ExerciseError, verify_checker
 from edu_contrast.exercises.projection_head import check_covariance_spectrum
 from edu_contrast.lessons.projection_head import covariance_spectrum
@@ -77,3 +78,22 @@ def test_fallback_gives_the_reference_until_the_student_function_passes(capsys):
 def test_reference_matches_the_covariance_eigenvalues():
     z = torch.randn(30, 5, dtype=torch.float64) + 2
     assert torch.allclose(covariance_spectrum(z), via_torch_cov(z), atol=1e-10)
+
+
+def test_stub_hint_and_solution(capsys):
+    def stub(z):
+        raise NotImplementedError("centre, svdvals, square, divide by n − 1")
+
+    assert check_covariance_spectrum(stub, fallback=True) is covariance_spectrum
+    out = capsys.readouterr().out
+    assert "not written yet" in out
+    assert "uses the package's edu_contrast.lessons.projection_head.covariance_spectrum" in out
+    exercises.hint("covariance_spectrum")
+    out = capsys.readouterr().out
+    assert out.startswith("covariance_spectrum(z") and "svdvals" in out and "n − 1" in out
+    exercises.show_solution("covariance_spectrum")
+    out = capsys.readouterr().out
+    assert "lessons.projection_head.covariance_spectrum" in out and "def covariance_spectrum(z" in out
+    namespace = {}
+    exec(exercises.solution_source("covariance_spectrum"), namespace)  # noqa: S102
+    assert check_covariance_spectrum(namespace["covariance_spectrum"]) is True
