@@ -127,8 +127,8 @@ def _check_one_update(student_fn, beta: float, seed: int, name: str) -> None:
 
 MOMENTUM_HINT = (
     "Loop over zip(target.parameters(), online.parameters()) and update each target parameter in place,\n"
-    "without gradient (inside `with torch.no_grad():`, or with p_θ.detach()):\n"
-    "p_ξ.mul_(beta).add_(p_θ, alpha=1 - beta). Parameters only: the\n"
+    "without gradient (inside `with torch.no_grad():`, or with p_θ.detach()): p_ξ.mul_(β).add_(p_θ,\n"
+    "alpha=1 − β), β the third argument (the package's ema_update calls it tau). Parameters only: the\n"
     "BatchNorm buffers stay the target's own. Return nothing; the caller keeps using `target`."
 )
 
