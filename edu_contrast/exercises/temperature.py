@@ -7,6 +7,7 @@ shape ``(N, M)`` returns the ``(N, M)`` weights
 
 (Wang & Liu 2021, "Understanding the Behaviour of Contrastive Loss", Eq. 4–5), compared with
 ``lessons.temperature.negative_weights``. A wrong answer is matched against the typical mistakes.
+``check_negative_weights(fn, fallback=True)`` returns the function the notebook goes on with (``_registry``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from edu_contrast.exercises._core import ExerciseError, call_student, expect_close, passed
+from edu_contrast.exercises._registry import exercise
 from edu_contrast.lessons.temperature import negative_weights
 
 __all__ = ["check_negative_weights"]
@@ -110,6 +112,15 @@ def _check_one(student_fn, n: int, m: int, temperature: float, seed: int, name: 
     )
 
 
+HINT = (
+    "Put each anchor's candidates in one row: logits = torch.cat([positive[:, None], negatives], 1) / τ,\n"
+    "shape (N, 1 + M), the positive in column 0. Take the softmax over the row (dim=1): it runs over the\n"
+    "positive AND the negatives, and torch.softmax subtracts the row's maximum, so exp cannot overflow.\n"
+    "Return the negatives' columns only, [:, 1:], shape (N, M)."
+)
+
+
+@exercise("negative_weights", reference=negative_weights, hint=HINT)
 def check_negative_weights(student_fn) -> bool:
     r"""Check ``student_fn(positive, negatives, temperature) -> (N, M)`` softmax weights of the negatives.
 
