@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edu_contrast-installed
 
-.PHONY: install lab test lint html check-seeds solutions grade clean
+.PHONY: install lab test lint html book check-seeds solutions grade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Re-installs when pyproject.toml changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[lab,dev,serve]"
+	$(BIN)/python -m pip install -e ".[lab,dev,serve,book]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,11 @@ test: lint
 
 html: install
 	$(BIN)/python -m edu_contrast.notebook_runner --html build/html notebooks/*.ipynb
+
+# The course site (Sphinx + myst-nb): the notebooks executed in quick mode, two at a time, with the notation
+# page, search, offline maths and a Colab button per notebook → build/book/html/index.html (book/build.py).
+book: install
+	$(BIN)/python book/build.py build/book
 
 # Every notebook's asserts for seeds 0, 1, 2 in quick and lab mode (lab: up to ~10 min a notebook on 2 CPUs).
 check-seeds: install

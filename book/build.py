@@ -1,0 +1,141 @@
+"""Build the course site: ``python book/build.py [OUT]`` (what `make book` runs; OUT defaults to build/book).
+
+1. Stage the Sphinx sources in OUT/src: this folder's conf.py, index.md and _static/, the README's
+   curriculum section (the index page includes it), notebooks/00_notation.md, and every notebook
+   executed once in quick mode by ``edu_contrast.notebook_runner`` (two at a time, one BLAS thread each).
+2. Render OUT/src to OUT/html with Sphinx + myst-nb, whose own execution is off.
+
+Nothing is copied into the repository: the notebooks stay output-free, and the site has no second copy of
+any text. A notebook that fails stops the build with its name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parent
+ROOT = BOOK.parent
+NOTEBOOKS = ROOT / "notebooks"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+LOCAL_BADGE = "_static/colab-badge.svg"  # the same badge, served by the site (no request leaves it)
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = (
+    '<p class="widget-note">An interactive explorer (sliders) is here in the notebook: open it in Colab '
+    "(the rocket button above) or with <code>make lab</code> to use it.</p>"
+)
+
+
+def mathjax_folder() -> Path:
+    """MathJax 3's browser build (es5/) as the pip package django-static-mathjax ships it (no Django)."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("MathJax is missing: pip install -e '.[book]' (django-static-mathjax)")
+    return Path(spec.origin).parent / "static" / "mathjax" / "es5"
+
+
+def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
+    """The course notebooks ``NN_stem.ipynb`` in curriculum order (their number)."""
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(path: Path) -> dict:
+    """Run ``path`` in quick mode, seed 0; return the executed notebook as JSON (picklable)."""
+    import nbformat
+
+    from edu_contrast.notebook_runner import execute_notebook
+
+    nb, _ = execute_notebook(path, mode="quick", seed=0)
+    return json.loads(nbformat.writes(nb))
+
+
+def execute_all(paths: list[Path], workers: int = 2) -> dict[str, dict]:
+    """Every notebook executed, by file name; raise ``RuntimeError`` naming each notebook that failed."""
+    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {path.name: pool.submit(execute, path) for path in paths}
+        executed, failed = {}, []
+        for name, future in futures.items():
+            try:
+                executed[name] = future.result()
+                print(f"executed {name}", flush=True)
+            except Exception as error:  # the cell's source and traceback, as nbclient reports them
+                failed.append(f"{name}: {type(error).__name__}: {str(error)[-2000:]}")
+    if failed:
+        raise RuntimeError("notebooks failed in quick mode:\n" + "\n\n".join(failed))
+    return executed
+
+
+def _localize_badge(text: str, depth: int) -> str:
+    return text.replace(COLAB_BADGE, "../" * depth + LOCAL_BADGE)
+
+
+def _static_widget(output: dict) -> dict:
+    """A widget view (no widget manager on a static page) becomes a note on where to use it."""
+    if output.get("output_type") == "display_data" and WIDGET_VIEW in output.get("data", {}):
+        return {"output_type": "display_data", "metadata": {}, "data": {"text/html": WIDGET_NOTE}}
+    return output
+
+
+def for_the_site(nb: dict) -> dict:
+    """The executed notebook as the site shows it: local Colab badge, widget views as a note, no saved
+    widget state (it would make the page load a widget manager from a CDN)."""
+    nb = json.loads(json.dumps(nb))
+    nb["metadata"].pop("widgets", None)
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "markdown":
+            cell["source"] = _localize_badge(source, depth=1)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [_static_widget(o) for o in cell.get("outputs", [])]
+    return nb
+
+
+def curriculum_section(readme: str) -> str:
+    """README's ``## Curriculum`` section up to the next ``## `` heading, badges served locally."""
+    start = readme.index("## Curriculum")
+    end = readme.find("\n## ", start + 1)
+    return _localize_badge(readme[start : end if end != -1 else None], depth=0)
+
+
+def stage(src: Path, execute_fn: Callable[[list[Path]], dict[str, dict]] = execute_all) -> list[Path]:
+    """Write the Sphinx sources into ``src``; return the staged notebook pages in curriculum order."""
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(BOOK, src, ignore=shutil.ignore_patterns("build.py", "__pycache__"))
+    shutil.copytree(mathjax_folder(), src / "_static" / "mathjax")
+    (src / "_curriculum.md").write_text(curriculum_section((ROOT / "README.md").read_text()))
+    (src / "notebooks").mkdir()
+    shutil.copy(NOTEBOOKS / "00_notation.md", src / "notebooks" / "00_notation.md")
+    paths = course_notebooks()
+    executed = execute_fn(paths)
+    staged = []
+    for path in paths:
+        staged.append(src / "notebooks" / path.name)
+        staged[-1].write_text(json.dumps(for_the_site(executed[path.name]), indent=1, ensure_ascii=False))
+    return staged
+
+
+def build(out: Path) -> Path:
+    """Stage and render the site; return the path of its index.html."""
+    from sphinx.cmd.build import build_main
+
+    stage(out / "src")
+    args = ["-b", "html", "-W", "--keep-going", "-q", "-d", str(out / "doctrees"), str(out / "src")]
+    if build_main([*args, str(out / "html")]) != 0:
+        raise RuntimeError("sphinx-build failed (warnings are errors); see its messages above")
+    return out / "html" / "index.html"
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "book"
+    try:
+        print(f"built {build(target.resolve())}")
+    except RuntimeError as error:
+        sys.exit(f"make book: {error}")
