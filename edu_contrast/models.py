@@ -11,7 +11,6 @@ Sec. 3.3): q_θ is an MLP like g_θ. Every encoder has ``feature_dim``, the size
 
 from __future__ import annotations
 
-import torchvision
 from torch import nn
 
 from edu_contrast._validation import check_choice, check_int
@@ -68,10 +67,18 @@ class SmallConvNet(nn.Module):
         return self.pool(self.features(x)).flatten(1)  # (B, feature_dim, 1, 1) → (B, feature_dim)
 
 
-def _cifar_resnet(arch, in_channels: int, where: str) -> nn.Module:
+def _torchvision_models():
+    """``torchvision.models``, imported on first use: it costs ~2 CPU-s (torch._dynamo), which the
+    ConvNet runs (the CLI's digits and Fashion-MNIST defaults) need not pay at start-up."""
+    import torchvision.models
+
+    return torchvision.models
+
+
+def _cifar_resnet(arch: str, in_channels: int, where: str) -> nn.Module:
     """torchvision's ResNet with the CIFAR stem: conv1 3×3 stride 1, no max-pool, fc → Identity."""
     in_channels = check_int(in_channels, "in_channels", where)
-    model = arch(weights=None)
+    model = getattr(_torchvision_models(), arch)(weights=None)
     feature_dim = model.fc.in_features
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()  # 32×32 inputs keep their resolution into layer1
@@ -83,12 +90,12 @@ def _cifar_resnet(arch, in_channels: int, where: str) -> nn.Module:
 
 def resnet18_cifar(in_channels: int = 3) -> nn.Module:
     """ResNet-18 (He et al. 2016) with SimCLR's CIFAR stem: ``(B, in_channels, 32, 32)`` → ``(B, 512)``."""
-    return _cifar_resnet(torchvision.models.resnet18, in_channels, "resnet18_cifar")
+    return _cifar_resnet("resnet18", in_channels, "resnet18_cifar")
 
 
 def resnet50_cifar(in_channels: int = 3) -> nn.Module:
     """ResNet-50 (He et al. 2016) with SimCLR's CIFAR stem: ``(B, in_channels, 32, 32)`` → ``(B, 2048)``."""
-    return _cifar_resnet(torchvision.models.resnet50, in_channels, "resnet50_cifar")
+    return _cifar_resnet("resnet50", in_channels, "resnet50_cifar")
 
 
 class ProjectionHead(nn.Module):

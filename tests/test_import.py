@@ -1,4 +1,5 @@
-"""``import edu_contrast`` stays light: scikit-learn, UMAP and matplotlib load only when something needs them.
+"""``import edu_contrast`` stays light: scikit-learn, UMAP, matplotlib and torchvision load only when
+something needs them.
 
 Each check runs in a fresh interpreter (this test process has long imported everything). No timing here:
 docs/benchmarks.md records the measured import times.
@@ -8,7 +9,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("sklearn", "umap", "matplotlib")
+HEAVY = ("sklearn", "umap", "matplotlib", "torchvision")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -36,3 +37,18 @@ def test_the_lazy_sub_packages_still_load_on_first_use():
 
 def test_import_of_the_plots_leaves_umap_for_the_umap_call():
     assert "umap" not in _loaded_after("import edu_contrast.viz")
+
+
+def test_the_cli_and_a_convnet_run_do_not_import_torchvision():
+    """torchvision (and the torch._dynamo it pulls in) is ~2 CPU-s of the default run's start-up."""
+    code = (
+        "import edu_contrast.cli.commands, edu_contrast.train, edu_contrast.measure\n"
+        "from edu_contrast import augment, models\n"
+        "models.SmallConvNet(); augment.batched(28, 1)"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_torchvision_loads_for_a_resnet_and_the_per_image_pipeline():
+    assert "torchvision" in _loaded_after("from edu_contrast import models; models.resnet18_cifar()")
+    assert "torchvision" in _loaded_after("from edu_contrast import augment; augment.per_image(28, 1)")

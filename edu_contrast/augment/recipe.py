@@ -34,7 +34,6 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms import v2
 
 from edu_contrast._validation import check_int, fail
 
@@ -191,6 +190,9 @@ def per_image(size: int, channels: int, config: AugmentConfig | None = None, *, 
     (Chen et al. 2020, Sec. 3). ``config`` is 𝒯 (default ``AugmentConfig.for_size(size)``); the last
     ``protected_channels`` channels are returned unchanged (RandBit's bits).
     """
+    # Imported here: torchvision costs ~2 CPU-s at start-up (it loads torch._dynamo).
+    from torchvision.transforms import v2
+
     size, augmented, cfg = _checked(size, channels, config, protected_channels, "per_image")
     rgb = augmented == 3
     steps = [v2.RandomResizedCrop(size, scale=cfg.crop_scale, ratio=cfg.crop_ratio, antialias=True)]
