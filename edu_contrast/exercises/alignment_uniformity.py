@@ -11,6 +11,8 @@ normalised positive pairs,
 
 Both are compared with ``losses.alignment`` / ``losses.uniformity`` on small fixed inputs whose rows are
 deliberately not unit vectors; a wrong answer is matched against the typical mistakes to say which one it is.
+``check_alignment(fn, fallback=True)`` (and ``check_uniformity``) returns the function the notebook goes on
+with: the student's once it passes, ``losses.alignment`` (``losses.uniformity``) until then (``_registry``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 
 from edu_contrast import losses
 from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
+from edu_contrast.exercises._registry import exercise
 
 __all__ = ["check_alignment", "check_uniformity"]
 
@@ -104,6 +107,14 @@ def _alignment_mistakes(z1: torch.Tensor, z2: torch.Tensor, alpha: float):
     ]
 
 
+ALIGNMENT_HINT = (
+    "Normalise both views row by row (ẑ = F.normalize(z, dim=1)), take each pair's distance\n"
+    "‖ẑ1_i − ẑ2_i‖ (row i of z1 with row i of z2 only, .norm(dim=1)), raise it to the power alpha and\n"
+    "average over the N pairs (.mean()). Return one number (a 0-dim tensor)."
+)
+
+
+@exercise("alignment", reference=losses.alignment, hint=ALIGNMENT_HINT)
 def check_alignment(student_fn) -> bool:
     r"""Check ``student_fn(z1, z2, alpha=2)`` against ``losses.alignment``.
 
@@ -187,6 +198,14 @@ def _uniformity_mistakes(z: torch.Tensor, t: float):
     ]
 
 
+UNIFORMITY_HINT = (
+    "Normalise the rows (F.normalize(z, dim=1)); torch.pdist(z) gives ‖ẑ_i − ẑ_j‖ for the N(N−1)/2 pairs\n"
+    "i < j. Square it, multiply by −t, exponentiate, average over the pairs, and take the log:\n"
+    "log mean exp(−t ‖ẑ_i − ẑ_j‖²). (torch.logsumexp(x, 0) − log(#pairs) is the same, and stable.)"
+)
+
+
+@exercise("uniformity", reference=losses.uniformity, hint=UNIFORMITY_HINT)
 def check_uniformity(student_fn) -> bool:
     r"""Check ``student_fn(z, t=2)`` against ``losses.uniformity``.
 
