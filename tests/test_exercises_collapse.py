@@ -42,32 +42,33 @@ def _from_p(make_p):
     return student
 
 
-@pytest.mark.parametrize(
-    ("student", "message"),
-    [
-        (
-            _from_p(lambda z: torch.linalg.svdvals(z).pow(2) / torch.linalg.svdvals(z).pow(2).sum()),
-            "you used the squared singular values",
-        ),
-        (_from_p(lambda z: torch.linalg.svdvals(z)), "you forgot to normalise p"),
-        (
-            _from_p(lambda z: (s := torch.linalg.svdvals(z - z.mean(0))) / s.sum()),
-            "you centred the embeddings",
-        ),
-        (
-            _from_p(lambda z: (s := torch.linalg.svdvals(F.normalize(z, dim=1))) / s.sum()),
-            "you normalised the rows",
-        ),
-        (
-            lambda z: -(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log()).sum(),
-            "you returned the entropy H",
-        ),
-        (
-            lambda z: torch.exp(-(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log2()).sum()),
-            "you mixed logarithm bases",
-        ),
-    ],
-)
+MISTAKES = [
+    (
+        _from_p(lambda z: torch.linalg.svdvals(z).pow(2) / torch.linalg.svdvals(z).pow(2).sum()),
+        "you used the squared singular values",
+    ),
+    (_from_p(lambda z: torch.linalg.svdvals(z)), "you forgot to normalise p"),
+    (
+        _from_p(lambda z: (s := torch.linalg.svdvals(z - z.mean(0))) / s.sum()),
+        "you centred the embeddings",
+    ),
+    (
+        _from_p(lambda z: (s := torch.linalg.svdvals(F.normalize(z, dim=1))) / s.sum()),
+        "you normalised the rows",
+    ),
+    (
+        lambda z: -(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log()).sum(),
+        "you returned the entropy H",
+    ),
+    (
+        lambda z: torch.exp(-(p := (s := torch.linalg.svdvals(z)) / s.sum()).mul(p.log2()).sum()),
+        "you mixed logarithm bases",
+    ),
+    (lambda z: float(torch.linalg.matrix_rank(z)), "you returned the ordinary rank"),
+]
+
+
+@pytest.mark.parametrize(("student", "message"), MISTAKES)
 def test_mistakes_are_named(student, message):
     with pytest.raises(ExerciseError, match=message):
         check_effective_rank(student)
@@ -92,3 +93,42 @@ def test_wrong_return_type_is_explained():
 
 def test_reexported_from_exercises():
     assert exercises.check_effective_rank is check_effective_rank
+
+
+# ----------------------------------------------------------------------------- the exercise convention
+
+
+def test_verify_checker_accepts_the_reference_and_names_every_mistake():
+    exercises.verify_checker(check_effective_rank, diagnostics.effective_rank, MISTAKES)
+
+
+def test_the_solution_make_solutions_writes_passes():
+    namespace = {}
+    exec(exercises.solution_source("effective_rank"), namespace)  # noqa: S102
+    assert check_effective_rank(namespace["effective_rank"]) is True
+
+
+def test_hint_and_show_solution_print_the_signature_and_the_reference(capsys):
+    exercises.hint("effective_rank")
+    out = capsys.readouterr().out
+    assert out.startswith("effective_rank(z") and "svdvals" in out and "exp(H)" in out
+    exercises.show_solution("effective_rank")
+    out = capsys.readouterr().out
+    assert "edu_contrast.diagnostics.effective_rank" in out and "def effective_rank(z" in out
+    assert "torch.special.entr" in out and "import math" in out
+
+
+def test_fallback_uses_the_students_function_once_it_passes(capsys):
+    assert check_effective_rank(effective_rank_reference, fallback=True) is effective_rank_reference
+    assert "uses your effective_rank" in capsys.readouterr().out
+
+
+def test_fallback_uses_the_reference_for_a_stub_or_a_mistake(capsys):
+    def stub(z):
+        raise NotImplementedError("svdvals, p = σ / Σσ, exp of the entropy")
+
+    assert check_effective_rank(stub, fallback=True) is diagnostics.effective_rank
+    out = capsys.readouterr().out
+    assert "not written yet" in out and "edu_contrast.diagnostics.effective_rank" in out
+    assert check_effective_rank(MISTAKES[0][0], fallback=True) is diagnostics.effective_rank
+    assert "squared singular values" in capsys.readouterr().out

@@ -7,6 +7,8 @@
 on z as given (not centred, not normalised), as ``diagnostics.effective_rank`` does. The checker first
 tries the closed forms (k equal singular values give exactly k), then matrices with a non-zero mean and
 unequal singular values, and names the typical mistake when the value is wrong.
+``check_effective_rank(fn, fallback=True)`` returns the function the notebook goes on with: the student's
+once it passes, ``diagnostics.effective_rank`` until then (``_registry``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 
 from edu_contrast import diagnostics
 from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
+from edu_contrast.exercises._registry import exercise
 
 __all__ = ["check_effective_rank"]
 
@@ -105,6 +108,14 @@ def _diagnose(got: float, expected: float, z: torch.Tensor, name: str, *, hint: 
     raise ExerciseError(f"{name}: {hint}")
 
 
+HINT = (
+    "torch.linalg.svdvals(z) gives the singular values σ_k of z as it is (do not centre or normalise it).\n"
+    "Divide them by their sum, p = σ / σ.sum(), the entropy H = −Σ p log p (torch.special.entr(p).sum()\n"
+    "treats 0·log 0 as 0) and return exp(H) as one number."
+)
+
+
+@exercise("effective_rank", reference=diagnostics.effective_rank, hint=HINT)
 def check_effective_rank(student_fn) -> bool:
     r"""Check ``student_fn(z)`` against ``diagnostics.effective_rank``.
 
