@@ -56,7 +56,8 @@ class Lab:
     root: Path  # the server's root folder (holds notebooks/)
 
     def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/notebooks/{name}?token={TOKEN}"
+        """A workspace of its own: the tabs of earlier notebooks are not restored (nor their kernels)."""
+        return f"{self.url}/lab/workspaces/{Path(name).stem}/tree/notebooks/{name}?token={TOKEN}"
 
     def api(self, path: str, method: str = "GET"):
         request = urllib.request.Request(
@@ -131,6 +132,9 @@ def _wait_for_server(lab: Lab, server, log_path: Path, seconds: float = 90) -> N
 # -------------------------------------------------------------------------------------- the notebook
 
 # The notebook panel's own state, not the DOM.
+_CURRENT_NOTEBOOK = """(path) => { const app = window.jupyterapp;
+  const w = app && app.shell.currentWidget;
+  return !!w && !!w.context && w.context.path === path && !!w.content; }"""
 _KERNEL_IDLE = """() => { const w = window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return !!k && k.status === 'idle'; }"""
@@ -147,9 +151,11 @@ _TAG_CELLS = """(name) => { const w = window.jupyterapp.shell.currentWidget;
     c => c.model.type === 'code' && call.test(c.model.sharedModel.getSource()));
   cells.forEach(c => { c.node.dataset.explorer = name; });
   return cells.length; }"""
-_NEW_IMAGE = """([area, before]) => Array.from(area.querySelectorAll('img'), e => e.getAttribute('src'))
-  .some(src => !before.includes(src))"""
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+# A new image in the explorer's output, or a traceback anywhere on the page (no need to wait for the timeout).
+_NEW_IMAGE_OR_TRACEBACK = f"""([area, before]) =>
+  Array.from(area.querySelectorAll('img'), e => e.getAttribute('src')).some(src => !before.includes(src))
+  || Array.from(document.querySelectorAll("{STDERR}")).some(e => e.innerText.includes('Traceback'))"""
 
 
 def wait_idle(page, timeout_ms: int) -> None:
@@ -159,7 +165,7 @@ def wait_idle(page, timeout_ms: int) -> None:
 def open_and_run_all(page, lab: Lab, name: str, timeout_ms: int) -> None:
     """Open notebook ``name``, run all its cells, and wait until every code cell ran; fail at an error."""
     page.goto(lab.notebook_url(name))
-    page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+    page.wait_for_function(_CURRENT_NOTEBOOK, arg=f"notebooks/{name}", timeout=60_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     wait_idle(page, 120_000)  # the kernel has started
     # Not awaited: the command's promise resolves only when every cell has run.
@@ -213,12 +219,15 @@ def _nudge_slider(control) -> None:
     assert readout.inner_text() != before, "the slider did not move"
 
 
-def wait_for_new_figure(control, before: list[str], timeout_ms: int) -> None:
-    """Until the explorer holding ``control`` shows an image that was not in the cell before the move."""
+def wait_for_new_figure(control, before: list[str], timeout_ms: int) -> list[str]:
+    """Until the explorer holding ``control`` shows an image that was not in the cell before the move, or
+    a traceback appears on the page; return the image sources of the explorer's output then."""
     area = control.locator(
         "xpath=ancestor::div[contains(concat(' ', @class, ' '), ' jp-OutputArea-output ')][last()]"
     )
-    control.page.wait_for_function(_NEW_IMAGE, arg=[area.element_handle(), before], timeout=timeout_ms)
+    arg = [area.element_handle(), before]
+    control.page.wait_for_function(_NEW_IMAGE_OR_TRACEBACK, arg=arg, timeout=timeout_ms)
+    return images_in(area)
 
 
 def tracebacks(page) -> str:
