@@ -55,10 +55,14 @@ def execute(path: Path) -> dict:
     return json.loads(nbformat.writes(nb))
 
 
+def _one_thread() -> None:
+    """In each worker (and so its kernels): one BLAS/OpenMP thread, as two notebooks share two cores."""
+    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+
+
 def execute_all(paths: list[Path], workers: int = 2) -> dict[str, dict]:
     """Every notebook executed, by file name; raise ``RuntimeError`` naming each notebook that failed."""
-    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
         futures = {path.name: pool.submit(execute, path) for path in paths}
         executed, failed = {}, []
         for name, future in futures.items():
@@ -78,7 +82,7 @@ def _localize_badge(text: str, depth: int) -> str:
 
 def _static_widget(output: dict) -> dict:
     """A widget view (no widget manager on a static page) becomes a note on where to use it."""
-    if output.get("output_type") == "display_data" and WIDGET_VIEW in output.get("data", {}):
+    if WIDGET_VIEW in output.get("data", {}):  # display_data, or execute_result when a cell ends with it
         return {"output_type": "display_data", "metadata": {}, "data": {"text/html": WIDGET_NOTE}}
     return output
 
