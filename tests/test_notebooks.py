@@ -130,3 +130,46 @@ def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tm
     assert notebook_runner.main(["--full", "--cell-timeout", "5", str(path)]) == 0
     assert notebook_runner.main([str(path), "--mode", "lab", "--seed", "0", "1"]) == 0
     assert timeouts == [None, 600, 5, None, None]
+
+
+def _tiny_notebook(path, source: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_two_jobs_run_every_notebook_and_seed_and_report_each_failure(tmp_path, capsys):
+    """`--jobs 2` (make check-seeds): every (notebook, seed) runs in a worker with one BLAS thread; a
+    failing notebook is reported by name and seed and does not stop the others; the exit status is 1."""
+    from edu_contrast import notebook_runner
+
+    good = _tiny_notebook(
+        tmp_path / "a_good.ipynb", "import os\nprint('threads', os.environ['OMP_NUM_THREADS'])"
+    )
+    bad = _tiny_notebook(tmp_path / "b_bad.ipynb", "import os\nassert os.environ['EDU_CONTRAST_SEED'] != '1'")
+    runs = list(notebook_runner.run_notebooks([good, bad], seeds=(0, 1), jobs=2))
+    assert [(r.path.name, r.seed, r.error is None) for r in runs] == [
+        ("a_good.ipynb", 0, True),
+        ("a_good.ipynb", 1, True),
+        ("b_bad.ipynb", 0, True),
+        ("b_bad.ipynb", 1, False),
+    ]
+    assert "threads 1" in notebook_runner.printed_text(runs[0].nb)
+    assert "AssertionError" in runs[3].error
+    assert notebook_runner.main([str(good), str(bad), "--seed", "0", "1", "--jobs", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "b_bad.ipynb: FAILED (quick mode, seed 1)" in out and "1 run(s) failed" in out
+    assert out.count("a_good.ipynb: ") == 2
+
+
+def test_jobs_below_one_is_one_line_naming_the_flag(capsys):
+    from edu_contrast import notebook_runner
+
+    with pytest.raises(SystemExit) as exit_info:
+        notebook_runner.main(["x.ipynb", "--jobs", "0"])
+    assert exit_info.value.code == 2 and "argument --jobs: must be ≥ 1, got 0" in capsys.readouterr().err
