@@ -20,10 +20,6 @@ def _source(cell) -> str:
     return "".join(cell["source"])
 
 
-def test_notebook_10_is_converted():
-    assert ROOT / "notebooks" / "10_serving.ipynb" in WITH_EXERCISES
-
-
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
 def test_stub_cells_follow_the_convention(path):
     """The stub defines NAME, whose body raises NotImplementedError("a hint"); the next cell checks it
@@ -75,3 +71,16 @@ def test_the_solution_notebook_runs_in_quick_mode_on_the_students_functions(path
     printed = printed_text(solved)
     assert all(f"uses your {name}" in printed for name in names)
     assert "not written yet" not in printed and "uses the package's" not in printed
+
+
+def test_the_instructors_table_lists_every_exercise_with_its_reference():
+    """docs/instructors.md's table names each notebook's stubs and the reference each falls back to."""
+    table = (ROOT / "docs" / "instructors.md").read_text().split("## The exercises", 1)[1]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    for path in WITH_EXERCISES:
+        row = rows[path.name[:2]]
+        for _, name in exercises.exercise_cells(json.loads(path.read_text())):
+            reference = exercises.EXERCISES[name].reference
+            module = reference.__module__.removeprefix("edu_contrast.")
+            assert f"`{name}(" in row and f"`{module}.{reference.__name__}`" in row, (path.name, name)
+    assert len(WITH_EXERCISES) == len(NOTEBOOKS), "every notebook has an exercise"
