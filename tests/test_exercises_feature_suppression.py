@@ -8,6 +8,7 @@ import torch
 from edu_contrast import exercises
 from edu_contrast.exercises import ExerciseError
 from edu_contrast.exercises.feature_suppression import check_randbit_channels
+from edu_contrast.lessons import feature_suppression as lesson
 
 
 def planes_of(values, bits, h, w):
@@ -118,3 +119,57 @@ def test_reference_matches_randbit_for_every_value():
     base = ImageTensors(torch.zeros(64, 1, 2, 2, dtype=torch.uint8), torch.zeros(64, dtype=torch.long), ["x"])
     randbit = RandBit(base, 4, generator=torch.Generator().manual_seed(0))
     assert torch.equal(reference(base.images, randbit.bit_labels, 4), randbit.images)
+
+
+# ----------------------------------------------------------------------------- the exercise convention
+
+NAMED = [  # (wrong function, words its message must contain)
+    (bits_first, "the bit planes come first"),
+    (zero_one_planes, "your planes hold 0 and 1"),
+    (most_significant_first, "reverse order"),
+    (only_planes, "You returned only the bit planes"),
+    (one_pixel_planes, "Each bit plane must fill the whole"),
+    (float_result, "return uint8 images"),
+    (ignores_values, "its planes (bit 0 first) should be"),
+    (one_hot_pixel, "a bit plane is not constant"),
+    (returns_nothing, "no return statement"),
+]
+
+
+def test_verify_checker_accepts_the_reference_and_names_every_mistake():
+    exercises.verify_checker(check_randbit_channels, lesson.randbit_channels, NAMED)
+
+
+def test_the_solution_make_solutions_writes_passes():
+    namespace = {}
+    exec(exercises.solution_source("randbit_channels"), namespace)  # noqa: S102
+    assert check_randbit_channels(namespace["randbit_channels"]) is True
+
+
+def test_hint_and_show_solution_print_the_signature_and_the_reference(capsys):
+    exercises.hint("randbit_channels")
+    out = capsys.readouterr().out
+    assert out.startswith("randbit_channels(images") and "values" in out and "(u >> j) & 1" in out
+    exercises.show_solution("randbit_channels")
+    out = capsys.readouterr().out
+    assert "edu_contrast.lessons.feature_suppression.randbit_channels" in out
+    assert (
+        "def randbit_channels(images" in out
+        and "from edu_contrast.lessons.feature_suppression import bit_targets" in out
+    )
+
+
+def test_fallback_uses_the_students_function_once_it_passes(capsys):
+    assert check_randbit_channels(with_a_loop, fallback=True) is with_a_loop
+    assert "uses your randbit_channels" in capsys.readouterr().out
+
+
+def test_fallback_uses_the_reference_for_a_stub_or_a_mistake(capsys):
+    def stub(images, values, bits):
+        raise NotImplementedError("bits of u, 255 · bit, expand over H and W, cat after the image")
+
+    assert check_randbit_channels(stub, fallback=True) is lesson.randbit_channels
+    out = capsys.readouterr().out
+    assert "not written yet" in out and "edu_contrast.lessons.feature_suppression.randbit_channels" in out
+    assert check_randbit_channels(bits_first, fallback=True) is lesson.randbit_channels
+    assert "the bit planes come first" in capsys.readouterr().out

@@ -34,6 +34,27 @@ def test_bit_targets_match_randbit_planes():
     assert torch.equal(bit_targets(randbit.bit_labels, 5), planes)
 
 
+def test_randbit_channels_are_the_images_data_randbit_stores():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 4, 5), generator=g, dtype=torch.uint8)  # (N, C, H, W)
+    base = data.ImageTensors(images, torch.zeros(40, dtype=torch.long), ["x"])
+    randbit = data.RandBit(base, 5, generator=torch.Generator().manual_seed(1))
+    built = lesson.randbit_channels(images, randbit.bit_labels, 5)
+    assert built.dtype == torch.uint8 and torch.equal(built, randbit.images)
+    one = lesson.randbit_channels(images[:1], torch.tensor([6]), 3)  # u = 6 = 0b110: planes 0, 255, 255
+    assert one[0, 3:].flatten(1).unique(dim=1).flatten().tolist() == [0, 255, 255]
+
+
+def test_randbit_channels_bad_arguments():
+    images = torch.zeros(2, 1, 3, 3, dtype=torch.uint8)
+    with pytest.raises(TypeError, match="'images'.*uint8 tensor of shape"):
+        lesson.randbit_channels(images.float(), torch.tensor([1, 2]), 2)
+    with pytest.raises(ValueError, match="'values'.*one integer u per image"):
+        lesson.randbit_channels(images, torch.tensor([1, 2, 3]), 2)
+    with pytest.raises(ValueError, match="'bits'"):
+        lesson.randbit_channels(images, torch.tensor([1, 2]), 0)
+
+
 def test_bit_probe_reads_bits_that_are_in_the_features_and_not_others():
     g = torch.Generator().manual_seed(0)
     u_train, u_test = torch.randint(0, 16, (300,), generator=g), torch.randint(0, 16, (100,), generator=g)

@@ -8,7 +8,9 @@ where the bit is 1 and black (0) where it is 0,
     x̃ = [x ; b₀ … b_{k−1}],   b_j = 255 · (⌊u / 2^j⌋ mod 2)  on every pixel,
 
 exactly what ``data.RandBit`` stores. The planes go *last* because augmentation leaves the last
-``protected_channels`` channels untouched, so both views share them.
+``protected_channels`` channels untouched, so both views share them. The reference is
+``lessons.feature_suppression.randbit_channels``; ``check_randbit_channels(fn, fallback=True)`` returns the
+function the notebook goes on with (``_registry``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 
 from edu_contrast import data
 from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._registry import exercise
+from edu_contrast.lessons.feature_suppression import randbit_channels
 
 __all__ = ["check_randbit_channels"]
 
@@ -69,6 +73,14 @@ def _diagnose(got: torch.Tensor, images: torch.Tensor, values: torch.Tensor, bit
             )
 
 
+HINT = (
+    "Bit j of u is (u >> j) & 1, so (values[:, None] >> torch.arange(bits)) & 1 is all k bits, (N, k),\n"
+    "least significant first. Multiply by 255, convert to uint8, add two axes ([:, :, None, None]) and\n"
+    ".expand(N, k, H, W) so each plane fills the image; then torch.cat([images, planes], dim=1)."
+)
+
+
+@exercise("randbit_channels", reference=randbit_channels, hint=HINT)
 def check_randbit_channels(student_fn) -> bool:
     r"""Check ``student_fn(images, values, bits)`` against ``data.RandBit``.
 

@@ -6,7 +6,8 @@ contrastive learning picks up:
 
 - **RandBit** (Sec. 4.4, Fig. 7): k constant channels spell a random integer u ∈ {0, …, 2^k − 1} that
   both views share, so I(x̃⁽¹⁾; x̃⁽²⁾) ≥ k bits of a feature useless for the label y and trivially easy
-  to read. ``randbit_run(k)`` trains SimCLR and probes h for y (the content) and for each bit of u:
+  to read. ``randbit_channels`` builds x̃ (the exercise's reference); ``randbit_run(k)`` trains SimCLR
+  and probes h for y (the content) and for each bit of u:
 
       content_accuracy = acc(linear probe h ↦ y),   bit_accuracy = (1/k) Σ_j acc(linear probe h ↦ b_j),
       b_j = ⌊u / 2^j⌋ mod 2,   erank_h = exp H(σ/Σσ) of the test h (``measure``'s definition).
@@ -38,6 +39,7 @@ __all__ = [
     "RANDBIT_METHODS",
     "MULTIDIGITS_METHODS",
     "bit_targets",
+    "randbit_channels",
     "bit_probe_accuracy",
     "two_digit_labels",
     "multidigits_examples",
@@ -66,6 +68,32 @@ def bit_targets(values: torch.Tensor, bits: int) -> torch.Tensor:
     values = torch.as_tensor(values)
     values = check_labels(values, values.shape[0] if values.dim() else 0, "values", "bit_targets")
     return (values[:, None] >> torch.arange(bits)) & 1  # (N, k)
+
+
+def randbit_channels(images: torch.Tensor, values: torch.Tensor, bits: int) -> torch.Tensor:
+    r"""RandBit's image (Chen et al. 2020b, Sec. 4.4): the C image channels, then k constant bit planes,
+
+        x̃ = [x ; b_0 … b_{k−1}],   b_j = 255 · (⌊u / 2^j⌋ mod 2)  on every pixel,
+
+    plane j white where bit j of the image's integer u is 1 (least significant first, ``bit_targets``), as
+    ``data.RandBit`` stores it. ``images``: uint8 ``(N, C, H, W)``; ``values``: the integers u, ``(N,)``;
+    ``bits``: k ≥ 1. Returns uint8 ``(N, C + k, H, W)``. The planes go last: augmentation leaves the last
+    ``protected_channels`` = k channels alone, so both views share u.
+    """
+    where = "randbit_channels"
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        got = (
+            f"dtype {images.dtype}, shape {tuple(images.shape)}"
+            if isinstance(images, torch.Tensor)
+            else images
+        )
+        fail("images", where, "a uint8 tensor of shape (N, C, H, W)", got, TypeError)
+    n, _, height, width = images.shape
+    bit = bit_targets(values, bits)  # (N, k): bit j of u
+    if len(bit) != n:
+        fail("values", where, f"one integer u per image ({n})", f"{len(bit)} values")
+    planes = (255 * bit).to(torch.uint8)[:, :, None, None].expand(n, bits, height, width)  # (N, k, H, W)
+    return torch.cat([images, planes], dim=1)  # (N, C + k, H, W)
 
 
 def bit_probe_accuracy(train_h, train_values, test_h, test_values, bits: int) -> float:
