@@ -2,7 +2,8 @@
 
 1. Stage the Sphinx sources in OUT/src: this folder's conf.py, index.md and _static/, the README's
    curriculum section (the index page includes it), notebooks/00_notation.md, and every notebook
-   executed once in quick mode by ``edu_contrast.notebook_runner`` (two at a time, one BLAS thread each).
+   executed once in quick mode by ``edu_contrast.notebook_runner.run_notebooks`` (two at a time, one BLAS
+   thread each).
 2. Render OUT/src to OUT/html with Sphinx + myst-nb, whose own execution is off.
 
 Nothing is copied into the repository: the notebooks stay output-free, and the site has no second copy of
@@ -13,11 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 BOOK = Path(__file__).resolve().parent
@@ -45,32 +44,20 @@ def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute(path: Path) -> dict:
-    """Run ``path`` in quick mode, seed 0; return the executed notebook as JSON (picklable)."""
+def execute_all(paths: list[Path], jobs: int = 2) -> dict[str, dict]:
+    """Every notebook run in quick mode, seed 0, ``jobs`` at a time (``notebook_runner.run_notebooks``:
+    one BLAS thread per worker), as JSON by file name; ``RuntimeError`` naming each notebook that failed."""
     import nbformat
 
-    from edu_contrast.notebook_runner import execute_notebook
+    from edu_contrast.notebook_runner import run_notebooks
 
-    nb, _ = execute_notebook(path, mode="quick", seed=0)
-    return json.loads(nbformat.writes(nb))
-
-
-def _one_thread() -> None:
-    """In each worker (and so its kernels): one BLAS/OpenMP thread, as two notebooks share two cores."""
-    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-
-
-def execute_all(paths: list[Path], workers: int = 2) -> dict[str, dict]:
-    """Every notebook executed, by file name; raise ``RuntimeError`` naming each notebook that failed."""
-    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
-        futures = {path.name: pool.submit(execute, path) for path in paths}
-        executed, failed = {}, []
-        for name, future in futures.items():
-            try:
-                executed[name] = future.result()
-                print(f"executed {name}", flush=True)
-            except Exception as error:  # the cell's source and traceback, as nbclient reports them
-                failed.append(f"{name}: {type(error).__name__}: {str(error)[-2000:]}")
+    executed, failed = {}, []
+    for run in run_notebooks(paths, mode="quick", seeds=(0,), jobs=jobs):
+        if run.error is not None:
+            failed.append(f"{run.path.name}: {run.error}")
+            continue
+        executed[run.path.name] = json.loads(nbformat.writes(run.nb))
+        print(f"executed {run.path.name} ({run.seconds:.0f} s)", flush=True)
     if failed:
         raise RuntimeError("notebooks failed in quick mode:\n" + "\n\n".join(failed))
     return executed
