@@ -1,4 +1,4 @@
-"""Build the course site: ``python book/build.py [OUT]`` (what `make book` runs; OUT defaults to build/book).
+"""Build the course site: ``python book/build.py [OUT] [--executed DIR]`` (`make book`; OUT: build/book).
 
 1. Stage the Sphinx sources in OUT/src: this folder's conf.py, index.md and _static/, the README's
    curriculum section (the index page includes it), notebooks/00_notation.md, and every notebook
@@ -7,11 +7,13 @@
 2. Render OUT/src to OUT/html with Sphinx + myst-nb, whose own execution is off.
 
 Nothing is copied into the repository: the notebooks stay output-free, and the site has no second copy of
-any text. A notebook that fails stops the build with its name.
+any text. A notebook that fails stops the build with its name. ``--executed DIR`` renders notebooks already
+executed in quick mode (the test session's) instead of running them again.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import shutil
@@ -113,20 +115,42 @@ def stage(src: Path, execute_fn: Callable[[list[Path]], dict[str, dict]] = execu
     return staged
 
 
-def build(out: Path) -> Path:
-    """Stage and render the site; return the path of its index.html."""
+def read_executed(folder: Path) -> Callable[[list[Path]], dict[str, dict]]:
+    """An ``execute_fn`` that reads notebooks executed elsewhere from ``folder`` (one file per notebook, same
+    name), e.g. by the test session, instead of running them again."""
+
+    def read(paths: list[Path]) -> dict[str, dict]:
+        missing = [p.name for p in paths if not (folder / p.name).is_file()]
+        if missing:
+            raise RuntimeError(f"--executed {folder}: no executed copy of {', '.join(missing)}")
+        return {p.name: json.loads((folder / p.name).read_text()) for p in paths}
+
+    return read
+
+
+def build(out: Path, executed: Path | None = None) -> Path:
+    """Stage and render the site (notebooks run here, or read from ``executed``); return its index.html."""
     from sphinx.cmd.build import build_main
 
-    stage(out / "src")
+    stage(out / "src", execute_all if executed is None else read_executed(executed))
     args = ["-b", "html", "-W", "--keep-going", "-q", "-d", str(out / "doctrees"), str(out / "src")]
     if build_main([*args, str(out / "html")]) != 0:
         raise RuntimeError("sphinx-build failed (warnings are errors); see its messages above")
     return out / "html" / "index.html"
 
 
+def _arguments(argv: list[str]):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", type=Path, default=ROOT / "build" / "book")
+    parser.add_argument(
+        "--executed", type=Path, default=None, help="a folder of notebooks already executed in quick mode"
+    )
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "book"
+    args = _arguments(sys.argv[1:])
     try:
-        print(f"built {build(target.resolve())}")
+        print(f"built {build(args.out.resolve(), args.executed)}")
     except RuntimeError as error:
         sys.exit(f"make book: {error}")

@@ -11,6 +11,7 @@ Instructors can run a modified notebook the same way to check it still passes it
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -94,7 +95,8 @@ def run_notebooks(paths, *, mode: str = "quick", seeds=(0,), timeout: int | None
     if jobs == 1:
         yield from (_run_one(path, mode, seed, timeout) for path, seed in runs)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_one_thread) as pool:
+    spawn = multiprocessing.get_context("spawn")  # not fork: the caller (a test run) may hold torch threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_one_thread) as pool:
         futures = [pool.submit(_run_one, path, mode, seed, timeout) for path, seed in runs]
         yield from (future.result() for future in futures)
 

@@ -46,3 +46,45 @@ def fake_cifar10_root(tmp_path_factory) -> Path:
     """A fake CIFAR-10 (200 train / 50 test images) in the genuine layout, shared by the session:
     read it, do not modify it (build your own with ``make_fake_cifar10`` to corrupt one)."""
     return make_fake_cifar10(tmp_path_factory.mktemp("cifar"), n_train=200, n_test=50)
+
+
+# --- the notebooks in quick mode, each run once per test session --------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _notebooks_needed(items, fixture: str) -> list[Path]:
+    """The notebooks the selected tests that use ``fixture`` need: a test parametrized by ``path`` needs
+    that notebook, any other (e.g. the course site's) needs them all."""
+    needed = set()
+    for item in items:
+        if fixture not in getattr(item, "fixturenames", ()):
+            continue
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("path") if callspec is not None else None
+        needed |= {path} if path is not None else set(NOTEBOOKS)
+    return sorted(needed)
+
+
+@pytest.fixture(scope="session")
+def quick_runs(request) -> dict:
+    """File name → ``notebook_runner.NotebookRun`` of every committed notebook a selected test needs, run
+    once in quick mode (seed 0), two at a time: tests/test_notebooks.py checks them, tests/test_book.py
+    renders them."""
+    from edu_contrast.notebook_runner import run_notebooks
+
+    paths = _notebooks_needed(request.session.items, "quick_runs")
+    return {run.path.name: run for run in run_notebooks(paths, mode="quick", jobs=2)}
+
+
+@pytest.fixture(scope="session")
+def solution_runs(request, tmp_path_factory) -> dict:
+    """File name → ``NotebookRun`` of the solution notebook (``make solutions``) of every notebook a
+    selected test needs, run once in quick mode, two at a time."""
+    from edu_contrast import exercises
+    from edu_contrast.notebook_runner import run_notebooks
+
+    paths = _notebooks_needed(request.session.items, "solution_runs")
+    solutions = [solution for solution, _ in exercises.write_solutions(paths, tmp_path_factory.mktemp("sol"))]
+    return {run.path.name: run for run in run_notebooks(solutions, mode="quick", jobs=2)}

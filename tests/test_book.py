@@ -176,15 +176,27 @@ _OUTPUT_IMAGES = (
 _LINKS = "() => Array.from(document.querySelectorAll('a[href]'), a => a.href)"
 
 
+def _write_executed(quick_runs: dict, folder: Path) -> Path:
+    """The session's quick-mode runs (tests/conftest.py) as files, for `book/build.py --executed`."""
+    import nbformat
+
+    for name, run in quick_runs.items():
+        assert run.error is None, f"{name} failed in quick mode:\n{run.error}"
+        nbformat.write(run.nb, folder / name)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The site built by `make book`'s script into a temporary folder, served on a free localhost port."""
+def site(tmp_path_factory, quick_runs):
+    """The site built by `make book`'s script into a temporary folder, served on a free localhost port.
+    The notebooks are the session's quick-mode runs (``quick_runs``), not run a second time."""
     require_chromium()
     if os.environ.get(BUILT_ENV):  # a site `make book` already built (build/book): test it as it is
         out = Path(os.environ[BUILT_ENV]).resolve()
     else:
         out = tmp_path_factory.mktemp("book")
-        cmd = [sys.executable, str(ROOT / "book" / "build.py"), str(out)]
+        executed = _write_executed(quick_runs, tmp_path_factory.mktemp("executed"))
+        cmd = [sys.executable, str(ROOT / "book" / "build.py"), str(out), "--executed", str(executed)]
         build = subprocess.run(cmd, capture_output=True, text=True)
         assert build.returncode == 0, f"book/build.py failed:\n{build.stdout[-3000:]}\n{build.stderr[-5000:]}"
     html_dir, port = out / "html", _free_port()
@@ -325,3 +337,11 @@ def test_no_page_shows_a_reference_solution_or_a_dead_widget(site):
     assert not [n for n, text in pages.items() if book.WIDGET_VIEW in text], "widget views with no manager"
     leaks = {name: found for name, text in pages.items() if (found := leaked_solutions(text))}
     assert not leaks, f"reference solutions on the site: {leaks}"
+
+
+def test_executed_copies_are_read_instead_of_run_and_a_missing_one_is_named(tmp_path):
+    good = _notebook(tmp_path / "01_good.ipynb", "print(1)")
+    read = book.read_executed(tmp_path)
+    assert read([good])["01_good.ipynb"]["cells"][0]["source"] == "print(1)"
+    with pytest.raises(RuntimeError, match=r"no executed copy of 02_missing\.ipynb"):
+        read([good, tmp_path / "02_missing.ipynb"])

@@ -89,18 +89,21 @@ def _parse(cell: str) -> ast.AST:
 @pytest.mark.slow
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_runs_in_quick_mode(path):
-    from edu_contrast.notebook_runner import execute_notebook, printed_text
+def test_runs_in_quick_mode(path, quick_runs):
+    """Top to bottom in quick mode, every check cell passing (``quick_runs``: one run per session, shared
+    with the course site's test)."""
+    from edu_contrast.notebook_runner import printed_text
 
-    nb, seconds = execute_notebook(path, mode="quick")
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    run = quick_runs[path.name]
+    assert run.error is None, run.error
+    errors = [o for c in run.nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     # As committed, every exercise is an untouched stub: its check cell says so and falls back to the
     # package's reference (tests/test_solutions.py runs the other way, with the solutions filled in).
     stubs = len(exercises.exercise_cells(json.loads(path.read_text())))
-    printed = printed_text(nb)
+    printed = printed_text(run.nb)
     assert printed.count("not written yet") == stubs and printed.count("uses the package's") == stubs
-    print(f"{path.name}: {seconds:.1f} s in quick mode")
+    print(f"{path.name}: {run.seconds:.1f} s in quick mode")
 
 
 @pytest.mark.slow

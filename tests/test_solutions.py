@@ -61,14 +61,14 @@ def test_make_solutions_refuses_a_missing_notebook(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
-def test_the_solution_notebook_runs_in_quick_mode_on_the_students_functions(path, tmp_path):
+def test_the_solution_notebook_runs_in_quick_mode_on_the_students_functions(path, solution_runs):
     """The other way round from tests/test_notebooks.py, which runs the committed stubs."""
-    from edu_contrast.notebook_runner import execute_notebook, printed_text
+    from edu_contrast.notebook_runner import printed_text
 
+    run = solution_runs[path.name]
+    assert run.error is None, run.error
     names = [name for _, name in exercises.exercise_cells(json.loads(path.read_text()))]
-    (solution, _), *_ = exercises.write_solutions([path], tmp_path)
-    solved, _ = execute_notebook(solution, mode="quick")
-    printed = printed_text(solved)
+    printed = printed_text(run.nb)
     assert all(f"uses your {name}" in printed for name in names)
     assert "not written yet" not in printed and "uses the package's" not in printed
 
