@@ -138,7 +138,9 @@ def ablation_explorer(runs: Mapping[str, AblationRun], *, name: str | None = Non
     name = next(iter(runs)) if name is None else check_choice(name, "name", "ablation_explorer", runs)
     last = max(r.epochs for r in runs.values())
     chooser = widgets.Dropdown(options=list(runs), value=name, description="ablation")
-    slider = widgets.IntSlider(value=last if epoch is None else epoch, min=0, max=last, description="epoch")
+    slider = widgets.IntSlider(
+        value=last if epoch is None else epoch, min=0, max=last, description="epoch", continuous_update=False
+    )
 
     def draw(name, epoch):
         return plot_spectrum_epochs(runs[name], min(epoch, runs[name].epochs))

@@ -118,12 +118,17 @@ def augmentation_explorer(
             "an (N, 3, H, W) tensor of RGB images",
             f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}",
         )
-    style = {"description_width": "150px"}
-    index = W.IntSlider(0, 0, len(images) - 1, description="image", style=style)
-    crop = W.FloatSlider(0.2, min=0.05, max=1.0, step=0.05, description="crop scale s_min", style=style)
-    strength = W.FloatSlider(0.5, min=0.0, max=1.25, step=0.05, description="colour strength s", style=style)
-    gray = W.FloatSlider(0.2, min=0.0, max=1.0, step=0.1, description="grayscale p_g", style=style)
-    seed = W.IntSlider(0, 0, 20, description="seed", style=style)
+    # continuous_update=False: a mouse drag redraws once, on release, not at every value it passes
+    style, once = {"description_width": "150px"}, {"continuous_update": False}
+    index = W.IntSlider(0, 0, len(images) - 1, description="image", style=style, **once)
+    crop = W.FloatSlider(
+        0.2, min=0.05, max=1.0, step=0.05, description="crop scale s_min", style=style, **once
+    )
+    strength = W.FloatSlider(
+        0.5, min=0.0, max=1.25, step=0.05, description="colour strength s", style=style, **once
+    )
+    gray = W.FloatSlider(0.2, min=0.0, max=1.0, step=0.1, description="grayscale p_g", style=style, **once)
+    seed = W.IntSlider(0, 0, 20, description="seed", style=style, **once)
     out = W.Output()
 
     def redraw(_=None):
