@@ -86,12 +86,6 @@ def test_verify_checker_accepts_the_reference_and_names_every_mistake():
     exercises.verify_checker(exercises.check_negative_weights, lesson.negative_weights, NAMED)
 
 
-def test_the_solution_make_solutions_writes_passes():
-    namespace = {}
-    exec(exercises.solution_source("negative_weights"), namespace)  # noqa: S102
-    assert exercises.check_negative_weights(namespace["negative_weights"]) is True
-
-
 def test_hint_and_show_solution_print_the_signature_and_the_reference(capsys):
     exercises.hint("negative_weights")
     out = capsys.readouterr().out

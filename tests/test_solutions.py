@@ -84,3 +84,27 @@ def test_the_instructors_table_lists_every_exercise_with_its_reference():
             module = reference.__module__.removeprefix("edu_contrast.")
             assert f"`{name}(" in row and f"`{module}.{reference.__name__}`" in row, (path.name, name)
     assert len(WITH_EXERCISES) == len(NOTEBOOKS), "every notebook has an exercise"
+
+
+@pytest.mark.parametrize("name", sorted(exercises.EXERCISES))
+def test_every_exercise_has_a_passing_solution_a_hint_and_falls_back_from_a_stub(name, capsys):
+    """For each registered exercise: the solution `make solutions` writes passes its checker,
+    ``show_solution`` names the reference, ``hint`` starts with the signature, and an untouched stub makes
+    the checker hand back the reference with its one-line verdict."""
+    check, reference = getattr(exercises, f"check_{name}"), exercises.EXERCISES[name].reference
+    namespace = {}
+    exec(exercises.solution_source(name), namespace)  # noqa: S102
+    assert check(namespace[name]) is True
+    capsys.readouterr()
+    exercises.show_solution(name)
+    out = capsys.readouterr().out
+    assert f"{reference.__module__}.{reference.__name__}" in out and f"def {name}(" in out
+    exercises.hint(name)
+    assert capsys.readouterr().out.startswith(f"{name}(")
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError("not written")
+
+    assert check(stub, fallback=True) is reference
+    out = capsys.readouterr().out
+    assert "not written yet" in out and "uses the package's" in out
