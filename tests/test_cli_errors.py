@@ -165,9 +165,12 @@ def test_ctrl_c_saves_nothing_half_written_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
     argv = ["train", "--epochs", "50", "--out", str(out), "--batch-size", "128", "--width", "4",
             "--no-progress", "--device", "cpu"]  # fmt: skip
+    # Ctrl-C's default action in the child even where this test runs as a background job (`cmd &` in a
+    # script starts it with SIGINT ignored, and a child inherits that)
     proc = subprocess.Popen(
-        [*PROG, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
-    )
+        [*PROG, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 300
     while not (out / "metrics.json").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
