@@ -89,7 +89,8 @@ def run_notebooks(paths, *, mode: str = "quick", seeds=(0,), timeout: int | None
 
     ``jobs`` > 1 runs that many at a time in worker processes with one BLAS thread each (2 on 2 cores
     halves the wall time of `make check-seeds` and `make book`). A failing notebook does not stop the
-    others: its run carries the error.
+    others: its run carries the error. The workers are spawned, so a script that calls this with
+    ``jobs`` > 1 needs the ``if __name__ == "__main__":`` guard around it.
     """
     runs = [(Path(path), seed) for path in paths for seed in seeds]
     if jobs == 1:
