@@ -31,17 +31,23 @@ def test_reference_loop_and_descending_pass(capsys):
     assert "reproduces losses.sliced_wasserstein" in capsys.readouterr().out
 
 
+# The typical mistakes the checker names (verify_checker below runs them through the registry, too).
+MISTAKES = [
+    (lambda a, b: (a - b).pow(2).mean(), "in the order they came"),
+    (lambda a, b: (a.sort().values - b).pow(2).mean(), "only a is sorted"),
+    (lambda a, b: (a - b.sort().values).pow(2).mean(), "only b is sorted"),
+    (lambda a, b: (a.sort().values - b.sort(descending=True).values).pow(2).mean(), "descending"),
+    (lambda a, b: (a.sort().values - b.sort().values).abs().mean(), "1-Wasserstein"),
+    (lambda a, b: (a.sort().values - b.sort().values).pow(2).sum(), "summed over the n pairs"),
+    (lambda a, b: reference(a, b).sqrt(), "square root"),
+    (lambda a, b: (a.mean() - b.mean()) ** 2, "only the means"),
+]
+
+
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda a, b: (a - b).pow(2).mean(), "in the order they came"),
-        (lambda a, b: (a.sort().values - b).pow(2).mean(), "only a is sorted"),
-        (lambda a, b: (a - b.sort().values).pow(2).mean(), "only b is sorted"),
-        (lambda a, b: (a.sort().values - b.sort(descending=True).values).pow(2).mean(), "descending"),
-        (lambda a, b: (a.sort().values - b.sort().values).abs().mean(), "1-Wasserstein"),
-        (lambda a, b: (a.sort().values - b.sort().values).pow(2).sum(), "summed over the n pairs"),
-        (lambda a, b: reference(a, b).sqrt(), "square root"),
-        (lambda a, b: (a.mean() - b.mean()) ** 2, "only the means"),
+        *MISTAKES,
         (lambda a, b: reference(a, b) + 0.01, "your function returned"),
         (lambda a, b: (a.sort().values - b.sort().values).pow(2), "return one number"),
         (lambda a, b: a.nosuchmethod(), "AttributeError"),
@@ -69,17 +75,6 @@ def test_not_a_function():
 
 
 # ---------------------------------------------------------------- registry: fallback, hint, solution
-
-MISTAKES = [
-    (lambda a, b: (a - b).pow(2).mean(), "in the order they came"),
-    (lambda a, b: (a.sort().values - b).pow(2).mean(), "only a is sorted"),
-    (lambda a, b: (a - b.sort().values).pow(2).mean(), "only b is sorted"),
-    (lambda a, b: (a.sort().values - b.sort(descending=True).values).pow(2).mean(), "descending"),
-    (lambda a, b: (a.sort().values - b.sort().values).abs().mean(), "1-Wasserstein"),
-    (lambda a, b: (a.sort().values - b.sort().values).pow(2).sum(), "summed over the n pairs"),
-    (lambda a, b: reference(a, b).sqrt(), "square root"),
-    (lambda a, b: (a.mean() - b.mean()) ** 2, "only the means"),
-]
 
 
 def test_verify_checker():
