@@ -69,10 +69,14 @@ class NotebookRun(NamedTuple):
     error: str | None
 
 
+# One BLAS/OpenMP thread for a kernel that shares the cores (also the browser tests' JupyterLab).
+ONE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
 def _one_thread() -> None:
     """A worker of ``run_notebooks`` (and so its kernels) gets one BLAS/OpenMP thread: notebooks that run
     side by side would otherwise each spin two threads on the same cores."""
-    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    os.environ.update(ONE_THREAD_ENV)
 
 
 def _run_one(path: Path, mode: str, seed: int, timeout: int | None) -> NotebookRun:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from edu_contrast.notebook_runner import ONE_THREAD_ENV
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 INSTALL = "apt-get install chromium chromium-driver"
@@ -89,11 +91,10 @@ def _write_settings(folder: Path) -> None:
 def _lab_environment(root: Path, notebook_env: dict[str, str]) -> dict[str, str]:
     # One BLAS/OpenMP thread: the kernel shares two cores with the browser and the server, and
     # oversubscribed OpenMP threads spin-wait (a 20x slowdown measured on a loaded 2-core machine).
-    threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     _write_settings(root / "lab-settings")
     folders = {"JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings")}
     folders["JUPYTERLAB_WORKSPACES_DIR"] = str(root / "lab-workspaces")  # no layout restored from elsewhere
-    return dict(os.environ, **threads, **folders, **notebook_env)
+    return dict(os.environ, **ONE_THREAD_ENV, **folders, **notebook_env)
 
 
 @contextmanager
