@@ -41,6 +41,22 @@ def test_opens_with_title_badge_run_time_and_setup(path):
     assert "google.colab" in setup and "notebook_setup" in setup, "first code cell is the Colab/local setup"
 
 
+def _readme_times() -> dict:
+    """README's curriculum table: notebook number → (quick, lab, full) cells."""
+    rows = [line.split(" | ") for line in (ROOT / "README.md").read_text().splitlines()]
+    return {r[0][2:]: tuple(r[3:6]) for r in rows if re.fullmatch(r"\| \d\d", r[0])}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_readme_gives_the_run_times_its_header_gives(path):
+    """The curriculum table copies each header's measured quick and lab times, and full's "not measured"."""
+    intro = "".join(_cells(path)[0]["source"])
+    quick, lab, full = _readme_times()[path.name[:2]]
+    for mode, time in (("quick", quick), ("lab", lab)):
+        assert re.search(rf"(?<![\w.–]){re.escape(time)}(?![\w–])", intro), f"{mode}: {time!r} in the header"
+    assert full == "not measured" and "not measured" in intro
+
+
 def _stem(path: Path) -> str:
     return path.stem.split("_", 1)[1]
 
