@@ -86,6 +86,21 @@ def test_evaluate_reprobes(run_dir, capsys):
     assert cli.main(["evaluate", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "linear-probe accuracy" in printed and "kNN accuracy" in printed
+    accuracy = json.loads((out / "metrics.json").read_text())["linear_accuracy"]
+    assert f"{accuracy:.4f}" in printed  # the checkpoint holds the BatchNorm statistics train probed with
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-calibrate-bn"], False)])
+def test_calibrate_bn_is_on_unless_turned_off(flag, expected, monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_fit(method, train_data, **settings):
+        seen.update(settings)
+        raise KeyboardInterrupt  # stop before any training; the CLI says how to continue
+
+    monkeypatch.setattr(train, "fit", fake_fit)
+    assert cli.main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), *FAST, *flag]) == 130
+    assert seen["calibrate_bn"] is expected
 
 
 def test_a_bad_argument_gives_a_helpful_message():

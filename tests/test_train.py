@@ -140,6 +140,39 @@ def test_evaluate_reprobes_the_checkpoint(digits, tmp_path):
     assert 0 < again["knn_accuracy"] <= 1
 
 
+
+def test_calibrate_bn_probes_and_saves_clean_image_statistics(digits, tmp_path):
+    # calibrate_bn=True: the final probe sees BatchNorm statistics of the watched clean training images
+    # (what measure.calibrate_batchnorm gives the trained weights), the checkpoint keeps them, and
+    # evaluate() reproduces the probe; no weight changes, and without it the running averages stay.
+    import copy
+
+    train_data, test_data = digits
+    plain, calibrated = _method(), _method()
+    run = {"epochs": 1, "eval_data": test_data, **TINY}
+    train.fit(plain, train_data, **run)
+    result = train.fit(calibrated, train_data, calibrate_bn=True, out_dir=tmp_path,
+                       config={"dataset": "digits"}, **run)  # fmt: skip
+    split = monitor.split_for_eval(train_data, test_data, seed=0)
+    watch = monitor.monitor_subset(split, TINY["knn_train_size"], TINY["knn_test_size"], seed=0)
+    expected = copy.deepcopy(plain)
+    measure.calibrate_batchnorm(expected, watch.train_images)
+    saved = train.load_checkpoint(tmp_path)["model"]
+    buffers = [k for k in saved if k.endswith(("running_mean", "running_var"))]
+    assert buffers
+    for key, value in expected.state_dict().items():
+        assert torch.allclose(calibrated.state_dict()[key].float(), value.float(), atol=1e-5), key
+        assert torch.equal(saved[key], calibrated.state_dict()[key]), key
+    assert any(not torch.allclose(plain.state_dict()[k], saved[k]) for k in buffers)  # it changed them
+    h = [measure.embed(expected, x.images, amp_dtype=CPU_AMP) for x in (train_data, test_data)]
+    assert result["linear_accuracy"] == pytest.approx(
+        probes.linear_probe(h[0], train_data.labels, h[1], test_data.labels), abs=1e-9
+    )
+    assert train.evaluate(tmp_path)["linear_accuracy"] == pytest.approx(result["linear_accuracy"], abs=1e-9)
+    with pytest.raises(TypeError, match="'calibrate_bn' parameter of fit must be True or False"):
+        train.fit(_method(), train_data, calibrate_bn="yes", **run)
+
+
 def test_warmup_cosine_schedule():
     f = [train.warmup_cosine(s, total_steps=10, warmup_steps=2) for s in range(11)]
     assert f[0] == 0.5 and f[1] == 1.0  # linear warm-up reaches the peak

@@ -123,6 +123,7 @@ def train_command(args, parser: argparse.ArgumentParser, started: float) -> int:
             eval_data=test_data,
             augment_config=_augmentation(args.augment, train_data.size),
             warmup_epochs=args.warmup_epochs,
+            calibrate_bn=args.calibrate_bn,
             out_dir=out,
             resume=args.resume and has_run,
             overwrite=args.overwrite,

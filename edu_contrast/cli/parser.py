@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(kind, tuple) and isinstance(kind[0], int):
             option["type"] = int
         train_cmd.add_argument(flag, help=text, **option)
+    train_cmd.add_argument(
+        "--calibrate-bn",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="before the final probe, re-estimate BatchNorm statistics on 10 000 clean training images and "
+        "keep them in the checkpoint (default: yes; --no-calibrate-bn keeps training's running averages)",
+    )
     train_cmd.add_argument("--out", type=Path, help="the run's folder (default: runs/METHOD-DATASET)")
     again = train_cmd.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the run in OUT, with its settings")

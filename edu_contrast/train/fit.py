@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edu_contrast import augment, distributed
+from edu_contrast import augment, distributed, measure
 from edu_contrast.train import checkpoint, monitor, precision, run_folder
 from edu_contrast.train.config import FitConfig
 from edu_contrast.train.errors import TrainingDivergedError
@@ -281,12 +281,16 @@ def _epoch_loss(run: Run, losses: list[torch.Tensor], epoch: int) -> float:
 
 
 def _final_probe(run: Run) -> float:
-    """Linear-probe accuracy of the encoder features h on the full probe split (rank 0, shared)."""
+    """Linear-probe accuracy of the encoder features h on the full probe split (rank 0, shared), after
+    ``calibrate_bn``'s clean-image BatchNorm statistics when it is set (on every rank, so they agree)."""
     accuracy = None
+    start = time.perf_counter()
+    if run.cfg.calibrate_bn:  # clean-image statistics, not the last augmented batches'; on every rank
+        with autocast(run.device, run.amp_dtype):
+            measure.calibrate_batchnorm(run.method, run.watch.train_images, device=run.device)
     if run.rank == 0:
         n_train, n_test = run.split.train_images.shape[0], run.split.test_images.shape[0]
         monitor.say(run.show, f"Final linear probe on encoder features ({n_train} train / {n_test} test)...")
-        start = time.perf_counter()
         probed = probe_split(run.method, run.split, run=("linear",), amp_dtype=run.amp_dtype)
         accuracy = probed["linear_accuracy"]
         run.probe_seconds = time.perf_counter() - start
