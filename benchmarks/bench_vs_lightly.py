@@ -18,6 +18,9 @@
    It trains for the budget — the CLI run's wall time, or ``--budget-seconds`` — counted from the
    start of its data loading; then h of all train / test images is probed the same way (timed apart).
    This favours lightly: it has no per-epoch monitoring, and its probe comes on top of the budget.
+3. For reference, lightly's encoder probed again after the CLI's last step before its probe (``train.fit``'s
+   ``calibrate_bn``: BatchNorm statistics re-estimated on the same 10 000 clean training images), which
+   says how much of the difference that step is. The lead printed last is pipeline against pipeline.
 
 Both use the precision ``train.precision.autocast_dtype("auto", cpu)`` picks (bfloat16 on AMX CPUs,
 float32 elsewhere), printed with the machine. ``--max-images N`` gives both N random images per epoch
@@ -40,6 +43,7 @@ from torch import nn
 
 from edu_contrast import data, measure, models, probes
 from edu_contrast.cli.parser import DATASET_DEFAULTS, DEFAULTS, METHOD_DEFAULTS
+from edu_contrast.train import FitConfig, monitor
 from edu_contrast.train.precision import autocast_dtype
 from edu_contrast.utils import autocast
 
@@ -197,6 +201,13 @@ def main(argv=None) -> int:
     print(f"lightly pipeline: accuracy {accuracy:.4f}; trained {seconds:.0f} s (budget {budget:.0f} s, "
           f"{steps} steps = {steps * SETTINGS['batch_size'] / per_epoch:.2f} epochs of {per_epoch} images), "
           f"then embedding + probe {probe_seconds:.0f} s")  # fmt: skip
+    # the 10 000 clean training images fit calibrates on (calibrate_bn): (10000, 1, 28, 28)
+    split = monitor.split_for_eval(train, test, args.seed)
+    watched = monitor.monitor_subset(split, FitConfig.knn_train_size, 2, args.seed).train_images
+    with autocast(torch.device("cpu"), amp_dtype):
+        measure.calibrate_batchnorm(model, watched)
+    calibrated, _ = probe(model, train, test, amp_dtype)
+    print(f"lightly's encoder after the CLI's BatchNorm calibration (reference): accuracy {calibrated:.4f}")
     print(f"machine after: {machine_line()}")
     print(f"CLI − lightly: {100 * (cli['accuracy'] - accuracy):+.2f} points at {cli['seconds']:.0f} s vs "
           f"{seconds + probe_seconds:.0f} s (lightly's training + probe)")  # fmt: skip

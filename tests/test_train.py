@@ -140,7 +140,6 @@ def test_evaluate_reprobes_the_checkpoint(digits, tmp_path):
     assert 0 < again["knn_accuracy"] <= 1
 
 
-
 def test_calibrate_bn_probes_and_saves_clean_image_statistics(digits, tmp_path):
     # calibrate_bn=True: the final probe sees BatchNorm statistics of the watched clean training images
     # (what measure.calibrate_batchnorm gives the trained weights), the checkpoint keeps them, and
