@@ -17,6 +17,7 @@ import torch
 from edu_contrast import augment, data, measure, probes, train
 from edu_contrast.methods import build_method
 from edu_contrast.train import monitor
+from edu_contrast.utils import autocast
 
 KEYS = {"epoch", "loss", "seconds", "knn_accuracy", *measure.REPORT_KEYS}  # a history entry
 CPU_AMP = train.autocast_dtype("auto", torch.device("cpu"))  # what fit uses on this CPU (bf16 with AMX)
@@ -155,7 +156,8 @@ def test_calibrate_bn_probes_and_saves_clean_image_statistics(digits, tmp_path):
     split = monitor.split_for_eval(train_data, test_data, seed=0)
     watch = monitor.monitor_subset(split, TINY["knn_train_size"], TINY["knn_test_size"], seed=0)
     expected = copy.deepcopy(plain)
-    measure.calibrate_batchnorm(expected, watch.train_images)
+    with autocast(torch.device("cpu"), CPU_AMP):  # as fit calibrates (bfloat16 on a CPU with AMX)
+        measure.calibrate_batchnorm(expected, watch.train_images)
     saved = train.load_checkpoint(tmp_path)["model"]
     buffers = [k for k in saved if k.endswith(("running_mean", "running_var"))]
     assert buffers

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--calibrate-bn",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="before the final probe, re-estimate BatchNorm statistics on 10 000 clean training images and "
+        help="before the final probe, re-estimate BatchNorm statistics on ≤ 10 000 clean training images and "
         "keep them in the checkpoint (default: yes; --no-calibrate-bn keeps training's running averages)",
     )
     train_cmd.add_argument("--out", type=Path, help="the run's folder (default: runs/METHOD-DATASET)")

@@ -51,8 +51,8 @@ class FitConfig:
             monitor's clean training images (``measure.calibrate_batchnorm``, as for epoch 0) and keep
             them in the checkpoint. Training leaves running averages over the last batches of
             *augmented* views, which are not the statistics of the clean images a probe or a server
-            sees (the CLI's default: +0.2–0.3 points of linear-probe accuracy on Fashion-MNIST,
-            docs/benchmarks.md). Off by default; it changes no weight, only the BatchNorm buffers.
+            sees (the CLI's default: 0 to +0.3 points of linear-probe accuracy on Fashion-MNIST over
+            seeds 0–2, docs/benchmarks.md). Off by default; it changes no weight, only BatchNorm buffers.
         out_dir: where ``checkpoint.pt`` and ``metrics.json`` go (None: nothing written). A folder
             that already holds a run is refused (``RunExistsError``) unless ``resume`` or ``overwrite``.
         resume: continue the run in ``out_dir/checkpoint.pt`` (if there is none, say so and start a new
