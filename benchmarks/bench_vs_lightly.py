@@ -203,7 +203,8 @@ def main(argv=None) -> int:
           f"then embedding + probe {probe_seconds:.0f} s")  # fmt: skip
     # the 10 000 clean training images fit calibrates on (calibrate_bn): (10000, 1, 28, 28)
     split = monitor.split_for_eval(train, test, args.seed)
-    watched = monitor.monitor_subset(split, FitConfig.knn_train_size, 2, args.seed).train_images
+    sizes = FitConfig.knn_train_size, FitConfig.knn_test_size  # fit's monitor subset
+    watched = monitor.monitor_subset(split, *sizes, args.seed).train_images
     with autocast(torch.device("cpu"), amp_dtype):
         measure.calibrate_batchnorm(model, watched)
     calibrated, _ = probe(model, train, test, amp_dtype)
