@@ -5,15 +5,14 @@
     .venv/bin/python benchmarks/bench_vs_lightly.py --budget-seconds 60 --max-images 10000 -- --epochs 1
 
 1. ``python -m edu_contrast train --method simclr --dataset fashion-mnist --device cpu`` in a fresh
-   process (the dataset defaults of ``cli.parser.DATASET_DEFAULTS``: SmallConvNet width 16, h of size 256,
-   3×3 last convolution, batch 128, τ = 0.2, AdamW 3·10⁻³, batched augmentation in the training process;
-   arguments after ``--`` are added), timed from process
-   start to exit; its accuracy is its own final probe, ``probes.linear_probe`` on h of all 60 000 train /
-   10 000 test images.
+   process (the dataset defaults of ``cli.parser.DATASET_DEFAULTS``: SmallConvNet width 16, h of size 512,
+   3×3 last convolution at stride 2, 3 epochs, batch 128, τ = 0.2, AdamW 3·10⁻³, batched augmentation in
+   the training process; arguments after ``--`` are added), timed from process start to exit; its
+   accuracy is its own final probe, ``probes.linear_probe`` on h of all 60 000 train / 10 000 test images.
 2. lightly's pipeline on the same data with the same encoder: ``lightly.transforms.SimCLRTransform`` per
    PIL image in a 2-worker ``DataLoader`` (set to the CLI's recipe: crop scale (0.2, 1), flip 0.5,
    jitter 0.4/0.4/0.4/0.1 with p 0.8, grayscale 0.2, no blur, no normalisation), its
-   ``SimCLRProjectionHead(256, 512, 128)`` and ``NTXentLoss(temperature=0.2)``, one forward pass per
+   ``SimCLRProjectionHead(size of h, 512, 128)`` and ``NTXentLoss(temperature=0.2)``, one forward pass per
    view as in lightly's example, AdamW 3·10⁻³ with 10% warm-up + cosine over the *time* budget.
    It trains for the budget — the CLI run's wall time, or ``--budget-seconds`` — counted from the
    start of its data loading; then h of all train / test images is probed the same way (timed apart).
@@ -99,6 +98,7 @@ class LightlySimCLR(nn.Module):
             feature_dim=SETTINGS["feature_dim"],
             width=SETTINGS["width"],
             last_kernel=SETTINGS["last_kernel"],
+            last_stride=SETTINGS["last_stride"],
         )
         self.head = SimCLRProjectionHead(SETTINGS["feature_dim"], 512, 128)
 

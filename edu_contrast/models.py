@@ -45,21 +45,31 @@ class SmallConvNet(nn.Module):
     global average pooling, so any H, W ≥ 1 works (8×8 digits end at 2×2, 28×28 Fashion-MNIST at 7×7).
     ``width`` is w. ``last_kernel`` is the last convolution's kernel size: 3, or 1, which drops the
     4w → feature_dim 3×3 convolution that is ~77% of the multiply-adds at width 16 and h of size 256 on
-    28×28 images (a float32 step takes ~0.66× the time; docs/benchmarks.md).
+    28×28 images (a float32 step takes ~0.66× the time; docs/benchmarks.md). ``last_stride`` 2 runs that
+    convolution at half the resolution (28×28 images end at 4×4, not 7×7): a third of its multiply-adds,
+    a wider receptive field for h (the Fashion-MNIST default of the command line; docs/benchmarks.md).
     """
 
-    def __init__(self, in_channels: int = 1, feature_dim: int = 128, width: int = 32, last_kernel: int = 3):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        feature_dim: int = 128,
+        width: int = 32,
+        last_kernel: int = 3,
+        last_stride: int = 1,
+    ):
         super().__init__()
         in_channels = check_int(in_channels, "in_channels", "SmallConvNet")
         feature_dim = check_int(feature_dim, "feature_dim", "SmallConvNet")
         width = check_int(width, "width", "SmallConvNet")
         last_kernel = check_choice(last_kernel, "last_kernel", "SmallConvNet", (1, 3))
+        last_stride = check_choice(last_stride, "last_stride", "SmallConvNet", (1, 2))
         self.in_channels, self.feature_dim = in_channels, feature_dim
         self.features = nn.Sequential(
             _conv_bn_relu(in_channels, width, stride=1),
             _conv_bn_relu(width, 2 * width, stride=2),
             _conv_bn_relu(2 * width, 4 * width, stride=2),
-            _conv_bn_relu(4 * width, feature_dim, stride=1, kernel=last_kernel),
+            _conv_bn_relu(4 * width, feature_dim, stride=last_stride, kernel=last_kernel),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
 
@@ -152,7 +162,8 @@ class Predictor(nn.Module):
 def build_encoder(name: str, in_channels: int, **kwargs) -> nn.Module:
     """The encoder f_θ called ``name`` ∈ {"convnet", "resnet18", "resnet50"}, with ``.feature_dim``.
 
-    ``kwargs`` go to ``SmallConvNet`` (``feature_dim``, ``width``, ``last_kernel``); the ResNets take none.
+    ``kwargs`` go to ``SmallConvNet`` (``feature_dim``, ``width``, ``last_kernel``, ``last_stride``); the
+    ResNets take none.
     """
     check_choice(name, "name", "build_encoder", ENCODERS)
     if name == "convnet":

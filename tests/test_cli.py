@@ -129,6 +129,11 @@ def test_a_bad_argument_gives_a_helpful_message():
             "only the convnet encoder has a last kernel",
         ),
         (["train", "--last-kernel", "5"], "argument --last-kernel: invalid choice: 5"),
+        (["train", "--last-stride", "3"], "argument --last-stride: invalid choice: 3"),
+        (
+            ["train", "--encoder", "resnet18", "--last-stride", "2"],
+            "only the convnet encoder has a last stride",
+        ),
         (["evaluate", "/nowhere/run"], "/nowhere/run does not exist"),
     ],
 )
@@ -183,7 +188,7 @@ def test_help_shows_examples_and_the_defaults_per_dataset(capsys):
     assert "--resume --epochs 12" in train_help and "--overwrite" in train_help
     for dataset, defaults in cli.DATASET_DEFAULTS.items():  # the table lists every dataset's defaults
         row = next(line for line in train_help.splitlines() if line.split()[:1] == [dataset])
-        columns = ("encoder", "width", "feature_dim", "last_kernel", "epochs", "batch_size", "lr")
+        columns = (*cli.commands.CONVNET_KEYS, "epochs", "batch_size", "lr")
         assert row.split()[1:] == ["-" if defaults[k] is None else str(defaults[k]) for k in columns]
 
 
@@ -208,7 +213,8 @@ def test_resume_takes_the_settings_from_the_checkpoint(tmp_path):
         config["lr"] == 1e-3 and config["weight_decay"] == 0 and config["augment"]["crop_scale"] == [0.8, 1.0]
     )
     assert config["method"]["temperature"] == 0.3 and config["epochs"] == 2 and config["replanned"]
-    assert config["method"]["last_kernel"] == cli.DATASET_DEFAULTS["digits"]["last_kernel"]  # kept on resume
+    for key in ("last_kernel", "last_stride"):  # the encoder's settings are kept on resume
+        assert config["method"][key] == cli.DATASET_DEFAULTS["digits"][key]
 
 
 def _train_without_settings(out, *extra):

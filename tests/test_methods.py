@@ -307,6 +307,13 @@ def test_build_method_records_its_recipe(name):
     assert torch.equal(method.embed(x), rebuilt.embed(x))
 
 
+def test_build_method_records_last_stride_only_when_given():
+    # Checkpoints from before the option existed have no such key: their recipe must still compare equal.
+    assert "last_stride" not in build_method("simclr", in_channels=1, width=8).spec
+    method = build_method("simclr", in_channels=1, width=8, last_stride=2)
+    assert method.spec["last_stride"] == 2 and method.encoder.features[3][0].stride == (2, 2)
+
+
 def test_build_method_rejects_unknown_names():
     with pytest.raises(ValueError, match=r"'name' parameter of build_method must be one of 'simclr'"):
         build_method("simsiam")

@@ -144,6 +144,26 @@ def test_last_kernel_1_replaces_the_last_3x3_convolution_by_a_1x1_one():
         SmallConvNet(last_kernel=5)
 
 
+def test_last_stride_2_runs_the_last_convolution_at_half_the_resolution():
+    # Fashion-MNIST's command-line default: the 4w → feature_dim 3×3 convolution at 4×4 instead of 7×7.
+    strided, plain = (
+        SmallConvNet(1, feature_dim=64, width=8, last_stride=2),
+        SmallConvNet(1, feature_dim=64, width=8),
+    )
+    assert strided.features[3][0].stride == (2, 2) and plain.features[3][0].stride == (1, 1)  # the default
+    x = torch.rand(2, 1, 28, 28)
+    assert strided.features(x).shape == (2, 64, 4, 4) and plain.features(x).shape == (2, 64, 7, 7)
+    assert strided(x).shape == plain(x).shape == (2, 64)
+    plain.load_state_dict(strided.state_dict())  # the same weights: only the sampling grid differs
+    plain.eval(), strided.eval()  # BN as a fixed affine map, so it commutes with the subsampling
+    every_other = plain.features(x)[:, :, ::2, ::2]  # (2, 64, 7, 7) → (2, 64, 4, 4): rows/columns 0, 2, 4, 6
+    torch.testing.assert_close(strided(x), every_other.mean(dim=(2, 3)))
+    with pytest.raises(
+        ValueError, match="'last_stride' parameter of SmallConvNet must be one of 1, 2. Got 3"
+    ):
+        SmallConvNet(last_stride=3)
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match=r"'name' parameter of build_encoder must be one of 'convnet'"):
         build_encoder("resnet34", 3)

@@ -25,9 +25,10 @@ from edu_contrast.cli.parser import (
     TEMPERATURE_METHODS,
 )
 
-SETTINGS = ("encoder", "width", "feature_dim", "last_kernel", "epochs", "batch_size", "lr", "temperature",
-            "samples_per_epoch", "weight_decay", "seed", "amp")  # fmt: skip
-CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel")  # the encoder's settings in method.spec
+# the encoder's settings, kept in method.spec
+CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel", "last_stride")
+SETTINGS = (*CONVNET_KEYS, "epochs", "batch_size", "lr", "temperature", "samples_per_epoch", "weight_decay",
+            "seed", "amp")  # fmt: skip
 FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")  # fit's own
 
 __all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
@@ -99,7 +100,7 @@ def _build(s: dict, channels: int):
     hyper = {"temperature": s["temperature"]} if s["method"] in TEMPERATURE_METHODS else {}
     return methods.build_method(
         s["method"], encoder=s["encoder"], in_channels=channels, width=s["width"],
-        feature_dim=s["feature_dim"], last_kernel=s["last_kernel"], **hyper,
+        feature_dim=s["feature_dim"], last_kernel=s["last_kernel"], last_stride=s["last_stride"], **hyper,
     )  # fmt: skip
 
 

@@ -22,12 +22,13 @@ TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 # Tuned so that each default run is short on its usual machine (2 CPU cores for digits and
 # Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
 DATASET_DEFAULTS = {
-    "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "last_kernel": 3, "epochs": 20,
-               "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None},
-    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 256, "last_kernel": 3, "epochs": 3,
-                      "batch_size": 128, "lr": 3e-3, "samples_per_epoch": None},
-    "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "last_kernel": None, "epochs": 100,
-                "batch_size": 512, "lr": 2e-3, "samples_per_epoch": None},
+    "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "last_kernel": 3, "last_stride": 1,
+               "epochs": 20, "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None},
+    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 512, "last_kernel": 3,
+                      "last_stride": 2, "epochs": 3, "batch_size": 128, "lr": 3e-3,
+                      "samples_per_epoch": None},
+    "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "last_kernel": None,
+                "last_stride": None, "epochs": 100, "batch_size": 512, "lr": 2e-3, "samples_per_epoch": None},
 }  # fmt: skip
 METHOD_DEFAULTS = {
     "simclr": {"temperature": 0.2},
@@ -60,12 +61,15 @@ EXAMPLES = f"""examples:
 
 def _defaults_table() -> str:
     """The per-dataset and per-method defaults, as a plain-text table for --help."""
-    columns = ("encoder", "width", "feature_dim", "last_kernel", "epochs", "batch_size", "lr")
+    columns = ("encoder", "width", "feature_dim", "last_kernel", "last_stride", "epochs", "batch_size", "lr")
     lines = ["defaults per dataset (a flag overrides them; --resume takes the checkpoint's instead):"]
-    lines.append("  " + f"{'--dataset':<15}" + "".join(f"{'--' + c.replace('_', '-'):>14}" for c in columns))
-    for name, values in DATASET_DEFAULTS.items():
-        cells = "".join(f"{'-' if values[c] is None else str(values[c]):>14}" for c in columns)
-        lines.append(f"  {name:<15}{cells}")
+    headers = ["--" + c.replace("_", "-") for c in columns]
+    cell = lambda value: "-" if value is None else str(value)
+    rows = {name: [cell(d[k]) for k in columns] for name, d in DATASET_DEFAULTS.items()}
+    widths = [max(map(len, cells)) + 1 for cells in zip(headers, *rows.values())]  # one per column
+    lines.append("  " + f"{'--dataset':<14}" + "".join(f"{h:>{w}}" for h, w in zip(headers, widths)))
+    for name, cells in rows.items():
+        lines.append(f"  {name:<14}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     temperatures = ", ".join(f"{m} {d['temperature']:g}" for m, d in METHOD_DEFAULTS.items() if d)
     lines.append(f"  --temperature per method: {temperatures}")
     return "\n".join(lines)
@@ -118,6 +122,7 @@ TRAINING_FLAGS = (  # flag, choices (a tuple) or type, help
     ("--width", number(int, ">= 1"), f"channel width of the convnet {PER_DATASET}"),
     ("--feature-dim", number(int, ">= 1"), f"size of h, the convnet's output {PER_DATASET}"),
     ("--last-kernel", (1, 3), f"kernel size of the convnet's last convolution {PER_DATASET}"),
+    ("--last-stride", (1, 2), f"stride of the convnet's last convolution {PER_DATASET}"),
     ("--epochs", number(int, ">= 0"), f"total epochs; with --resume, more extend the run {PER_DATASET}"),
     ("--batch-size", number(int, ">= 2"), f"images per optimiser step {PER_DATASET}"),
     ("--lr", number(float, "> 0"), f"peak AdamW learning rate {PER_DATASET}"),

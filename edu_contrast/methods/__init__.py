@@ -44,6 +44,7 @@ def build_method(
     width: int | None = None,
     feature_dim: int | None = None,
     last_kernel: int | None = None,
+    last_stride: int | None = None,
     **hyperparameters,
 ) -> ContrastiveMethod:
     """Build a method by name on a fresh encoder.
@@ -52,8 +53,9 @@ def build_method(
         name: one of ``METHODS`` ("simclr", "moco", "byol", "supcon", "vicreg").
         encoder: name for ``models.build_encoder`` ("convnet", "resnet18", "resnet50").
         in_channels: image channels (1 for digits and Fashion-MNIST, 3 for CIFAR-10).
-        width, feature_dim, last_kernel: channel width w, output size and last kernel size (3 or 1)
-            of the small "convnet" (``models.SmallConvNet``); None keeps its defaults.
+        width, feature_dim, last_kernel, last_stride: channel width w, output size, last kernel size
+            (3 or 1) and last stride (1 or 2) of the small "convnet" (``models.SmallConvNet``); None
+            keeps its defaults.
         **hyperparameters: passed to the method class (``temperature=0.2``, ``queue_size=...``).
 
     Returns:
@@ -62,11 +64,8 @@ def build_method(
     where = "build_method"
     check_choice(name, "name", where, METHODS)
     in_channels = check_int(in_channels, "in_channels", where)
-    options = {
-        k: check_int(v, k, where)
-        for k, v in (("width", width), ("feature_dim", feature_dim), ("last_kernel", last_kernel))
-        if v is not None
-    }
+    given = dict(width=width, feature_dim=feature_dim, last_kernel=last_kernel, last_stride=last_stride)
+    options = {k: check_int(v, k, where) for k, v in given.items() if v is not None}
     if options:
         check_choice(encoder, "encoder", f"{where} (with {', '.join(options)})", ["convnet"])
     method = METHODS[name](models.build_encoder(encoder, in_channels, **options), **hyperparameters)
@@ -79,6 +78,8 @@ def build_method(
         "last_kernel": options.get("last_kernel"),
         **{k: v.item() if isinstance(v, np.generic) else v for k, v in hyperparameters.items()},
     }  # NumPy scalars as Python numbers; an nn.Parameter τ stays the parameter (torch.save keeps it)
+    if "last_stride" in options:  # only when given: checkpoints from before it existed still resume
+        method.spec["last_stride"] = options["last_stride"]
     return method
 
 
