@@ -19,6 +19,7 @@ import torch
 from fast_train import FAST
 
 from edu_contrast import __version__, cli, measure, train
+from edu_contrast.train.storage import save_checkpoint
 
 KEYS = {"epoch", "loss", "seconds", "knn_accuracy", *measure.REPORT_KEYS}  # a history entry
 
@@ -215,6 +216,20 @@ def test_resume_takes_the_settings_from_the_checkpoint(tmp_path):
     assert config["method"]["temperature"] == 0.3 and config["epochs"] == 2 and config["replanned"]
     for key in ("last_kernel", "last_stride"):  # the encoder's settings are kept on resume
         assert config["method"][key] == cli.DATASET_DEFAULTS["digits"][key]
+
+
+def test_a_run_saved_before_last_stride_existed_resumes_with_its_own_encoder(tmp_path, monkeypatch):
+    # Such a checkpoint's recipe has no "last_stride" (stride 1): a default of 2 must not replace it.
+    out = tmp_path / "run"
+    assert cli.main(["train", "--epochs", "1", "--out", str(out), *FAST]) == 0
+    path = out / train.CHECKPOINT_NAME
+    state = train.load_checkpoint(path)
+    del state["config"]["method"]["last_stride"], state["checksum"]  # as such a checkpoint was written
+    save_checkpoint(state, path)
+    monkeypatch.setitem(cli.DATASET_DEFAULTS["digits"], "last_stride", 2)
+    assert cli.main(["train", "--out", str(out), "--resume", "--epochs", "2", *FAST]) == 0
+    state = train.load_checkpoint(path)
+    assert "last_stride" not in state["config"]["method"] and state["epoch"] == 2
 
 
 def _train_without_settings(out, *extra):
