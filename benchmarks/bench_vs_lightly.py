@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from edu_contrast import data, measure, models, probes
-from edu_contrast.cli.parser import DATASET_DEFAULTS, DEFAULTS, METHOD_DEFAULTS
+from edu_contrast.cli.parser import CONVNET_KEYS, DATASET_DEFAULTS, DEFAULTS, METHOD_DEFAULTS
 from edu_contrast.train import FitConfig, monitor
 from edu_contrast.train.precision import autocast_dtype
 from edu_contrast.utils import autocast
@@ -93,13 +93,7 @@ class LightlySimCLR(nn.Module):
         from lightly.models.modules import SimCLRProjectionHead
 
         super().__init__()
-        self.encoder = models.SmallConvNet(
-            1,
-            feature_dim=SETTINGS["feature_dim"],
-            width=SETTINGS["width"],
-            last_kernel=SETTINGS["last_kernel"],
-            last_stride=SETTINGS["last_stride"],
-        )
+        self.encoder = models.SmallConvNet(1, **{key: SETTINGS[key] for key in CONVNET_KEYS[1:]})
         self.head = SimCLRProjectionHead(SETTINGS["feature_dim"], 512, 128)
 
     def forward(self, x):

@@ -34,7 +34,8 @@ from collections import defaultdict
 import torch
 
 from edu_contrast import augment, data, losses, methods
-from edu_contrast.cli.parser import DATASET_DEFAULTS
+from edu_contrast.cli.parser import CONVNET_KEYS, DATASET_DEFAULTS, METHOD_DEFAULTS
+from edu_contrast.cli.parser import DEFAULTS as CLI_DEFAULTS
 from edu_contrast.utils import to_float
 
 try:  # the machine line of the probe benchmark (CPU model, AMX, threads, load)
@@ -42,8 +43,13 @@ try:  # the machine line of the probe benchmark (CPU model, AMX, threads, load)
 except ImportError:  # run from another folder
     from benchmarks.bench_probe import machine_line
 
-DEFAULTS = {**DATASET_DEFAULTS["fashion-mnist"], "temperature": 0.2}  # the CLI's encoder and optimiser
-ENCODER_KEYS = ("width", "feature_dim", "last_kernel", "last_stride")  # Setup's **net overrides these
+# the CLI's encoder and optimiser for Fashion-MNIST SimCLR
+DEFAULTS = {
+    **DATASET_DEFAULTS["fashion-mnist"],
+    **METHOD_DEFAULTS["simclr"],
+    "weight_decay": CLI_DEFAULTS["weight_decay"],
+}
+ENCODER_KEYS = CONVNET_KEYS[1:]  # width, feature_dim, last_kernel, last_stride: Setup's **net overrides these
 PARTS = ("augment", "encoder fwd", "head fwd", "loss", "backward", "optimizer")
 
 
@@ -58,7 +64,16 @@ def load_images() -> tuple[torch.Tensor, str]:
 class Setup:
     """A fresh SimCLR method (seed 0), its AdamW and the batched augmentation, as ``train.fit`` has them."""
 
-    def __init__(self, images, *, batch_size=128, channels_last=True, compile_model=False, amp=None, **net):
+    def __init__(
+        self,
+        images,
+        *,
+        batch_size=DEFAULTS["batch_size"],
+        channels_last=True,
+        compile_model=False,
+        amp=None,
+        **net,
+    ):
         torch.manual_seed(0)
         self.method = methods.build_method(
             "simclr",
@@ -71,7 +86,9 @@ class Setup:
         if channels_last:
             self.method.to(memory_format=torch.channels_last)
         self.method.train()
-        self.optimizer = torch.optim.AdamW(self.method.parameters(), lr=DEFAULTS["lr"], weight_decay=1e-4)
+        self.optimizer = torch.optim.AdamW(
+            self.method.parameters(), lr=DEFAULTS["lr"], weight_decay=DEFAULTS["weight_decay"]
+        )
         self.aug = augment.batched(28, 1)
         self.images, self.batch_size, self.amp = images, batch_size, amp
         self.loss_fn = torch.compile(self.method) if compile_model else self.method

@@ -189,7 +189,7 @@ def test_help_shows_examples_and_the_defaults_per_dataset(capsys):
     assert "--resume --epochs 12" in train_help and "--overwrite" in train_help
     for dataset, defaults in cli.DATASET_DEFAULTS.items():  # the table lists every dataset's defaults
         row = next(line for line in train_help.splitlines() if line.split()[:1] == [dataset])
-        columns = (*cli.commands.CONVNET_KEYS, "epochs", "batch_size", "lr")
+        columns = (*cli.parser.CONVNET_KEYS, "epochs", "batch_size", "lr")
         assert row.split()[1:] == ["-" if defaults[k] is None else str(defaults[k]) for k in columns]
 
 

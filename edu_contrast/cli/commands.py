@@ -18,6 +18,7 @@ import torch
 
 from edu_contrast import augment, data, distributed, methods, train
 from edu_contrast.cli.parser import (
+    CONVNET_KEYS,
     DATASET_DEFAULTS,
     DEFAULTS,
     METHOD_DEFAULTS,
@@ -25,8 +26,6 @@ from edu_contrast.cli.parser import (
     TEMPERATURE_METHODS,
 )
 
-# the encoder's settings, kept in method.spec
-CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel", "last_stride")
 SETTINGS = (*CONVNET_KEYS, "epochs", "batch_size", "lr", "temperature", "samples_per_epoch", "weight_decay",
             "seed", "amp")  # fmt: skip
 FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")  # fit's own
@@ -98,10 +97,8 @@ def _augmentation(preset: str | None, size: int) -> augment.AugmentConfig | None
 def _build(s: dict, channels: int):
     torch.manual_seed(s["seed"])  # the encoder's initial weights
     hyper = {"temperature": s["temperature"]} if s["method"] in TEMPERATURE_METHODS else {}
-    return methods.build_method(
-        s["method"], encoder=s["encoder"], in_channels=channels, width=s["width"],
-        feature_dim=s["feature_dim"], last_kernel=s["last_kernel"], last_stride=s["last_stride"], **hyper,
-    )  # fmt: skip
+    encoder = {key: s[key] for key in CONVNET_KEYS}  # encoder, width, feature_dim, last_kernel, last_stride
+    return methods.build_method(s["method"], in_channels=channels, **encoder, **hyper)
 
 
 def train_command(args, parser: argparse.ArgumentParser, started: float) -> int:

@@ -21,6 +21,7 @@ TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 
 # Tuned so that each default run is short on its usual machine (2 CPU cores for digits and
 # Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
+CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel", "last_stride")  # kept in method.spec
 DATASET_DEFAULTS = {
     "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "last_kernel": 3, "last_stride": 1,
                "epochs": 20, "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None},
@@ -61,7 +62,7 @@ EXAMPLES = f"""examples:
 
 def _defaults_table() -> str:
     """The per-dataset and per-method defaults, as a plain-text table for --help."""
-    columns = ("encoder", "width", "feature_dim", "last_kernel", "last_stride", "epochs", "batch_size", "lr")
+    columns = (*CONVNET_KEYS, "epochs", "batch_size", "lr")
     lines = ["defaults per dataset (a flag overrides them; --resume takes the checkpoint's instead):"]
     headers = ["--" + c.replace("_", "-") for c in columns]
     cell = lambda value: "-" if value is None else str(value)
