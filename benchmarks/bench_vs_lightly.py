@@ -7,13 +7,15 @@
 1. ``python -m edu_contrast train --method simclr --dataset fashion-mnist --device cpu`` in a fresh
    process (the dataset defaults of ``cli.parser.DATASET_DEFAULTS``: SmallConvNet width 16, h of size 512,
    3×3 last convolution at stride 2, 3 epochs, batch 128, τ = 0.2, AdamW 3·10⁻³, batched augmentation in
-   the training process; arguments after ``--`` are added), timed from process start to exit; its
-   accuracy is its own final probe, ``probes.linear_probe`` on h of all 60 000 train / 10 000 test images.
+   the training process, views of 20×20; arguments after ``--`` are added), timed from process start to
+   exit; its accuracy is its own final probe, ``probes.linear_probe`` on h of all 60 000 train / 10 000
+   test images.
 2. lightly's pipeline on the same data with the same encoder: ``lightly.transforms.SimCLRTransform`` per
-   PIL image in a 2-worker ``DataLoader`` (set to the CLI's recipe: crop scale (0.2, 1), flip 0.5,
-   jitter 0.4/0.4/0.4/0.1 with p 0.8, grayscale 0.2, no blur, no normalisation), its
-   ``SimCLRProjectionHead(size of h, 512, 128)`` and ``NTXentLoss(temperature=0.2)``, one forward pass per
-   view as in lightly's example, AdamW 3·10⁻³ with 10% warm-up + cosine over the *time* budget.
+   PIL image in a 2-worker ``DataLoader`` (set to the CLI's recipe: crop scale (0.2, 1) resized to the
+   CLI's view side, flip 0.5, jitter 0.4/0.4/0.4/0.1 with p 0.8, grayscale 0.2, no blur, no
+   normalisation), its ``SimCLRProjectionHead(size of h, 512, 128)`` and ``NTXentLoss(temperature=0.2)``,
+   one forward pass per view as in lightly's example, AdamW 3·10⁻³ with 10% warm-up + cosine over the
+   *time* budget.
    It trains for the budget — the CLI run's wall time, or ``--budget-seconds`` — counted from the
    start of its data loading; then h of all train / test images is probed the same way (timed apart).
    This favours lightly: it has no per-epoch monitoring, and its probe comes on top of the budget.
@@ -109,8 +111,8 @@ def lightly_loader(train, max_images: int | None, seed: int):
 
     # cj_strength 0.5 × (0.8, 0.8, 0.8, 0.2) = jitter 0.4/0.4/0.4/0.1, as augment.AugmentConfig()
     transform = SimCLRTransform(
-        input_size=28, cj_prob=0.8, cj_strength=0.5, min_scale=0.2, random_gray_scale=0.2,
-        gaussian_blur=0.0, hf_prob=0.5, normalize=None,
+        input_size=SETTINGS["view_size"] or train.size, cj_prob=0.8, cj_strength=0.5, min_scale=0.2,
+        random_gray_scale=0.2, gaussian_blur=0.0, hf_prob=0.5, normalize=None,
     )  # fmt: skip
     dataset = PILViews(train.images, train.labels, transform)
     sampler = torch.utils.data.RandomSampler(

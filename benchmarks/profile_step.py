@@ -5,7 +5,7 @@
 The step is the default CLI run's (``python -m edu_contrast train --method simclr --dataset
 fashion-mnist``, ``cli.DATASET_DEFAULTS``): SmallConvNet width 16, h of size 512, last 3×3 convolution at
 stride 2, projection head h → 512 → 128, batch 128, NT-Xent τ = 0.2, AdamW lr 3·10⁻³;
-``augment.batched(28, 1)`` makes the two views of uint8 images gathered from memory and moved to float
+``augment.batched(20, 1)`` makes the two 20×20 views of uint8 images gathered from memory and moved to float
 with ``utils.to_float`` (as ``train.fit`` does); the method's weights are channels_last
 (``train.fit.prepare`` does that too). float32, torch's default threads. Images: Fashion-MNIST's 60 000
 training images, or random uint8 28×28 images without it.
@@ -18,9 +18,10 @@ training images, or random uint8 28×28 images without it.
    (the configurations alternate, ``--rounds`` rounds of ``--steps`` steps each): channels_last off,
    ``torch.compile`` (inductor; needs a C++ compiler, falls back to "failed" with the reason),
    oneDNN (``torch.backends.mkldnn``) off, bfloat16 autocast, one thread instead of torch's default,
-   other batch sizes (time per image), the earlier default encoder (h of 256, last convolution at
-   stride 1), and encoders with fewer FLOPs (width 12, feature_dim 256, the last 3×3 convolution as 1×1:
-   time only, their accuracy is not measured here).
+   other batch sizes (time per image), whole-image 28×28 views (the default before views of 20×20),
+   the earlier default encoder (h of 256, last convolution at stride 1, 28×28 views), and encoders
+   with fewer FLOPs (width 12, feature_dim 256, the last 3×3 convolution as 1×1: time only, their
+   accuracy is not measured here).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Setup:
         channels_last=True,
         compile_model=False,
         amp=None,
+        view_size=DEFAULTS["view_size"] or 28,
         **net,
     ):
         torch.manual_seed(0)
@@ -89,7 +91,7 @@ class Setup:
         self.optimizer = torch.optim.AdamW(
             self.method.parameters(), lr=DEFAULTS["lr"], weight_decay=DEFAULTS["weight_decay"]
         )
-        self.aug = augment.batched(28, 1)
+        self.aug = augment.batched(view_size, 1)  # views of view_size × view_size
         self.images, self.batch_size, self.amp = images, batch_size, amp
         self.loss_fn = torch.compile(self.method) if compile_model else self.method
         self.generator = torch.Generator().manual_seed(0)
@@ -115,7 +117,7 @@ class Setup:
         marks = [time.perf_counter()]
         x1, x2 = self.views()
         marks.append(time.perf_counter())
-        h = self.method.encoder(torch.cat([x1, x2]))  # (2B, 256): both views in one pass, as project_pair
+        h = self.method.encoder(torch.cat([x1, x2]))  # (2B, 512): both views in one pass, as project_pair
         marks.append(time.perf_counter())
         z = self.method.projector(h)  # (2B, 128)
         marks.append(time.perf_counter())
@@ -210,7 +212,11 @@ def lever_setups(images, skip_compile: bool) -> dict:
         "width 12 (fewer FLOPs)": (Setup(images, width=12), plain),
         "feature_dim 256 (fewer FLOPs)": (Setup(images, feature_dim=256), plain),
         "4th conv 1x1 (fewer FLOPs)": (Setup(images, last_kernel=1), plain),
-        "h 256, stride 1 (earlier default)": (Setup(images, feature_dim=256, last_stride=1), plain),
+        "views 28x28 (whole images)": (Setup(images, view_size=28), plain),
+        "h 256, stride 1, 28x28 (earlier)": (
+            Setup(images, feature_dim=256, last_stride=1, view_size=28),
+            plain,
+        ),
     }
     for batch_size in (64, 256, 512):
         levers[f"batch {batch_size} (per image)"] = (Setup(images, batch_size=batch_size), plain)

@@ -131,6 +131,7 @@ def test_a_bad_argument_gives_a_helpful_message():
         ),
         (["train", "--last-kernel", "5"], "argument --last-kernel: invalid choice: 5"),
         (["train", "--last-stride", "3"], "argument --last-stride: invalid choice: 3"),
+        (["train", "--view-size", "0"], "argument --view-size: expected an integer >= 1, got '0'"),
         (
             ["train", "--encoder", "resnet18", "--last-stride", "2"],
             "only the convnet encoder has a last stride",
@@ -189,7 +190,7 @@ def test_help_shows_examples_and_the_defaults_per_dataset(capsys):
     assert "--resume --epochs 12" in train_help and "--overwrite" in train_help
     for dataset, defaults in cli.DATASET_DEFAULTS.items():  # the table lists every dataset's defaults
         row = next(line for line in train_help.splitlines() if line.split()[:1] == [dataset])
-        columns = (*cli.parser.CONVNET_KEYS, "epochs", "batch_size", "lr")
+        columns = (*cli.parser.CONVNET_KEYS, "epochs", "batch_size", "lr", "view_size")
         assert row.split()[1:] == ["-" if defaults[k] is None else str(defaults[k]) for k in columns]
 
 
@@ -218,18 +219,29 @@ def test_resume_takes_the_settings_from_the_checkpoint(tmp_path):
         assert config["method"][key] == cli.DATASET_DEFAULTS["digits"][key]
 
 
-def test_a_run_saved_before_last_stride_existed_resumes_with_its_own_encoder(tmp_path, monkeypatch):
-    # Such a checkpoint's recipe has no "last_stride" (stride 1): a default of 2 must not replace it.
+def test_resume_keeps_the_view_size_of_the_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--epochs", "1", "--out", str(out), "--view-size", "6", *FAST]) == 0
+    monkeypatch.setitem(cli.DATASET_DEFAULTS["digits"], "view_size", 7)  # a later default must not apply
+    assert cli.main(["train", "--out", str(out), "--resume", "--epochs", "2", *FAST]) == 0
+    assert _config(out)["view_size"] == 6 and train.load_checkpoint(out / train.CHECKPOINT_NAME)["epoch"] == 2
+
+
+def test_a_run_saved_before_last_stride_and_view_size_existed_resumes_as_it_was(tmp_path, monkeypatch):
+    # Such a checkpoint has no "last_stride" (stride 1) and no "view_size" (whole-image views): the
+    # defaults of today (stride 2, views of 6) must not replace them.
     out = tmp_path / "run"
     assert cli.main(["train", "--epochs", "1", "--out", str(out), *FAST]) == 0
     path = out / train.CHECKPOINT_NAME
     state = train.load_checkpoint(path)
-    del state["config"]["method"]["last_stride"], state["checksum"]  # as such a checkpoint was written
-    save_checkpoint(state, path)
+    del state["config"]["method"]["last_stride"], state["config"]["view_size"], state["checksum"]
+    save_checkpoint(state, path)  # as such a checkpoint was written
     monkeypatch.setitem(cli.DATASET_DEFAULTS["digits"], "last_stride", 2)
+    monkeypatch.setitem(cli.DATASET_DEFAULTS["digits"], "view_size", 6)
     assert cli.main(["train", "--out", str(out), "--resume", "--epochs", "2", *FAST]) == 0
     state = train.load_checkpoint(path)
     assert "last_stride" not in state["config"]["method"] and state["epoch"] == 2
+    assert state["config"]["view_size"] is None
 
 
 def _train_without_settings(out, *extra):

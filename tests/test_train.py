@@ -340,3 +340,24 @@ def test_precision_is_described_with_its_reason(monkeypatch):
     assert precision.describe(torch.bfloat16, cpu) == "bfloat16 autocast (AMX)"
     assert precision.describe(None, cpu) == "float32"  # --amp off on an AMX CPU
     assert precision.describe(torch.float16, cuda) == "float16 autocast on cuda with loss scaling"
+
+
+def test_view_size_sets_the_side_of_the_training_views_only(digits, tmp_path):
+    # Views are view_size × view_size crops; the checkpoint keeps the side; probes see whole images.
+    train_data, test_data = digits
+    method = _method()
+    sides = []
+    loss = method.loss
+    method.loss = lambda x1, x2, labels=None: sides.append((x1.shape[-2:], x2.shape[-2:])) or loss(x1, x2)
+    settings = {"eval_data": test_data, "out_dir": tmp_path, **TINY}
+    result = train.fit(method, train_data, epochs=1, view_size=6, **settings)
+    assert sides and set(sides) == {(torch.Size([6, 6]), torch.Size([6, 6]))}
+    assert train.load_checkpoint(tmp_path / train.CHECKPOINT_NAME)["config"]["view_size"] == 6
+    h_train = measure.embed(method, train_data.images, amp_dtype=CPU_AMP)  # (N, feature_dim) of 8×8 images
+    h_test = measure.embed(method, test_data.images, amp_dtype=CPU_AMP)
+    expected = probes.linear_probe(h_train, train_data.labels, h_test, test_data.labels)
+    assert result["linear_accuracy"] == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(train.ResumeMismatchError, match="view_size"):
+        train.fit(_method(), train_data, epochs=2, resume=True, **settings)
+    with pytest.raises(ValueError, match=r"'view_size' parameter of fit must be an int >= 1. Got 0"):
+        train.fit(_method(), train_data, epochs=1, view_size=0, device="cpu")

@@ -27,8 +27,8 @@ from edu_contrast.cli.parser import (
 )
 
 SETTINGS = (*CONVNET_KEYS, "epochs", "batch_size", "lr", "temperature", "samples_per_epoch", "weight_decay",
-            "seed", "amp")  # fmt: skip
-FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp")  # fit's own
+            "seed", "amp", "view_size")  # fmt: skip
+FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp", "view_size")
 
 __all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
 
@@ -48,7 +48,7 @@ def _from_checkpoint(saved: dict, method: str, parser) -> dict:
             f"argument --resume: the run was not started by this command (method {spec!r}); continue "
             f"it in Python with train.fit(..., resume=True)"
         )
-    values = {key: saved[key] for key in FROM_RUN if key in saved}
+    values = {key: saved.get(key) for key in FROM_RUN}  # a key it lacks was fit's default then (None)
     if spec.get("name") == method:
         values.update({key: spec.get(key) for key in CONVNET_KEYS})
         if "temperature" in spec:

@@ -24,12 +24,13 @@ TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel", "last_stride")  # kept in method.spec
 DATASET_DEFAULTS = {
     "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "last_kernel": 3, "last_stride": 1,
-               "epochs": 20, "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None},
+               "epochs": 20, "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None, "view_size": None},
     "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 512, "last_kernel": 3,
                       "last_stride": 2, "epochs": 3, "batch_size": 128, "lr": 3e-3,
-                      "samples_per_epoch": None},
+                      "samples_per_epoch": None, "view_size": 20},
     "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "last_kernel": None,
-                "last_stride": None, "epochs": 100, "batch_size": 512, "lr": 2e-3, "samples_per_epoch": None},
+                "last_stride": None, "epochs": 100, "batch_size": 512, "lr": 2e-3, "samples_per_epoch": None,
+                "view_size": None},
 }  # fmt: skip
 METHOD_DEFAULTS = {
     "simclr": {"temperature": 0.2},
@@ -62,7 +63,7 @@ EXAMPLES = f"""examples:
 
 def _defaults_table() -> str:
     """The per-dataset and per-method defaults, as a plain-text table for --help."""
-    columns = (*CONVNET_KEYS, "epochs", "batch_size", "lr")
+    columns = (*CONVNET_KEYS, "epochs", "batch_size", "lr", "view_size")
     lines = ["defaults per dataset (a flag overrides them; --resume takes the checkpoint's instead):"]
     headers = ["--" + c.replace("_", "-") for c in columns]
     cell = lambda value: "-" if value is None else str(value)
@@ -72,7 +73,7 @@ def _defaults_table() -> str:
     for name, cells in rows.items():
         lines.append(f"  {name:<14}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     temperatures = ", ".join(f"{m} {d['temperature']:g}" for m, d in METHOD_DEFAULTS.items() if d)
-    lines.append(f"  --temperature per method: {temperatures}")
+    lines.append(f"  --temperature per method: {temperatures}; --view-size -: the image side")
     return "\n".join(lines)
 
 
@@ -132,6 +133,8 @@ TRAINING_FLAGS = (  # flag, choices (a tuple) or type, help
     ("--temperature", number(float, "> 0"), "τ of simclr, moco and supcon (default: per method, see below)"),
     ("--samples-per-epoch", number(int, ">= 2"), "random training images per epoch (default: all)"),
     ("--augment", AUGMENT_PRESETS, "augmentation preset (default: tuned to the image size)"),
+    ("--view-size", number(int, ">= 1"), f"side of the augmented training views (the probes see whole "
+     f"images) {PER_DATASET}"),
     ("--seed", number(int, ">= 0"), "seeds the weights, the batches and the views (default: 0)"),
     ("--amp", ("auto", "bf16", "fp16", "off"), "mixed precision (default: auto: on CUDA, and bfloat16 on "
      "CPUs with AMX; off: float32; fp16 needs CUDA)"),

@@ -40,6 +40,14 @@ class FitConfig:
             checkpoint's), then cosine to 0, per step. ``warmup`` is the value in use.
         augment_config: the distribution 𝒜 (default ``AugmentConfig.for_size(image side)``; when
             resuming, the checkpoint's).
+        view_size: side of the augmented views, the random resized crop's output (default the image
+            side). A smaller side makes a step cheaper (the encoder's cost grows with the area), and
+            since random resized crops enlarge objects, views smaller than the test images show objects
+            at closer to their test size (Touvron et al. 2019, "Fixing the train-test resolution
+            discrepancy", Sec. 3.1). Whole images then give BatchNorm other statistics than the views
+            (their Sec. 3.2): use it with ``calibrate_bn=True``, which re-estimates them on whole
+            images. The probes and the monitor's kNN see whole images (the CLI's Fashion-MNIST
+            default: views of 20 on images of 28; docs/benchmarks.md).
         seed: seeds the batch order, the augmentations and every other random number.
         samples_per_epoch: use a fresh random subset of this many images per epoch (default all).
         amp: mixed precision, "auto" (GPU: bf16 where supported, else fp16 with a GradScaler; CPU:
@@ -71,6 +79,7 @@ class FitConfig:
     weight_decay: float = 1e-4
     warmup_epochs: float | None = None
     augment_config: augment.AugmentConfig | None = None
+    view_size: int | None = None
     seed: int = 0
     samples_per_epoch: int | None = None
     amp: str = "auto"
@@ -92,6 +101,8 @@ class FitConfig:
         self.weight_decay = check_positive(self.weight_decay, "weight_decay", WHERE, allow_zero=True)
         if self.warmup_epochs is not None:
             self.warmup_epochs = check_positive(self.warmup_epochs, "warmup_epochs", WHERE, allow_zero=True)
+        if self.view_size is not None:
+            self.view_size = check_int(self.view_size, "view_size", WHERE)
         self.seed = check_int(self.seed, "seed", WHERE, minimum=0)
         if self.samples_per_epoch is not None:
             self.samples_per_epoch = check_int(self.samples_per_epoch, "samples_per_epoch", WHERE, minimum=2)
@@ -179,6 +190,7 @@ class FitConfig:
             "world_size": distributed.world_size(),
             "amp": self.amp,
             "augment": dataclasses.asdict(self.augmentation(image_shape[1])),
+            "view_size": self.view_size,  # None (the image side) also matches a checkpoint without it
             "image_shape": list(image_shape),  # [C, H, W]
             **(self.config or {}),
         }

@@ -139,7 +139,8 @@ def prepare(method: nn.Module, train_data, eval_data, cfg: FitConfig) -> Run:
     n_images, channels, height, width = train_data.images.shape
     # RandBit's bit planes must stay identical in both views: the augmentation leaves them alone.
     protected = getattr(train_data, "protected_channels", 0)
-    aug = augment.batched(height, channels, cfg.augmentation(height), protected_channels=protected).to(device)
+    views = cfg.view_size or height  # the side of the augmented views
+    aug = augment.batched(views, channels, cfg.augmentation(height), protected_channels=protected).to(device)
     used = cfg.samples_per_epoch or n_images
     steps_per_epoch = used // cfg.batch_size
     total_steps = max(1, cfg.epochs * steps_per_epoch)  # S
