@@ -44,10 +44,9 @@ class FitConfig:
             side). A smaller side makes a step cheaper (the encoder's cost grows with the area), and
             since random resized crops enlarge objects, views smaller than the test images show objects
             at closer to their test size (Touvron et al. 2019, "Fixing the train-test resolution
-            discrepancy", Sec. 3.1). Whole images then give BatchNorm other statistics than the views
-            (their Sec. 3.2): use it with ``calibrate_bn=True``, which re-estimates them on whole
-            images. The probes and the monitor's kNN see whole images (the CLI's Fashion-MNIST
-            default: views of 20 on images of 28; docs/benchmarks.md).
+            discrepancy", Sec. 3). The probes and the monitor see whole images, whose BatchNorm
+            statistics differ from the views' (their Sec. 3.2; ``calibrate_bn`` re-estimates them). The
+            CLI's Fashion-MNIST default: views of 20 on images of 28 (docs/benchmarks.md).
         seed: seeds the batch order, the augmentations and every other random number.
         samples_per_epoch: use a fresh random subset of this many images per epoch (default all).
         amp: mixed precision, "auto" (GPU: bf16 where supported, else fp16 with a GradScaler; CPU:
