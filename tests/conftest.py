@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -67,15 +69,31 @@ def _notebooks_needed(items, fixture: str) -> list[Path]:
     return sorted(needed)
 
 
+@contextlib.contextmanager
+def kernels_tmpdir(tmp_path_factory):
+    """TMPDIR of the notebooks' kernels inside pytest's own temporary folder, which pytest prunes: the
+    run folders notebooks make with ``tempfile.mkdtemp`` (09, 10) are not left behind in /tmp."""
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("kernel_tmp"))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR")
+        else:
+            os.environ["TMPDIR"] = before
+
+
 @pytest.fixture(scope="session")
-def quick_runs(request) -> dict:
+def quick_runs(request, tmp_path_factory) -> dict:
     """File name → ``notebook_runner.NotebookRun`` of every committed notebook a selected test needs, run
     once in quick mode (seed 0), two at a time: tests/test_notebooks.py checks them, tests/test_book.py
     renders them."""
     from edu_contrast.notebook_runner import run_notebooks
 
     paths = _notebooks_needed(request.session.items, "quick_runs")
-    return {run.path.name: run for run in run_notebooks(paths, mode="quick", jobs=2)}
+    with kernels_tmpdir(tmp_path_factory):
+        return {run.path.name: run for run in run_notebooks(paths, mode="quick", jobs=2)}
 
 
 @pytest.fixture(scope="session")
@@ -87,4 +105,5 @@ def solution_runs(request, tmp_path_factory) -> dict:
 
     paths = _notebooks_needed(request.session.items, "solution_runs")
     solutions = [solution for solution, _ in exercises.write_solutions(paths, tmp_path_factory.mktemp("sol"))]
-    return {run.path.name: run for run in run_notebooks(solutions, mode="quick", jobs=2)}
+    with kernels_tmpdir(tmp_path_factory):
+        return {run.path.name: run for run in run_notebooks(solutions, mode="quick", jobs=2)}
