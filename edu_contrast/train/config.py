@@ -44,8 +44,9 @@ class FitConfig:
             side). A smaller side makes a step cheaper (the encoder's cost grows with the area), and
             since random resized crops enlarge objects, views smaller than the test images show objects
             at closer to their test size (Touvron et al. 2019, "Fixing the train-test resolution
-            discrepancy", Sec. 3). The probes and the monitor see whole images, whose BatchNorm
-            statistics differ from the views' (their Sec. 3.2; ``calibrate_bn`` re-estimates them). The
+            discrepancy", Sec. 3). The probes, the monitor's kNN, uniformity and ranks see whole
+            images, whose BatchNorm statistics differ from the views' (their Sec. 3.2; ``calibrate_bn``
+            re-estimates them); alignment and positive cosine compare pairs of views of this side. The
             CLI's Fashion-MNIST default: views of 20 on images of 28 (docs/benchmarks.md).
         seed: seeds the batch order, the augmentations and every other random number.
         samples_per_epoch: use a fresh random subset of this many images per epoch (default all).
