@@ -94,6 +94,8 @@ def _lab_environment(root: Path, notebook_env: dict[str, str]) -> dict[str, str]
     _write_settings(root / "lab-settings")
     folders = {"JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings")}
     folders["JUPYTERLAB_WORKSPACES_DIR"] = str(root / "lab-workspaces")  # no layout restored from elsewhere
+    (root / "tmp").mkdir(exist_ok=True)  # the kernels' mkdtemp run folders (09, 10) stay in pytest's tmp
+    folders["TMPDIR"] = str(root / "tmp")
     return dict(os.environ, **ONE_THREAD_ENV, **folders, **notebook_env)
 
 
