@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -73,15 +72,9 @@ def _notebooks_needed(items, fixture: str) -> list[Path]:
 def kernels_tmpdir(tmp_path_factory):
     """TMPDIR of the notebooks' kernels inside pytest's own temporary folder, which pytest prunes: the
     run folders notebooks make with ``tempfile.mkdtemp`` (09, 10) are not left behind in /tmp."""
-    before = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("kernel_tmp"))
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(tmp_path_factory.mktemp("kernel_tmp")))
         yield
-    finally:
-        if before is None:
-            os.environ.pop("TMPDIR")
-        else:
-            os.environ["TMPDIR"] = before
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,8 @@ from edu_contrast.cli.parser import (
     TEMPERATURE_METHODS,
 )
 
-SETTINGS = (*CONVNET_KEYS, "epochs", "batch_size", "lr", "temperature", "samples_per_epoch", "weight_decay",
-            "seed", "amp", "view_size")  # fmt: skip
 FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp", "view_size")
+SETTINGS = (*CONVNET_KEYS, *FROM_RUN, "temperature")  # every flag --resume may take from the checkpoint
 
 __all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
 
