@@ -10,6 +10,7 @@ The loss modules (``NTXentLoss``, ``InfoNCELoss``, ``SupConLoss``) register a pa
 """
 
 from edu_contrast.losses.byol import byol
+from edu_contrast.losses.clip import CLIPLoss, LogitScale, SigLIPLoss, clip, siglip
 from edu_contrast.losses.generalized import generalized_contrastive, sample_prior, sliced_wasserstein
 from edu_contrast.losses.geometry import alignment, uniformity
 from edu_contrast.losses.infonce import InfoNCELoss, NTXentLoss, dcl, info_nce, nt_xent
@@ -18,6 +19,11 @@ from edu_contrast.losses.supcon import SupConLoss, supcon
 from edu_contrast.losses.vicreg import VICRegTerms, vicreg, vicreg_terms
 
 __all__ = [
+    "clip",
+    "siglip",
+    "CLIPLoss",
+    "SigLIPLoss",
+    "LogitScale",
     "info_nce",
     "nt_xent",
     "dcl",
