@@ -15,6 +15,8 @@ from edu_contrast.losses.generalized import generalized_contrastive, sample_prio
 from edu_contrast.losses.geometry import alignment, uniformity
 from edu_contrast.losses.infonce import InfoNCELoss, NTXentLoss, dcl, info_nce, nt_xent
 from edu_contrast.losses.margin import margin_contrastive
+from edu_contrast.losses.negatives import class_conditional_nt_xent, debiased_nt_xent, hard_nt_xent
+from edu_contrast.losses.spectral import spectral_contrastive
 from edu_contrast.losses.supcon import SupConLoss, supcon
 from edu_contrast.losses.vicreg import VICRegTerms, vicreg, vicreg_terms
 
@@ -27,6 +29,10 @@ __all__ = [
     "info_nce",
     "nt_xent",
     "dcl",
+    "debiased_nt_xent",
+    "hard_nt_xent",
+    "class_conditional_nt_xent",
+    "spectral_contrastive",
     "margin_contrastive",
     "supcon",
     "byol",

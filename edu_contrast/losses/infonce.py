@@ -151,6 +151,9 @@ def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float | torch.Tensor
     The 2N − 2 negatives of anchor i are the other samples' views from both z1 and z2;
     the mean runs over the anchors of both views (symmetric).
 
+    "DCL" here is the *decoupled* loss of Yeh et al. 2022, not the *debiased* contrastive loss of
+    Chuang et al. 2020 (also abbreviated DCL): that one is ``debiased_nt_xent``.
+
     Args:
         z1: first views, shape ``(N, d)``, N ≥ 2.
         z2: second views, shape ``(N, d)``.
