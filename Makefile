@@ -6,14 +6,14 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edu_contrast-installed
 
-.PHONY: install lab test lint html book check-seeds solutions grade clean
+.PHONY: install lab test lint html book check-seeds solutions grade colab-links clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-installs when pyproject.toml changes.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Re-installs when pyproject.toml or the version changes.
+$(STAMP): pyproject.toml edu_contrast/_version.py | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[lab,dev,serve,book]"
 	touch $(STAMP)
 
@@ -51,6 +51,12 @@ solutions: install
 # Grade a folder of submitted notebooks: make grade DIR=submissions/
 grade: install
 	$(BIN)/python -m edu_contrast grade $(DIR)
+
+# Point every Colab badge, setup cell (pinned edu-contrast==<version>) and book/docs link at one repository
+# and release: make colab-links REPO=owner/name (REPO is recorded in pyproject.toml; without it, the recorded
+# one). Run it after bumping edu_contrast/_version.py; tests/test_packaging.py fails while anything disagrees.
+colab-links:
+	$(PYTHON) tools/colab_links.py $(if $(REPO),--repo $(REPO))
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

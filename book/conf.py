@@ -24,7 +24,7 @@ html_static_path = ["_static"]
 html_favicon = "_static/favicon.svg"  # else the browser asks for /favicon.ico, which the site has not
 html_theme_options = {
     "repository_url": "https://github.com/edu-contrast/edu_contrast",
-    "repository_branch": "main",
+    "repository_branch": "v0.2.0",
     "path_to_docs": "",  # page notebooks/01_infonce ↔ notebooks/01_infonce.ipynb in the repository
     "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     "use_download_button": True,

@@ -33,7 +33,10 @@ _spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "bu
 book = sys.modules["book_build"] = importlib.util.module_from_spec(_spec)  # picklable for its workers
 _spec.loader.exec_module(book)
 
-COLAB = "https://colab.research.google.com/github/edu-contrast/edu_contrast/blob/main/notebooks/{name}"
+_links_spec = importlib.util.spec_from_file_location("colab_links", ROOT / "tools" / "colab_links.py")
+colab_links = importlib.util.module_from_spec(_links_spec)
+_links_spec.loader.exec_module(colab_links)
+COLAB = colab_links.colab_url(*colab_links.settings(), "{name}")  # the notebook at the release tag
 BUILT_ENV = "EDU_CONTRAST_BOOK_DIR"  # set to build/book to test that site instead of building one
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

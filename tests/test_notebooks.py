@@ -1,6 +1,7 @@
 """Every notebook: well-formed as committed, and runs top to bottom in quick mode with its checks passing."""
 
 import ast
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -11,7 +12,10 @@ from edu_contrast import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-BADGE = "https://colab.research.google.com/github/edu-contrast/edu_contrast/blob/main/notebooks/{name}"
+_links_spec = importlib.util.spec_from_file_location("colab_links", ROOT / "tools" / "colab_links.py")
+colab_links = importlib.util.module_from_spec(_links_spec)
+_links_spec.loader.exec_module(colab_links)
+BADGE = colab_links.colab_url(*colab_links.settings(), "{name}")  # pinned to the release (make colab-links)
 
 
 def _cells(path):
@@ -38,7 +42,9 @@ def test_opens_with_title_badge_run_time_and_setup(path):
     assert re.search(r"run time", intro, re.IGNORECASE), "expected run time stated"
     assert re.search(r"you will learn", intro, re.IGNORECASE), "what you will learn"
     setup = _code(path)[0]
-    assert "google.colab" in setup and "notebook_setup" in setup, "first code cell is the Colab/local setup"
+    _, version = colab_links.settings()
+    assert setup == colab_links.rewrite_setup(setup, version), "setup cell: run make colab-links"
+    assert 'MODE = "auto"  # @param' in setup and "setup = notebook_setup(MODE)" in setup
 
 
 def _readme_times() -> dict:
