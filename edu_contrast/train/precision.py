@@ -2,7 +2,9 @@
 
 Autocast runs matrix products and convolutions in a 16-bit float and keeps reductions in float32.
 bfloat16 has float32's exponent range (no overflow, no loss scaling); float16 has more mantissa bits
-but overflows above 65504, so float16 training needs a ``GradScaler`` (``fit`` makes one).
+but overflows above 65504, so float16 training needs a ``GradScaler`` (``fit`` makes one). GPUs compute in
+bfloat16 from compute capability 8.0 (Ampere: A100, L4, RTX 30xx; Hopper: H100); older ones (Colab's T4: 7.5,
+V100: 7.0) only emulate it, slowly, so they train in float16 with loss scaling.
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ from edu_contrast._validation import check_choice, fail
 from edu_contrast.utils import default_device
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+BF16_MIN_CAPABILITY = (8, 0)  # the first CUDA compute capability with bfloat16 tensor cores (Ampere)
 
-__all__ = ["AMP_CHOICES", "cpu_has_fast_bfloat16", "autocast_dtype", "describe", "check_device"]
+__all__ = [
+    "AMP_CHOICES",
+    "cpu_has_fast_bfloat16",
+    "cuda_has_fast_bfloat16",
+    "autocast_dtype",
+    "describe",
+    "check_device",
+]
 
 
 def check_device(device, where: str) -> torch.device:
@@ -49,11 +59,22 @@ def cpu_has_fast_bfloat16() -> bool:
         return False
 
 
+def cuda_has_fast_bfloat16(device: torch.device) -> bool:
+    """True on GPUs of compute capability ≥ 8.0, which compute in bfloat16.
+
+    Not ``torch.cuda.is_bf16_supported()``: by default it also counts emulation, so it says True on a T4
+    (7.5), where bfloat16 autocast runs emulated and slower than float16.
+    """
+    props = torch.cuda.get_device_properties(device)
+    return (props.major, props.minor) >= BF16_MIN_CAPABILITY
+
+
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``amp`` on ``device`` (None: float32).
 
-    "auto": bfloat16 on GPUs that support it, else float16 (with a GradScaler); on the CPU
-    bfloat16 only where it is fast (``cpu_has_fast_bfloat16``). float16 needs CUDA.
+    "auto": bfloat16 on GPUs of compute capability ≥ 8.0 (A100, H100), else float16 with a GradScaler (T4,
+    V100; ``cuda_has_fast_bfloat16``); on the CPU bfloat16 only where it is fast (``cpu_has_fast_bfloat16``).
+    float16 needs CUDA.
     """
     amp = check_choice(amp, "amp", "autocast_dtype", AMP_CHOICES)
     if amp == "off":
@@ -62,7 +83,7 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
         if amp == "fp16":
             fail("amp", "fit", "'bf16', 'auto' or 'off' on the CPU (float16 training needs CUDA)", "'fp16'")
         return torch.bfloat16 if amp == "bf16" or cpu_has_fast_bfloat16() else None
-    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
+    if amp == "bf16" or (amp == "auto" and cuda_has_fast_bfloat16(device)):
         return torch.bfloat16
     return torch.float16
 
@@ -77,4 +98,12 @@ def describe(amp_dtype: torch.dtype | None, device: torch.device) -> str:
     if device.type == "cpu":
         why = "AMX" if cpu_has_fast_bfloat16() else "forced with --amp bf16; slower without AMX"
         return f"{name} autocast ({why})"
-    return f"{name} autocast on {device.type}" + (" with loss scaling" if name == "float16" else "")
+    text = f"{name} autocast on {device.type}" + (" with loss scaling" if name == "float16" else "")
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return text
+    props = torch.cuda.get_device_properties(device)
+    if cuda_has_fast_bfloat16(device):
+        why = "bfloat16 in hardware"
+    else:
+        why = "no bfloat16 hardware" + (": emulated, slower than float16" if name == "bfloat16" else "")
+    return f"{text} ({props.name}, compute capability {props.major}.{props.minor}: {why})"
