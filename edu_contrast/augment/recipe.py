@@ -23,7 +23,7 @@ Two implementations draw from the same distribution (tests/test_augment.py measu
 Both take float images in [0, 1] and are grayscale-aware: on 1-channel images only brightness and
 contrast jitter apply (saturation, hue and grayscale need colour). ``protected_channels=k`` leaves the
 last k channels untouched: RandBit's constant bit planes, which must be identical in both views
-(Chen et al. 2020b, "Intriguing Properties of Contrastive Losses", Sec. 4.1).
+(Chen, Luo & Li 2021, "Intriguing Properties of Contrastive Losses", Sec. 4.1).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Read in this order:
 
 - ``datasets.py``: ``ImageTensors`` (what every loader returns), ``TwoViews`` (positive pairs) and
   ``load_dataset(name, split)`` for ``"digits"``, ``"fashion-mnist"`` and ``"cifar10"``.
-- ``suppression.py``: ``RandBit``, ``MultiDigits`` and ``DigitOnImage`` (Chen et al. 2020,
+- ``suppression.py``: ``RandBit``, ``MultiDigits`` and ``DigitOnImage`` (Chen, Luo & Li 2021,
   "Intriguing Properties of Contrastive Losses", Sec. 4.1).
 - ``tinted.py``: ``Tinted``, grayscale images in a random colour per image (colour as a shortcut).
 - ``fake_cifar10.py``: ``make_fake_cifar10(root)``, a small CIFAR-10 in the genuine layout.

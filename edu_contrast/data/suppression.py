@@ -1,4 +1,4 @@
-"""The feature-suppression datasets of Chen et al. 2020 ("Intriguing Properties of Contrastive
+"""The feature-suppression datasets of Chen, Luo & Li 2021 ("Intriguing Properties of Contrastive
 Losses", Sec. 4.1): images in which an easy feature competes with the one a probe asks for.
 
 - ``RandBit``: random bits as extra constant channels, shared by both views.
@@ -63,7 +63,7 @@ class RandBit(ImageTensors):
 
     u is drawn once per image (``bit_labels``), so both views of x̃ share it: I(view₁; view₂) ≥ k bits
     of a feature that is useless for ``labels`` but trivially easy to learn. Contrastive learning latches
-    on to it and stops learning x (Chen et al. 2020b, Sec. 4.4, Fig. 7). Augment only the first C
+    on to it and stops learning x (Chen, Luo & Li 2021, Sec. 4.4, Fig. 7). Augment only the first C
     channels: ``augment.batched(size, C + k, config, protected_channels=dataset.protected_channels)``.
 
     ``generator`` fixes the draw of u. ``labels`` and ``classes`` are those of ``base``.
@@ -92,7 +92,7 @@ class MultiDigits(ImageTensors):
 
         x̃ = max(place(resize(d_large, L), p_large), place(resize(d_small, S), p_small))   (canvas × canvas)
 
-    With L ≫ S, SimCLR learns the large digit and hardly the small one (Chen et al. 2020b, Sec. 4.3,
+    With L ≫ S, SimCLR learns the large digit and hardly the small one (Chen, Luo & Li 2021, Sec. 4.3,
     Table 4): the dominant object suppresses the other. ``base`` is a 1-channel dataset (digits or
     Fashion-MNIST); image i's large digit is ``base[i]``, its small digit ``base[partner[i]]`` with
     partner a random permutation. ``small_size`` = S, ``large_size`` = L, ``canvas`` the side (≥ S + L).
@@ -162,7 +162,7 @@ class DigitOnImage(ImageTensors):
 
     Both the image class (``labels``) and the digit (``digit_labels``) are shared by two crops of x̃.
     With few distinct digits, the digit is the easier feature and suppresses learning the image
-    (Chen et al. 2020b, Sec. 4.2, Fig. 6: "DigitOnImageNet"). ``digits``: a 1-channel dataset;
+    (Chen, Luo & Li 2021, Sec. 4.2, Fig. 6: "DigitOnImageNet"). ``digits``: a 1-channel dataset;
     ``images``: natural images (CIFAR-10, or ``make_fake_cifar10`` offline). Each image gets a random
     digit from a pool of ``num_unique`` digit images (all by default: use all for a test set).
     ``digit_size`` = s defaults to the cell side ⌊size / grid⌋.

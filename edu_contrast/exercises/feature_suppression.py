@@ -1,6 +1,6 @@
 """Checker for notebook 05 (feature suppression): build RandBit's extra channels.
 
-``check_randbit_channels(fn)``: ``fn(images, values, bits)`` returns the RandBit image of Chen et al. 2020b
+``check_randbit_channels(fn)``: ``fn(images, values, bits)`` returns the RandBit image of Chen, Luo & Li 2021
 ("Intriguing Properties of Contrastive Losses", Sec. 4.1): the C image channels followed by k = ``bits``
 constant planes, plane j holding bit j of the image's integer u (least significant first), white (255)
 where the bit is 1 and black (0) where it is 0,

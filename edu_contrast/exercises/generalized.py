@@ -5,7 +5,7 @@ r"""Checker for notebook 08 (generalized contrastive losses): the 1-D Wasserstei
     W₂²(a, b) = (1/n) Σ_{i=1..n} ( a_(i) − b_(i) )²,      a_(1) ≤ … ≤ a_(n) the sorted values,
 
 the squared 2-Wasserstein distance between their empirical distributions: in 1-D the optimal transport
-matches the i-th smallest with the i-th smallest (Chen et al. 2020b, Sec. 2 and Algorithm 1). The checker
+matches the i-th smallest with the i-th smallest (Chen, Luo & Li 2021, Sec. 2 and Algorithm 1). The checker
 tries closed forms first (a shifted copy: W₂² = shift²; a shuffled copy: 0), then random samples, and
 names the usual mistake. Finally it averages the student's function over K random projections and
 compares with ``losses.sliced_wasserstein``, which must then agree exactly. A registered exercise

@@ -1,4 +1,4 @@
-r"""Notebook 05: easy shared features crowd out the ones we want (Chen, Luo & Li 2020b, Sec. 4).
+r"""Notebook 05: easy shared features crowd out the ones we want (Chen, Luo & Li 2021, Sec. 4).
 
 "Intriguing Properties of Contrastive Losses" builds datasets whose two views share two *competing*
 features and measures, with linear probes on the frozen encoder features h = f(x), which of them
@@ -71,7 +71,7 @@ def bit_targets(values: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def randbit_channels(images: torch.Tensor, values: torch.Tensor, bits: int) -> torch.Tensor:
-    r"""RandBit's image (Chen et al. 2020b, Sec. 4.4): the C image channels, then k constant bit planes,
+    r"""RandBit's image (Chen, Luo & Li 2021, Sec. 4.4): the C image channels, then k constant bit planes,
 
         x̃ = [x ; b_0 … b_{k−1}],   b_j = 255 · (⌊u / 2^j⌋ mod 2)  on every pixel,
 
@@ -291,7 +291,7 @@ def multidigits_run(
     "random" (no training, BatchNorm statistics estimated on the training canvases with
     ``measure.calibrate_batchnorm``: the floor). Each probe is a linear classifier on h of the two-digit
     canvases that predicts one digit's class: can the small digit still be read off the representation
-    of the whole scene? (Chen et al. 2020b probe canvases holding a single digit instead; with
+    of the whole scene? (Chen, Luo & Li 2021 probe canvases holding a single digit instead; with
     BatchNorm that is a change of input statistics for every method, which blurs the comparison.)
 
     Returns:

@@ -1,4 +1,4 @@
-"""Notebook 08: contrastive learning as alignment + matching a prior (Chen, Luo & Li 2020b, Sec. 2, App. A.2).
+"""Notebook 08: contrastive learning as alignment + matching a prior (Chen, Luo & Li 2021, Sec. 2, App. A.2).
 
     L = L_pos + λ · L_dist                            (Eq. 2, ``losses.generalized_contrastive``)
 
@@ -87,7 +87,7 @@ def wasserstein_1d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     r"""W₂²(a, b) = (1/n) Σ_{i=1..n} (a_(i) − b_(i))², a_(1) ≤ … ≤ a_(n): two 1-D samples ``(n,)`` each.
 
     The squared 2-Wasserstein distance of their empirical distributions: in 1-D optimal transport pairs the
-    i-th smallest with the i-th smallest (Chen et al. 2020b, Algorithm 1). Averaged over K directions w_k,
+    i-th smallest with the i-th smallest (Chen, Luo & Li 2021, Algorithm 1). Averaged over K directions w_k,
     W₂²(Z w_k, P w_k) is ``losses.sliced_wasserstein``.
     """
     a_sorted, b_sorted = a.sort().values, b.sort().values  # (n,) each: i-th smallest ↔ i-th smallest
@@ -266,7 +266,7 @@ def weight_temperature_grid(
     r"""Train the toy with the "lse" loss for every (λ, τ) and return its alignment and uniformity grids.
 
     L = −(1/2N) Σ_i s_{ii⁺}/τ + λ·(1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ) (``losses.generalized_contrastive``).
-    Chen et al. 2020b (Appendix A.2) report that, within a range of τ, a higher temperature acts like a
+    Chen, Luo & Li 2021 (Appendix A.2) report that, within a range of τ, a higher temperature acts like a
     larger weight of the distribution term: the grid measures it. Where it holds, the iso-lines of both
     measures run along λτ ≈ const (``doubling_effects`` fits the two slopes). ``out_dim`` is the dimension
     of z; every run uses the same ``seed``.

@@ -1,6 +1,6 @@
-"""The generalized contrastive loss of Chen et al. 2020: alignment + λ · distribution matching.
+"""The generalized contrastive loss of Chen, Luo & Li 2021: alignment + λ · distribution matching.
 
-    L = L_pos + λ · L_dist                                   (Chen et al. 2020b, Eq. 2)
+    L = L_pos + λ · L_dist                                   (Chen, Luo & Li 2021, Eq. 2)
 
 NT-Xent is the member with L_dist = the log-sum-exp term (Eq. 3); the sliced Wasserstein
 distance (SWD, Algorithm 1) lets L_dist pull the embeddings towards other priors
@@ -39,7 +39,7 @@ def sample_prior(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Draw ``(num_samples, dim)`` points from a prior of Chen et al. 2020b, Table 1.
+    """Draw ``(num_samples, dim)`` points from a prior of Chen, Luo & Li 2021, Table 1.
 
     * ``"normal"``: standard Gaussian N(0, I_d).
     * ``"hypersphere"``: uniform on the unit sphere S^{d−1} (a normalised Gaussian).
@@ -107,7 +107,7 @@ def sliced_wasserstein(
     Returns:
         The 0-dim loss: ≈ 0 when z is a large sample of the prior.
 
-    Defined in Chen et al. 2020b, "Intriguing Properties of Contrastive Losses", Sec. 2,
+    Defined in Chen, Luo & Li 2021, "Intriguing Properties of Contrastive Losses", Sec. 2,
     Algorithm 1 and Table 1.
     """
     where = "sliced_wasserstein"
@@ -163,7 +163,7 @@ def generalized_contrastive(
     Returns:
         The 0-dim loss L.
 
-    Defined in Chen et al. 2020b, "Intriguing Properties of Contrastive Losses", Eq. 2–4, Table 1.
+    Defined in Chen, Luo & Li 2021, "Intriguing Properties of Contrastive Losses", Eq. 2–4, Table 1.
     """
     where = "generalized_contrastive"
     check_choice(distribution, "distribution", where, DISTRIBUTIONS)

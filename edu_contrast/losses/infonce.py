@@ -103,7 +103,7 @@ def _check_negatives(negatives, query: torch.Tensor) -> torch.Tensor:
 
 
 def _nt_xent_terms(z1: torch.Tensor, z2: torch.Tensor, temperature, where: str):
-    """The two per-anchor terms of NT-Xent (Chen et al. 2020b, Eq. 3), each of shape ``(2N,)``.
+    """The two per-anchor terms of NT-Xent (Chen, Luo & Li 2021, Eq. 3), each of shape ``(2N,)``.
 
     Returns ``(positive_logit, lse)`` with positive_logit_i = s_{i i⁺}/τ and
     lse_i = log Σ_{k ≠ i} exp(s_ik/τ), so that ℓ_i = lse_i − positive_logit_i.

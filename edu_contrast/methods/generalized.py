@@ -1,6 +1,6 @@
 r"""The generalized contrastive loss: alignment plus λ times a distribution-matching term (notebooks 03, 08).
 
-    z = g(f(x)),   L = L_pos + λ · L_dist          (Chen, Luo & Li 2020b, "Intriguing Properties of
+    z = g(f(x)),   L = L_pos + λ · L_dist          (Chen, Luo & Li 2021, "Intriguing Properties of
                                                       Contrastive Losses", Eq. 2–4)
 
 With ``distribution="lse"``, L_pos = −(1/2N) Σ_i s_{ii⁺}/τ and L_dist = (1/2N) Σ_i log Σ_{k≠i} exp(s_ik/τ):

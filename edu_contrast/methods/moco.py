@@ -20,7 +20,7 @@ from edu_contrast.methods.base import (
 
 class MoCo(ContrastiveMethod):
     r"""Momentum Contrast (He et al. 2020, "Momentum Contrast for Unsupervised Visual Representation
-    Learning"; the MLP head and τ = 0.2 of MoCo v2, Chen et al. 2020).
+    Learning"; the MLP head and τ = 0.2 of MoCo v2, Chen, Fan, Girshick & He 2020).
 
         q = g_q(f_q(x1)),  k⁺ = g_k(f_k(x2)) (no gradient),
         L = −(1/N) Σ_i log [ exp(q̂_i·k̂⁺_i/τ) / ( exp(q̂_i·k̂⁺_i/τ) + Σ_{m=1..M} exp(q̂_i·k̂⁻_m/τ) ) ]   (Eq. 1)

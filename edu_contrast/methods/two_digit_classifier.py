@@ -3,7 +3,7 @@ r"""Supervised baseline of notebook 05 (MultiDigits): one linear classifier per 
     h = f(x̃),   L = ½ [ CE(W_L h, y_L) + CE(W_S h, y_S) ]   averaged over both augmented views x̃⁽¹⁾, x̃⁽²⁾
 
 W_L, W_S are the two C-way heads (one linear layer g with 2C outputs), y_L, y_S the classes of the large
-and the small digit. Chen et al. 2020b ("Intriguing Properties of Contrastive Losses", Sec. 4.3) compare
+and the small digit. Chen, Luo & Li 2021 ("Intriguing Properties of Contrastive Losses", Sec. 4.3) compare
 SimCLR against "supervised learning with the same augmentation policy": this is it.
 """
 

@@ -187,7 +187,7 @@ def _check_weights(runs_by_weight, where: str) -> dict[float, Run]:
 
 
 def plot_weight(runs_by_weight: Mapping[float, Run], weight: float):
-    r"""Three panels for the generalized loss L = L_align + λ·L_dist (Chen et al. 2020b) at one λ:
+    r"""Three panels for the generalized loss L = L_align + λ·L_dist (Chen, Luo & Li 2021) at one λ:
     the final ẑ of that run, every λ's final point in the alignment–uniformity plane, and the kNN accuracy
     on ẑ against λ.
 

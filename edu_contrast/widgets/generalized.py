@@ -1,4 +1,4 @@
-r"""Notebook 08 explorers: alignment + distribution matching to a prior (Chen, Luo & Li 2020b).
+r"""Notebook 08 explorers: alignment + distribution matching to a prior (Chen, Luo & Li 2021).
 
     L = L_pos + λ · L_dist,     L_dist = log-sum-exp ("lse", hypersphere) or SWD to a prior ("swd")
 
@@ -153,7 +153,7 @@ def generalized_explorer(
 def plot_projection_histograms(
     runs: Mapping[str, Mapping], *, num_directions: int = 3, seed: int = 0, bins: int = 30
 ):
-    r"""Figure A.1 of Chen et al. 2020b: random 1-D projections of the representations against the prior.
+    r"""Figure A.1 of Chen, Luo & Li 2021: random 1-D projections of the representations against the prior.
 
     One row per run, one column per random direction w_k: the histogram of z·w_k (ẑ·w_k for the
     hypersphere) before and after training, and of the prior's own samples projected on w_k; for the
