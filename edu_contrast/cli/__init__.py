@@ -1,11 +1,13 @@
-"""``python -m edu_contrast train|evaluate|serve|grade``: train, re-probe, serve, grade notebooks.
+"""``python -m edu_contrast train|evaluate|gallery|serve|grade``: train, re-probe, embed, serve, grade.
 
     python -m edu_contrast train                                   # SimCLR on digits, CPU, about a minute
     python -m edu_contrast train --dataset fashion-mnist --out runs/fm
     python -m edu_contrast train --out runs/fm --resume            # continue after an interruption
     python -m edu_contrast train --out runs/fm --overwrite         # start that folder over
     python -m edu_contrast evaluate runs/fm
+    python -m edu_contrast gallery --checkpoint runs/fm --out runs/fm/gallery.npz   # its test split's h
     python -m edu_contrast serve --checkpoint runs/fm --backend onnx-int8   # HTTP: /embed, /similarity
+    python -m edu_contrast serve --checkpoint runs/fm --gallery runs/fm/gallery.npz   # and /search
     python -m edu_contrast grade submissions/                      # a table: student, exercise, pass/fail
     torchrun --nproc_per_node=2 -m edu_contrast train ...          # DistributedDataParallel
 
@@ -23,11 +25,17 @@ import time
 
 from edu_contrast.cli.commands import evaluate_command, interrupted, settings, summary, train_command
 from edu_contrast.cli.errors import FLAGS, explain, to_flags
+from edu_contrast.cli.gallery import gallery_command
 from edu_contrast.cli.grade import grade_command
 from edu_contrast.cli.parser import DATASET_DEFAULTS, METHOD_DEFAULTS, PROG, build_parser, number
 from edu_contrast.serve.app import main as serve_main
 
-COMMANDS = {"train": train_command, "evaluate": evaluate_command, "grade": grade_command}
+COMMANDS = {
+    "train": train_command,
+    "evaluate": evaluate_command,
+    "gallery": gallery_command,
+    "grade": grade_command,
+}
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
 
 __all__ = [

@@ -7,8 +7,13 @@ Read in this order:
   ``ImageCalibrationReader``;
 - ``backends.py``: ``Embedder`` with the ``torch``, ``onnx`` and ``onnx-int8`` backends,
   ``load_embedder(checkpoint_dir, backend)``;
-- ``app.py``: the FastAPI app (``POST /embed``, ``POST /similarity``, ``GET /health``) and ``main``, which
-  serves it with uvicorn: ``python -m edu_contrast.serve --checkpoint runs/X --backend onnx-int8``.
+- ``gallery.py``: ``Gallery`` (a dataset's features h with the identity of the encoder that made them),
+  ``save_gallery``, ``load_gallery``, ``model_identity``;
+- ``search.py``: ``Searcher`` (a ``retrieval`` index over a gallery) and ``load_searcher``, which refuses a
+  gallery of another model;
+- ``app.py``: the FastAPI app (``POST /embed``, ``POST /similarity``, ``POST /search``, ``GET /health``)
+  and ``main``, which serves it with uvicorn:
+  ``python -m edu_contrast.serve --checkpoint runs/X --backend onnx-int8 [--gallery FILE]``.
 
 The optional dependencies (onnx, onnxruntime, fastapi, uvicorn, python-multipart, pillow) are imported
 only when used: ``pip install 'edu_contrast[serve]'``.
@@ -24,7 +29,9 @@ from edu_contrast.serve.backends import (
     load_method,
 )
 from edu_contrast.serve.export import encoder_of, export_onnx, max_abs_difference
+from edu_contrast.serve.gallery import Gallery, GalleryError, load_gallery, model_identity, save_gallery
 from edu_contrast.serve.quantize import ImageCalibrationReader, calibration_batch, quantize_int8
+from edu_contrast.serve.search import Searcher, load_searcher
 
 __all__ = [
     "BACKENDS",
@@ -40,4 +47,11 @@ __all__ = [
     "ImageCalibrationReader",
     "calibration_batch",
     "quantize_int8",
+    "Gallery",
+    "GalleryError",
+    "save_gallery",
+    "load_gallery",
+    "model_identity",
+    "Searcher",
+    "load_searcher",
 ]

@@ -1,17 +1,24 @@
 """The HTTP service: a FastAPI app over one ``Embedder``, served by uvicorn.
 
-    GET  /health       → {"status": "ok", "backend", "image_shape": [C, H, W], "dim": d}
+    GET  /health       → {"status": "ok", "backend", "image_shape": [C, H, W], "dim": d[, "gallery"]}
     POST /embed        form field ``image`` (PNG/JPEG)     → {"embedding": [h_1 … h_d], "dim", "backend"}
     POST /similarity   form fields ``image1``, ``image2``  → {"cosine_similarity": s, "backend"}
+    POST /search       form fields ``image``, ``k`` (10)   → {"results": [{"id", "score"}, …]}, best first
 
-with s = h₁·h₂ / (‖h₁‖ ‖h₂‖), h = f(x). An upload is decoded with Pillow, converted to the model's
+with s = h₁·h₂ / (‖h₁‖ ‖h₂‖), h = f(x). ``/search`` needs a gallery (``--gallery FILE``, written by
+``python -m edu_contrast gallery``): its index is built at start-up, and a gallery embedded by another
+encoder, or of another dimension, is refused then (``search.py``, ``gallery.py``).
+
+An upload is decoded with Pillow, converted to the model's
 channels (RGB → L for 1-channel models, L → RGB for 3-channel ones) and resized to its H × W.
 
 Bad input never crashes a worker: it gets a 4xx answer ``{"error": "..."}`` —
 400 empty, truncated or undecodable image · 413 upload over ``max_upload_bytes`` (Content-Length, or the
-bytes actually received) or image over ``max_pixels`` · 415 not a PNG/JPEG · 422 a missing form field.
+bytes actually received) or image over ``max_pixels`` · 415 not a PNG/JPEG · 422 a missing form field,
+``k`` not a whole number in 1..``max_k``, or features h of zero · 404 ``/search`` on a server without gallery.
 
     python -m edu_contrast.serve --checkpoint runs/X --backend onnx-int8 --host 127.0.0.1 --port 8000
+    python -m edu_contrast serve --checkpoint runs/X --gallery runs/X/gallery.npz --index hnsw
 """
 
 import argparse
@@ -22,13 +29,18 @@ from typing import Annotated
 
 import numpy as np
 
-from edu_contrast.serve.backends import BACKENDS, Embedder, load_embedder
+from edu_contrast import retrieval
+from edu_contrast.serve.backends import BACKENDS, Embedder, load_embedder, method_from_state
 from edu_contrast.serve.export import require
+from edu_contrast.serve.gallery import model_identity
+from edu_contrast.serve.search import MAX_K, BadQuery, Searcher, load_searcher, parse_k
+from edu_contrast.train.storage import load_checkpoint
 
-__all__ = ["create_app", "decode_image", "BadImage", "main", "MAX_UPLOAD_BYTES", "MAX_PIXELS"]
+__all__ = ["create_app", "decode_image", "BadImage", "main", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "PROG"]
 
 MAX_UPLOAD_BYTES = 10 * 2**20  # 10 MiB per request
 MAX_PIXELS = 4096 * 4096
+NO_GALLERY = "This server has no gallery to search: start it with --gallery FILE"
 FORMATS = ("PNG", "JPEG")
 SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # the first bytes of a PNG, a JPEG
 
@@ -127,8 +139,15 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(embedder: Embedder, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS):
-    """The FastAPI app serving ``embedder`` (see the module docstring for the routes and errors)."""
+def create_app(
+    embedder: Embedder,
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    searcher: Searcher | None = None,
+    max_k: int = MAX_K,
+):
+    """The FastAPI app serving ``embedder``, and ``searcher``'s gallery on ``/search`` (module docstring)."""
     fastapi = require("fastapi")
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
@@ -151,7 +170,8 @@ def create_app(embedder: Embedder, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, 
         return name, payload
 
     @app.exception_handler(BadImage)
-    async def bad_image(request, error: BadImage):
+    @app.exception_handler(BadQuery)
+    async def bad_request(request, error: BadImage | BadQuery):
         return _error(error.status, str(error))
 
     @app.exception_handler(RequestValidationError)
@@ -174,7 +194,10 @@ def create_app(embedder: Embedder, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, 
     @app.get("/health")
     async def health():
         shape = list(embedder.image_shape)
-        return {"status": "ok", "backend": embedder.backend, "image_shape": shape, "dim": embedder.dim}
+        answer = {"status": "ok", "backend": embedder.backend, "image_shape": shape, "dim": embedder.dim}
+        if searcher is not None:
+            answer["gallery"] = {"size": len(searcher), "index": searcher.index.kind}
+        return answer
 
     @app.post("/embed")
     async def embed(image: Annotated[fastapi.UploadFile, fastapi.File()]):
@@ -189,6 +212,21 @@ def create_app(embedder: Embedder, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, 
         h = await run_in_threadpool(features, await read(image1, "image1"), await read(image2, "image2"))
         return {"cosine_similarity": cosine_similarity(h[0], h[1]), "backend": embedder.backend}
 
+    def nearest(upload: tuple[str, bytes], k: int) -> list[dict]:
+        h = features(upload)  # (1, d)
+        with lock:
+            return searcher.search(h, k)
+
+    @app.post("/search")
+    async def search(
+        image: Annotated[fastapi.UploadFile, fastapi.File()],
+        k: Annotated[str | None, fastapi.Form()] = None,
+    ):
+        if searcher is None:
+            raise BadQuery(f"{NO_GALLERY} (python -m edu_contrast gallery writes one).", 404)
+        top = parse_k(k, max_k)
+        return {"results": await run_in_threadpool(nearest, await read(image, "image"), top)}
+
     return LimitUploadSize(app, max_upload_bytes)
 
 
@@ -198,8 +236,11 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> float
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), eps))
 
 
+PROG = "python -m edu_contrast serve"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m edu_contrast serve", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="run folder (or checkpoint.pt) written by train")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     p.add_argument("--host", default="127.0.0.1")
@@ -207,12 +248,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the library's)")
     p.add_argument("--max-upload-bytes", type=int, default=MAX_UPLOAD_BYTES)
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
+    p.add_argument("--gallery", help="a gallery file (python -m edu_contrast gallery) to answer /search from")
+    p.add_argument("--index", choices=retrieval.KINDS, default="exact", help="/search's index (hnsw: faiss)")
+    p.add_argument("--max-k", type=int, default=MAX_K, help="the largest k /search answers")
     return p
 
 
 def main(argv=None) -> int:
     """Load the checkpoint with the chosen backend and serve it until interrupted."""
     args = parser().parse_args(argv)
+    if args.max_k < 1:
+        parser().error(f"argument --max-k: expected an integer >= 1, got {args.max_k}")
     uvicorn = require("uvicorn")
     if args.threads is not None:
         import torch
@@ -221,9 +267,30 @@ def main(argv=None) -> int:
     try:
         embedder = load_embedder(args.checkpoint, args.backend, threads=args.threads)
     except (OSError, ValueError, RuntimeError) as error:  # no run there, a damaged one, missing data
-        print(f"python -m edu_contrast serve: error: argument --checkpoint: {error}", file=sys.stderr)
+        print(f"{PROG}: error: argument --checkpoint: {error}", file=sys.stderr)
         return 2
-    app = create_app(embedder, max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels)
-    print(f"Serving {embedder} on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    searcher = None
+    if args.gallery is not None:
+        try:
+            state = load_checkpoint(args.checkpoint)
+            identity = model_identity(method_from_state(state), epoch=int(state["epoch"]))
+            searcher = load_searcher(
+                args.gallery, identity=identity, dim=embedder.dim, kind=args.index, threads=args.threads
+            )
+        except ImportError as error:  # --index hnsw without faiss
+            print(f"{PROG}: error: argument --index: {error}", file=sys.stderr)
+            return 2
+        except (OSError, ValueError) as error:  # no file, not a gallery, another model's
+            print(f"{PROG}: error: argument --gallery: {error}", file=sys.stderr)
+            return 2
+    app = create_app(
+        embedder,
+        max_upload_bytes=args.max_upload_bytes,
+        max_pixels=args.max_pixels,
+        searcher=searcher,
+        max_k=args.max_k,
+    )
+    served = f"{embedder}" + ("" if searcher is None else f" and {searcher}")
+    print(f"Serving {served} on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -29,7 +29,16 @@ from edu_contrast._validation import check_choice, fail
 from edu_contrast.serve.export import INPUT, OUTPUT, as_float_images, encoder_of, export_onnx, onnx_session
 from edu_contrast.serve.quantize import calibration_batch, quantize_int8
 
-__all__ = ["BACKENDS", "Embedder", "TorchEmbedder", "OnnxEmbedder", "build_embedders", "load_embedder"]
+__all__ = [
+    "BACKENDS",
+    "Embedder",
+    "TorchEmbedder",
+    "OnnxEmbedder",
+    "build_embedders",
+    "load_embedder",
+    "load_method",
+    "method_from_state",
+]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 FILES = {"onnx": "encoder.onnx", "onnx-int8": "encoder.int8.onnx"}
@@ -134,6 +143,11 @@ def build_embedders(
 def load_method(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict]:
     """(method with the checkpoint's weights, the checkpoint's config), rebuilt like ``train.evaluate``."""
     state = train.load_checkpoint(checkpoint)
+    return method_from_state(state), state["config"]
+
+
+def method_from_state(state: dict) -> nn.Module:
+    """The method of a loaded checkpoint (``train.load_checkpoint``), rebuilt and in eval mode."""
     config = state["config"]
     spec = config.get("method")
     if not isinstance(spec, dict):
@@ -144,7 +158,7 @@ def load_method(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict]:
     spec = dict(spec)
     method = methods.build_method(spec.pop("name"), **spec)
     method.load_state_dict(state["model"])
-    return method.eval(), config
+    return method.eval()
 
 
 def _default_calibration(config: dict, n: int = 512):
