@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edu_contrast {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,serve,grade}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{train,evaluate,gallery,serve,grade}"
+    )
     train_cmd = commands.add_parser(
         "train",
         parents=[_common()],
@@ -193,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade_cmd.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     grade_cmd.set_defaults(data_root=None)
+    gallery_cmd = commands.add_parser(  # cli/gallery.py
+        "gallery",
+        parents=[_common()],
+        help="embed a dataset split with a run's encoder into a gallery file, for serve --gallery",
+        description="Embed a dataset split with a run's encoder (features h) into a gallery file for search.",
+    )
+    gallery_cmd.add_argument("--checkpoint", type=Path, required=True, help="a run folder or its checkpoint")
+    gallery_cmd.add_argument("--dataset", choices=DATASET_NAMES, help="the images (default: the run's)")
+    gallery_cmd.add_argument("--split", choices=("train", "test"), default="test", help="(default: test)")
+    gallery_cmd.add_argument("--out", type=Path, required=True, help="the gallery file to write (.npz)")
+    gallery_cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     commands.add_parser(  # parsed by edu_contrast.serve: see `python -m edu_contrast serve --help`
         "serve", help="serve a run's encoder over HTTP (torch, onnx or onnx-int8); see serve --help"
     )
