@@ -4,7 +4,7 @@ A probe trains a cheap classifier on top of frozen embeddings and reports test a
 encoder never changes. Two classic probes:
 
 - ``LinearProbe`` / ``linear_probe``: multinomial logistic regression on standardised features,
-  the standard linear evaluation protocol of Chen et al. 2020 (SimCLR) and Oord et al. 2018 (CPC),
+  the standard linear evaluation protocol of Chen et al. 2020 (SimCLR) and van den Oord et al. 2018 (CPC),
   fitted in torch by full-batch L-BFGS (scikit-learn's objective; 60 000 × 256 features in seconds).
 - ``KNNProbe`` / ``knn_probe``: the cosine-similarity weighted k-nearest-neighbour vote of
   Wu et al. 2018 ("Unsupervised Feature Learning via Non-Parametric Instance Discrimination").
