@@ -125,10 +125,80 @@ def test_ablation_run_measures_before_training_and_after_every_epoch(tiny):
 def test_batch_queue_study_counts_negatives_and_steps(tiny):
     train_set, test_set = tiny
     assert list(lesson.batch_queue_runs("quick")) == [
-        "SimCLR N=16", "SimCLR N=32", "MoCo N=16 M=32 β=0.99", "MoCo N=16 M=32 β=0",
+        "SimCLR N=16", "SimCLR N=32", "MoCo N=16 M=0 β=0.99", "MoCo N=16 M=32 β=0.99", "MoCo N=16 M=32 β=0",
         "MoCo N=16 M=64 β=0.99", "MoCo N=16 M=64 β=0",
     ]  # fmt: skip
     rows = lesson.batch_queue_study(train_set, test_set, mode="quick")
     assert rows["SimCLR N=16"]["negatives"] == 30 and rows["SimCLR N=16"]["steps"] == 2 * (96 // 16)
     assert rows["MoCo N=16 M=64 β=0"]["negatives"] == 64
+    assert rows["MoCo N=16 M=0 β=0.99"]["negatives"] == 15  # no queue: the other keys of the batch
     assert all(0 <= r["linear_accuracy"] <= 1 for r in rows.values())
+
+
+# ----------------------------------------------------------------------------- the check cells' effects
+
+
+def _rows(**accuracy) -> dict:
+    """batch_queue_study rows of TINY's names, every probe at 0.7 except the ``accuracy`` given."""
+    names = [
+        "SimCLR N=16",
+        "SimCLR N=32",
+        "MoCo N=16 M=0 β=0.99",
+        "MoCo N=16 M=64 β=0.99",
+        "MoCo N=16 M=64 β=0",
+    ]
+    return {n: {"linear_accuracy": accuracy.get(n, 0.7), "knn_accuracy": accuracy.get(n, 0.7)} for n in names}
+
+
+def test_batch_queue_effects_are_the_taught_differences(tiny):
+    effects = lesson.batch_queue_effects(
+        _rows(**{"SimCLR N=16": 0.75, "MoCo N=16 M=64 β=0.99": 0.8, "MoCo N=16 M=0 β=0.99": 0.72}), "quick"
+    )
+    assert effects["knn: small − large batch"] == pytest.approx(0.05)
+    assert effects["linear: queue − no queue"] == pytest.approx(0.08)
+    assert effects["knn: β = 0.99 − β = 0"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "broken, effect",
+    [
+        ({"SimCLR N=32": 0.75}, "knn: small − large batch"),  # the rows swapped: the large batch wins
+        ({}, "linear: queue − no queue"),  # the queue removed: M = 0 and the queue are the same run
+        ({"MoCo N=16 M=64 β=0": 0.8}, "knn: β = 0.99 − β = 0"),  # momentum that buys nothing
+    ],
+)
+def test_batch_queue_checks_fail_without_the_effect(tiny, broken, effect):
+    effects = lesson.batch_queue_effects(_rows(**broken), "quick")
+    with pytest.raises(AssertionError, match=f"{effect} = .*, expected > \\+0.010"):
+        lesson.check_effect(effects, effect, margin=0.01)
+
+
+def test_head_depth_effects_and_their_checks():
+    table = {loss: {0: {"h": 0.5 + i / 10, "z": 0.5 + i / 10}, 2: {"h": 0.8, "z": 0.7},
+                    3: {"h": 0.78, "z": 0.7}} for i, loss in enumerate(("a", "b", "c"))}  # fmt: skip
+    effects = lesson.head_depth_effects(table, {"h": 0.6, "z": 0.5})
+    assert effects == pytest.approx(
+        {"trained − random": 0.2, "spread: no head − deepest": 0.2, "h − z (L ≥ 2)": 0.09}
+    )
+    lesson.check_effect(effects, "trained − random", margin=0.02)
+    flat = {
+        loss: {d: {"h": 0.7, "z": 0.7} for d in (0, 2, 3)} for loss in table
+    }  # nothing learned, no head effect
+    for name in effects:
+        with pytest.raises(AssertionError, match="the effect this check teaches did not show"):
+            lesson.check_effect(lesson.head_depth_effects(flat, {"h": 0.7}), name, margin=0.005)
+    with pytest.raises(ValueError, match="'name' parameter of check_effect"):
+        lesson.check_effect(effects, "no such effect", margin=0.0)
+
+
+def test_ablation_effects_compare_each_ablation_with_its_reference():
+    runs = {
+        name: lesson.AblationRun(name, erank_z=[9.0, 8.0], erank_h=[9.0, 8.0]) for name in lesson.ABLATIONS
+    }
+    runs["BYOL, no stop-gradient"].erank_z[-1] = 3.0
+    runs["SimCLR, no head"].erank_h[-1] = 6.0
+    effects = lesson.ablation_effects(runs)
+    assert effects["erank z: BYOL − no stop-gradient"] == 5.0 and effects["erank h: SimCLR − no head"] == 2.0
+    lesson.check_effect(effects, "erank z: BYOL − no stop-gradient", margin=0.5)
+    with pytest.raises(AssertionError, match="erank z: MoCo − β = 0 = \\+0.000"):  # β = 0 changed nothing
+        lesson.check_effect(effects, "erank z: MoCo − β = 0", margin=0.5)

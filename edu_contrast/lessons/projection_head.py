@@ -10,7 +10,11 @@ Three experiments, each changing one thing at a time on the same small ConvNet f
   without queue (M = 0) or momentum (β = 0) — with the centred spectrum of z and erank(z), erank(h)
   measured before training and after every epoch (``ablation_run``);
 * **batch against queue**: SimCLR with N images per batch (2N − 2 negatives) against MoCo with a small
-  batch and M queued negatives, β ∈ {0, 0.99} (``batch_queue_study``).
+  batch and M queued negatives, β ∈ {0, 0.99}, and the same batch without a queue (``batch_queue_study``).
+
+The notebook's check cells assert on named effects (``head_depth_effects``, ``ablation_effects``,
+``batch_queue_effects``: a difference that is > 0 when the taught effect is there) through
+``check_effect(effects, name, margin=...)``; the margins follow the seed sweep of ``docs/check_margins.md``.
 
 The spectrum is that of the covariance of z over n tracked test images: its eigenvalues are
 λ_k = σ_k² / (n − 1) with σ_k the singular values of the centred z (``diagnostics.singular_spectrum``).
@@ -47,6 +51,10 @@ __all__ = [
     "random_encoder_probe",
     "batch_queue_runs",
     "batch_queue_study",
+    "head_depth_effects",
+    "ablation_effects",
+    "batch_queue_effects",
+    "check_effect",
 ]
 
 _SCALES = {  # every size and budget of the notebook, per mode
@@ -254,11 +262,14 @@ def random_encoder_probe(train_data, test_data, *, mode: str, seed: int = 0) -> 
 def batch_queue_runs(mode: str) -> dict:
     """The runs of ``batch_queue_study`` at ``scale(mode)``: name → (build_method name, N, hyperparameters).
 
-    SimCLR at every N of ``simclr_batches`` (2N − 2 negatives); MoCo at N = ``moco_batch`` with every M
+    SimCLR at every N of ``simclr_batches`` (2N − 2 negatives); MoCo at N = ``moco_batch`` without a queue
+    (M = 0, β = 0.99: the N − 1 other keys of the batch are the negatives, as in MoCo v3) and with every M
     of ``queues`` and β ∈ {0, 0.99}.
     """
     size = scale(mode)
     runs = {f"SimCLR N={n}": ("simclr", n, {"temperature": 0.2}) for n in size["simclr_batches"]}
+    no_queue = {"temperature": 0.2, "queue_size": 0, "momentum": 0.99}
+    runs[f"MoCo N={size['moco_batch']} M=0 β=0.99"] = ("moco", size["moco_batch"], no_queue)
     for queue in size["queues"]:
         for momentum in (0.99, 0.0):
             hyper = {"temperature": 0.2, "queue_size": queue, "momentum": momentum}
@@ -274,7 +285,8 @@ def batch_queue_study(train_data, test_data, *, mode: str, seed: int = 0) -> dic
     """Train every ``batch_queue_runs(mode)`` run for the same epochs (so a small N takes more steps).
 
     Returns ``{name: {"linear_accuracy", "knn_accuracy", "negatives", "steps", "seconds"}}``; negatives per
-    query are 2N − 2 for SimCLR and M for MoCo. Each run is kept for the session.
+    query are 2N − 2 for SimCLR, M for MoCo with a queue and N − 1 for MoCo with M = 0. Each run is kept
+    for the session.
     """
     return {
         name: cached(
@@ -297,7 +309,76 @@ def _batch_queue_run(key, batch, hyper, train_data, test_data, size, seed) -> di
     return {
         "linear_accuracy": result["linear_accuracy"],
         "knn_accuracy": result["history"][-1]["knn_accuracy"],
-        "negatives": hyper.get("queue_size", 2 * batch - 2),
+        "negatives": hyper.get("queue_size", 2 * batch - 2)
+        or batch - 1,  # M = 0: the other keys of the batch
         "steps": size["epochs"] * (len(train_data) // batch),
         "seconds": time.perf_counter() - start,
     }
+
+
+# ----------------------------------------------------------------------------- what the check cells assert
+
+
+def head_depth_effects(table: dict, random_probe: dict) -> dict:
+    """Section 1's effects, each > 0 when the taught effect is there (probe accuracies, h unless named).
+
+    * "trained − random": best probe on h with a non-linear head (L ≥ 2) − the random encoder's;
+    * "spread: no head − deepest": spread_0 − spread_L of the probe on h (the loss matters more without g);
+    * "h − z (L ≥ 2)": the mean over losses and depths L ≥ 2 of probe(h) − probe(z).
+    """
+    deep = [d for d in next(iter(table.values())) if d >= 2]
+    spread = loss_spread(table, "h")
+    gaps = [table[loss][d]["h"] - table[loss][d]["z"] for loss in table for d in deep]
+    return {
+        "trained − random": max(table[loss][d]["h"] for loss in table for d in deep) - random_probe["h"],
+        "spread: no head − deepest": spread[0] - spread[max(spread)],
+        "h − z (L ≥ 2)": sum(gaps) / len(gaps),
+    }
+
+
+def ablation_effects(runs: dict) -> dict:
+    """Section 2's effects: how much erank after the last epoch each ablation loses against its reference.
+
+    ``runs`` maps ``ABLATIONS`` names to ``AblationRun``s (anything with ``erank_z`` and ``erank_h`` lists).
+    """
+    last_z = {name: run.erank_z[-1] for name, run in runs.items()}
+    return {
+        "erank z: BYOL − no stop-gradient": last_z["BYOL"] - last_z["BYOL, no stop-gradient"],
+        "erank h: SimCLR − no head": runs["SimCLR"].erank_h[-1] - runs["SimCLR, no head"].erank_h[-1],
+        "erank z: MoCo − β = 0": last_z["MoCo"] - last_z["MoCo, no momentum (β = 0)"],
+        "erank z: BYOL − no predictor": last_z["BYOL"] - last_z["BYOL, no predictor"],
+    }
+
+
+def batch_queue_effects(rows: dict, mode: str) -> dict:
+    """Section 3's effects, per probe ("linear", "knn"), from ``batch_queue_study``'s rows.
+
+    * "small − large batch": SimCLR at the smallest N − SimCLR at the largest N (equal epochs);
+    * "queue − no queue": MoCo at N = ``moco_batch`` with the largest M − the same N with M = 0 (β = 0.99);
+    * "β = 0.99 − β = 0": MoCo with the largest M, momentum against none.
+    """
+    size = scale(mode)
+    simclr = [f"SimCLR N={n}" for n in (min(size["simclr_batches"]), max(size["simclr_batches"]))]
+    moco = f"MoCo N={size['moco_batch']} M="
+    queue = max(size["queues"])
+    pairs = {
+        "small − large batch": simclr,
+        "queue − no queue": (f"{moco}{queue} β=0.99", f"{moco}0 β=0.99"),
+        "β = 0.99 − β = 0": (f"{moco}{queue} β=0.99", f"{moco}{queue} β=0"),
+    }
+    return {
+        f"{probe}: {effect}": rows[better][f"{probe}_accuracy"] - rows[worse][f"{probe}_accuracy"]
+        for effect, (better, worse) in pairs.items()
+        for probe in ("linear", "knn")
+    }
+
+
+def check_effect(effects: dict, name: str, *, margin: float) -> None:
+    """Assert ``effects[name] > margin``; the AssertionError names the effect, its value and the margin."""
+    check_choice(name, "name", "check_effect", effects)
+    value = effects[name]
+    if not value > margin:
+        raise AssertionError(
+            f"{name} = {value:+.3f}, expected > {margin:+.3f}: the effect this check teaches did not show "
+            "(docs/check_margins.md lists what the seed sweep measured)"
+        )
