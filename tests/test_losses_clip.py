@@ -318,3 +318,8 @@ def test_clip_needs_two_pairs_but_siglip_takes_one():
 def test_bad_logit_scale_init(init, match):
     with pytest.raises(ValueError, match=rf"'init' parameter of LogitScale must be {match}"):
         LogitScale(init)
+
+
+def test_bad_siglip_loss_init_bias():
+    with pytest.raises(ValueError, match="'init_bias' parameter of SigLIPLoss must be a finite real number"):
+        SigLIPLoss(init_bias=float("nan"))

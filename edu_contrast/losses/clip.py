@@ -108,9 +108,8 @@ def siglip(
     return -F.logsigmoid(signs * (scale * s + bias)).sum() / n
 
 
-def _check_bias(value, where: str) -> float | torch.Tensor:
+def _check_bias(value, where: str, name: str = "logit_bias") -> float | torch.Tensor:
     """b: any finite real number, or a one-element floating-point tensor kept in the graph."""
-    name = "logit_bias"
     expected = "a finite real number (a Python or NumPy number, or a one-element tensor)"
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or not value.is_floating_point():
@@ -198,7 +197,9 @@ class SigLIPLoss(nn.Module):
     ):
         super().__init__()
         self.logit_scale = LogitScale(init_scale, max_scale)
-        self.logit_bias = nn.Parameter(torch.tensor(_check_bias(init_bias, "SigLIPLoss")))  # b, 0-dim
+        self.logit_bias = nn.Parameter(
+            torch.tensor(_check_bias(init_bias, "SigLIPLoss", "init_bias"))
+        )  # b, 0-dim
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return siglip(image, text, logit_scale=self.logit_scale(), logit_bias=self.logit_bias)
