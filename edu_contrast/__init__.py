@@ -29,6 +29,7 @@ _LAZY = (
     "viz",
     "utils",
     "distributed",
+    "retrieval",
     "lessons",
     "widgets",
     "exercises",
