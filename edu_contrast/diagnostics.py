@@ -201,7 +201,7 @@ def singular_spectrum(z: torch.Tensor) -> torch.Tensor:
 def positive_cosine(z1: torch.Tensor, z2: torch.Tensor) -> float:
     r"""1/N Σ_i cos(z1_i, z2_i) = 1/N Σ_i ẑ1_i · ẑ2_i, the mean cosine similarity of positive pairs.
 
-    The quantity the numerator of InfoNCE (Oord et al. 2018) and NT-Xent (Chen et al. 2020, Eq. 1)
+    The quantity the numerator of InfoNCE (van den Oord et al. 2018) and NT-Xent (Chen et al. 2020, Eq. 1)
     pushes towards 1. On the sphere it is tied to alignment: ‖ẑ1 − ẑ2‖² = 2 − 2 ẑ1·ẑ2, so
     ``alignment(z1, z2, alpha=2) == 2 - 2 * positive_cosine(z1, z2)`` when no row is zero.
 
