@@ -46,6 +46,12 @@ def run_seed(mode: str, seed: int) -> dict:
     }
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``platform.processor()`` is empty on Linux)."""
+    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    return names[0] if names else platform.processor()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", default="quick", choices=("quick", "lab", "full"))
@@ -58,7 +64,7 @@ def main() -> None:
         start = time.perf_counter()
         numbers = run_seed(args.mode, seed)
         seconds = round(time.perf_counter() - start, 1)
-        line = {"mode": args.mode, "seed": seed, "threads": args.threads, "cpu": platform.processor(),
+        line = {"mode": args.mode, "seed": seed, "threads": args.threads, "cpu": cpu_name(),
                 "torch": torch.__version__, "seconds": seconds, **numbers}  # fmt: skip
         with open(args.out, "a") as f:
             f.write(json.dumps(line) + "\n")
