@@ -351,3 +351,59 @@ def test_momentum_networks_are_independent_copies():
     assert method.target_encoder is not method.encoder
     copied = copy.deepcopy(method)
     assert torch.equal(next(copied.target_encoder.parameters()), next(method.encoder.parameters()))
+
+
+# ---------------------------------------------------------------- SimCLR's debiased / hard negatives
+
+
+@pytest.mark.parametrize("tau_plus, beta", [(0.1, 0.0), (0.1, 1.0), (0.0, 2.0)])
+def test_simclr_with_tau_plus_or_beta_is_the_debiased_or_hard_loss_of_the_projections(tau_plus, beta):
+    method = _make(SimCLR, temperature=0.3, tau_plus=tau_plus, beta=beta)
+    x1, x2 = _views()
+    z1, z2 = method.project_pair(x1, x2)
+    expected = losses.hard_nt_xent(z1, z2, temperature=0.3, tau_plus=tau_plus, beta=beta)
+    if beta == 0:
+        expected = losses.debiased_nt_xent(z1, z2, temperature=0.3, tau_plus=tau_plus)
+    assert torch.allclose(method.loss(x1, x2), expected, rtol=0, atol=1e-6)
+    assert not torch.allclose(expected, losses.nt_xent(z1, z2, temperature=0.3), rtol=0, atol=1e-3)
+    assert f"tau_plus={tau_plus}, beta={beta}" in repr(method)
+
+
+def test_simclr_hard_negatives_learn_and_stay_finite_under_bfloat16_autocast():
+    method = _make(SimCLR, temperature=0.2, tau_plus=0.1, beta=1.0)
+    optimizer = torch.optim.Adam(method.parameters(), lr=1e-2)
+    history = []
+    for step in range(30):
+        loss = method.loss(*_views(batch=16, seed=step))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert all(math.isfinite(v) for v in history)
+    assert sum(history[-5:]) / 5 < 0.95 * sum(history[:5]) / 5, history
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = method.loss(*_views())
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_build_method_records_tau_plus_and_beta_for_checkpoints():
+    method = build_method("simclr", in_channels=1, width=8, tau_plus=0.05, beta=0.5)
+    assert method.spec["tau_plus"] == 0.05 and method.spec["beta"] == 0.5
+    rebuilt = build_method(**method.spec)
+    rebuilt.load_state_dict(method.state_dict())
+    x1, x2 = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    method.eval(), rebuilt.eval()
+    assert rebuilt.tau_plus == 0.05 and rebuilt.beta == 0.5
+    assert torch.equal(method.loss(x1, x2), rebuilt.loss(x1, x2))
+    assert "tau_plus" not in build_method("simclr", in_channels=1, width=8).spec  # old recipes unchanged
+
+
+def test_simclr_bad_tau_plus_and_beta():
+    with pytest.raises(ValueError, match=r"'tau_plus' parameter of SimCLR must be in \[0, 1\).*Got 1\.0"):
+        _make(SimCLR, tau_plus=1.0)
+    with pytest.raises(ValueError, match=r"'tau_plus' parameter of SimCLR must be >= 0\. Got -0\.1"):
+        _make(SimCLR, tau_plus=-0.1)
+    with pytest.raises(ValueError, match=r"'beta' parameter of SimCLR must be >= 0\. Got -1\.0"):
+        _make(SimCLR, beta=-1.0)
+    with pytest.raises(TypeError, match=r"'beta' parameter of SimCLR"):
+        _make(SimCLR, beta="1")

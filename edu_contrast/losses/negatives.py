@@ -56,7 +56,7 @@ def debiased_nt_xent(
     objective with M = 2N − 2 negatives and one positive) and its reference code.
     """
     where = "debiased_nt_xent"
-    tau_plus = _check_tau_plus(tau_plus, where)
+    tau_plus = check_tau_plus(tau_plus, where)
     positive_logit, negative_logits, temperature = _anchor_logits(z1, z2, temperature, where)
     log_negative_sum = torch.logsumexp(negative_logits, dim=1)  # (2N,): log Σ_k exp(s_ik/τ)
     return _debiased_mean(positive_logit, log_negative_sum, negative_logits.shape[1], temperature, tau_plus)
@@ -96,7 +96,7 @@ def hard_nt_xent(
     Sec. 3 (the importance-sampling estimate) and its reference code.
     """
     where = "hard_nt_xent"
-    tau_plus = _check_tau_plus(tau_plus, where)
+    tau_plus = check_tau_plus(tau_plus, where)
     beta = check_positive(beta, "beta", where, allow_zero=True)
     positive_logit, negative_logits, temperature = _anchor_logits(z1, z2, temperature, where)
     m = negative_logits.shape[1]
@@ -188,7 +188,7 @@ def _debiased_mean(positive_logit, log_negative_sum, m: int, temperature, tau_pl
     return (torch.logaddexp(positive_logit, log_ng) - positive_logit).mean()
 
 
-def _check_tau_plus(value, where: str) -> float:
+def check_tau_plus(value, where: str) -> float:
     """The class prior τ⁺ ∈ [0, 1), as a float."""
     value = check_positive(value, "tau_plus", where, allow_zero=True)
     if value >= 1:
