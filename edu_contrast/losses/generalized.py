@@ -93,9 +93,12 @@ def sliced_wasserstein(
     optimal transport matches the i-th smallest with the i-th smallest, so sorting both
     projections gives the squared 2-Wasserstein distance along each direction.
 
-    Choices made here (the paper's Algorithm 1 sums over the K directions; we average over
-    N and K so the value does not grow with the batch or the number of directions): K
-    defaults to d (one full orthonormal basis); K > d stacks independent bases.
+    Sum or mean: the paper's text (Sec. 2) takes "the sum of 1-D Wasserstein distance across all
+    1-D subspaces"; the authors' released code (google-research/simclr,
+    colabs/intriguing_properties) takes the mean over the directions and the samples, and so
+    does this function, so the value does not grow with the batch or the number of directions.
+    The two differ by a constant factor, which the weight λ absorbs. K defaults to d (one full
+    orthonormal basis); K > d stacks independent bases.
 
     Args:
         z: the embeddings Z, shape ``(N, d)``.
@@ -140,14 +143,18 @@ def generalized_contrastive(
         L_pos = (1/2N) Σ_i −s_{i i⁺}/τ,    L_dist = (1/2N) Σ_i log Σ_{k ≠ i} exp(s_ik/τ)
 
     so λ = 1 gives exactly ``nt_xent(z1, z2, temperature=τ)``. (The paper's Eq. 3 is τ times this loss:
-    alignment −s_{i i⁺} and a distribution term weighted by λ·τ. Its Figure A.1 shows that a higher τ
-    spreads the representations as a larger weight does; notebook 08 measures it.)
+    alignment −s_{i i⁺} and a distribution term weighted by λ·τ, so this λ is the paper's λ/τ. Its
+    Appendix A.2 finds that, within a range of τ, a higher τ acts like a larger weight; notebook 08
+    measures where.)
 
     ``distribution="swd"`` uses the paper's Table 1 pairing, with Euclidean alignment:
 
         L_pos = (1/N) Σ_i ‖z1_i − z2_i‖²,    L_dist = L_SWD([z1; z2], prior)
 
     on ẑ for the hypersphere prior and on the raw z for "hypercube" and "normal"; τ is not used.
+    L_pos sums over the d coordinates, where the paper uses a mean squared error (Appendix A.1; its
+    released code also halves it): this L_pos is d times the paper's, so the same balance needs d
+    times the paper's λ here (notebook 08 uses λ = 4d, the paper's λ = 4).
     The directions and prior samples come from torch's global generator (seed it for
     repeatable values).
 

@@ -42,6 +42,10 @@ def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor) -> VICRegTerms:
         v(Z) + v(Z'),   v(Z) = (1/d) Σ_j max(0, γ − sqrt(Var(z^j) + ε))   (variance, γ = 1, ε = 1e-4)
         c(Z) + c(Z'),   c(Z) = (1/d) Σ_{j ≠ k} C(Z)_jk²                (covariance)
 
+    The 1/d of s is the authors' code (``F.mse_loss`` averages over the coordinates too); the paper's
+    Eq. 5 writes s(Z, Z') = (1/N) Σ_i ‖z_i − z'_i‖² without it, which at the same λ_I weighs the
+    invariance d times more. The default λ_I = 25 belongs to the code's scale, which this follows.
+
     Args:
         z1: Z, the first branch, shape ``(N, d)``, N ≥ 2 (not normalised).
         z2: Z', the second branch, shape ``(N, d)``.
