@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_vs_lightly.py --budget-seconds 60 --max-images 10000 -- --epochs 1
 
 1. ``python -m edu_contrast train --method simclr --dataset fashion-mnist --device cpu`` in a fresh
-   process (the dataset defaults of ``cli.parser.DATASET_DEFAULTS``: SmallConvNet width 16, h of size 512,
+   process (the dataset defaults of ``train.defaults.DATASET_DEFAULTS``: SmallConvNet width 16, h of size 512,
    3×3 last convolution at stride 2, 3 epochs, batch 128, τ = 0.2, AdamW 3·10⁻³, batched augmentation in
    the training process, views of 20×20; arguments after ``--`` are added), timed from process start to
    exit; its accuracy is its own final probe, ``probes.linear_probe`` on h of all 60 000 train / 10 000
@@ -43,8 +43,8 @@ import torch
 from torch import nn
 
 from edu_contrast import data, measure, models, probes
-from edu_contrast.cli.parser import CONVNET_KEYS, DATASET_DEFAULTS, DEFAULTS, METHOD_DEFAULTS
 from edu_contrast.train import FitConfig, monitor
+from edu_contrast.train.defaults import DATASET_DEFAULTS, ENCODER_KEYS, dataset_defaults
 from edu_contrast.train.precision import autocast_dtype
 from edu_contrast.utils import autocast
 
@@ -54,8 +54,8 @@ except ImportError:  # run from another folder
     from benchmarks.bench_probe import machine_line
 
 # The CLI's own Fashion-MNIST defaults, so lightly gets the same encoder and hyperparameters.
-SETTINGS = {**DATASET_DEFAULTS["fashion-mnist"], "weight_decay": DEFAULTS["weight_decay"],
-            "tau": METHOD_DEFAULTS["simclr"]["temperature"]}  # fmt: skip
+SETTINGS = {**DATASET_DEFAULTS["fashion-mnist"], "weight_decay": FitConfig.weight_decay,
+            "tau": dataset_defaults("fashion-mnist", "simclr").method["temperature"]}  # fmt: skip
 
 
 def run_cli(seed: int, max_images: int | None, extra: list[str]) -> dict:
@@ -95,7 +95,7 @@ class LightlySimCLR(nn.Module):
         from lightly.models.modules import SimCLRProjectionHead
 
         super().__init__()
-        self.encoder = models.SmallConvNet(1, **{key: SETTINGS[key] for key in CONVNET_KEYS[1:]})
+        self.encoder = models.SmallConvNet(1, **{key: SETTINGS[key] for key in ENCODER_KEYS[1:]})
         self.head = SimCLRProjectionHead(SETTINGS["feature_dim"], 512, 128)
 
     def forward(self, x):

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/profile_step.py [--steps 20] [--warmup 5] [--rounds 2] [--skip-compile]
 
 The step is the default CLI run's (``python -m edu_contrast train --method simclr --dataset
-fashion-mnist``, ``cli.DATASET_DEFAULTS``): SmallConvNet width 16, h of size 512, last 3×3 convolution at
-stride 2, projection head h → 512 → 128, batch 128, NT-Xent τ = 0.2, AdamW lr 3·10⁻³;
+fashion-mnist``, ``train.dataset_defaults("fashion-mnist")``): SmallConvNet width 16, h of size 512, last
+3×3 convolution at stride 2, projection head h → 512 → 128, batch 128, NT-Xent τ = 0.2, AdamW lr 3·10⁻³;
 ``augment.batched(20, 1)`` makes the two 20×20 views of uint8 images gathered from memory and moved to float
 with ``utils.to_float`` (as ``train.fit`` does); the method's weights are channels_last
 (``train.fit.prepare`` does that too). float32, torch's default threads. Images: Fashion-MNIST's 60 000
@@ -18,6 +18,8 @@ training images, or random uint8 28×28 images without it.
    (the configurations alternate, ``--rounds`` rounds of ``--steps`` steps each): channels_last off,
    ``torch.compile`` (inductor; needs a C++ compiler, falls back to "failed" with the reason),
    oneDNN (``torch.backends.mkldnn``) off, bfloat16 autocast, one thread instead of torch's default,
+   the losses reading their inputs' values (finiteness: one sync per input on a GPU; ``fit`` runs its
+   steps in ``values_checked_by_caller()``, which skips those reads),
    other batch sizes (time per image), whole-image 28×28 views (the default before views of 20×20),
    the earlier default encoder (h of 256, last convolution at stride 1, 28×28 views), and encoders
    with fewer FLOPs (width 12, feature_dim 256, the last 3×3 convolution as 1×1: time only, their
@@ -34,9 +36,9 @@ from collections import defaultdict
 
 import torch
 
-from edu_contrast import augment, data, losses, methods
-from edu_contrast.cli.parser import CONVNET_KEYS, DATASET_DEFAULTS, METHOD_DEFAULTS
-from edu_contrast.cli.parser import DEFAULTS as CLI_DEFAULTS
+from edu_contrast import augment, data, losses, methods, train
+from edu_contrast._validation import values_checked_by_caller
+from edu_contrast.train.defaults import ENCODER_KEYS as ENCODER
 from edu_contrast.utils import to_float
 
 try:  # the machine line of the probe benchmark (CPU model, AMX, threads, load)
@@ -44,13 +46,10 @@ try:  # the machine line of the probe benchmark (CPU model, AMX, threads, load)
 except ImportError:  # run from another folder
     from benchmarks.bench_probe import machine_line
 
-# the CLI's encoder and optimiser for Fashion-MNIST SimCLR
-DEFAULTS = {
-    **DATASET_DEFAULTS["fashion-mnist"],
-    **METHOD_DEFAULTS["simclr"],
-    "weight_decay": CLI_DEFAULTS["weight_decay"],
-}
-ENCODER_KEYS = CONVNET_KEYS[1:]  # width, feature_dim, last_kernel, last_stride: Setup's **net overrides these
+# the CLI's encoder and optimiser for Fashion-MNIST SimCLR (train.defaults; weight decay: FitConfig's)
+FASHION = train.dataset_defaults("fashion-mnist", "simclr")
+DEFAULTS = {**FASHION.method, **FASHION.fit, "weight_decay": train.FitConfig.weight_decay}
+ENCODER_KEYS = ENCODER[1:]  # width, feature_dim, last_kernel, last_stride: Setup's **net overrides these
 PARTS = ("augment", "encoder fwd", "head fwd", "loss", "backward", "optimizer")
 
 
@@ -74,6 +73,7 @@ class Setup:
         compile_model=False,
         amp=None,
         view_size=DEFAULTS["view_size"] or 28,
+        checks_values=False,
         **net,
     ):
         torch.manual_seed(0)
@@ -93,6 +93,8 @@ class Setup:
         )
         self.aug = augment.batched(view_size, 1)  # views of view_size × view_size
         self.images, self.batch_size, self.amp = images, batch_size, amp
+        self.scaler = torch.amp.GradScaler("cpu", enabled=False)  # as fit without float16
+        self.checks_values = checks_values  # True: the losses read their inputs' values (not as fit)
         self.loss_fn = torch.compile(self.method) if compile_model else self.method
         self.generator = torch.Generator().manual_seed(0)
 
@@ -104,13 +106,11 @@ class Setup:
         return self.aug(x), self.aug(x)
 
     def step(self) -> None:
-        """One training step as ``train.fit.train_step`` takes it (no GradScaler: float32/bfloat16)."""
+        """One training step as ``train.fit`` takes it: ``train_step`` in ``values_checked_by_caller()``."""
         x1, x2 = self.views()
-        with torch.autocast("cpu", dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            loss = self.loss_fn(x1, x2)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        reads = contextlib.nullcontext() if self.checks_values else values_checked_by_caller()
+        with reads:
+            train.train_step(self.loss_fn, self.optimizer, self.scaler, x1, x2, None, self.amp)
 
     def timed_step(self, seconds: dict) -> None:
         """The same step cut into ``PARTS``, each timed with perf_counter (appended to ``seconds[part]``)."""
@@ -121,7 +121,9 @@ class Setup:
         marks.append(time.perf_counter())
         z = self.method.projector(h)  # (2B, 128)
         marks.append(time.perf_counter())
-        loss = losses.nt_xent(z[: self.batch_size], z[self.batch_size :], temperature=DEFAULTS["temperature"])
+        with values_checked_by_caller():  # as in fit's steps
+            z1, z2 = z[: self.batch_size], z[self.batch_size :]  # (B, 128) each
+            loss = losses.nt_xent(z1, z2, temperature=DEFAULTS["temperature"])
         marks.append(time.perf_counter())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -209,6 +211,7 @@ def lever_setups(images, skip_compile: bool) -> dict:
         "oneDNN off (torch.backends.mkldnn)": (Setup(images), no_onednn),
         "bfloat16 autocast": (Setup(images, amp=torch.bfloat16), plain),
         "1 torch thread": (Setup(images), one_thread),
+        "losses read their inputs' values": (Setup(images, checks_values=True), plain),
         "width 12 (fewer FLOPs)": (Setup(images, width=12), plain),
         "feature_dim 256 (fewer FLOPs)": (Setup(images, feature_dim=256), plain),
         "4th conv 1x1 (fewer FLOPs)": (Setup(images, last_kernel=1), plain),

@@ -2,13 +2,21 @@
 
 Messages follow scikit-learn's form so a student can act on them:
 "The 'temperature' parameter of nt_xent must be > 0. Got -1.0 instead."
+
+Checks of a tensor's *values* (finite embeddings, τ > 0 of a tensor) read the tensor on the host: on a
+GPU each is a synchronisation that stalls the queue of work. A training loop that checks the values
+itself, once in a while, runs its steps inside ``values_checked_by_caller()``; there the checks keep
+every shape and type check and skip only the reads. Everywhere else (a student calling a loss) every
+check runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -19,21 +27,51 @@ def fail(name: str, where: str, expected: str, got: object, error=ValueError):
     raise error(f"The '{name}' parameter of {where} must be {expected}. Got {got} instead.")
 
 
+_CALLER_CHECKS_VALUES = contextvars.ContextVar("values_checked_by_caller", default=False)
+
+
+@contextlib.contextmanager
+def values_checked_by_caller() -> Iterator[None]:
+    """Inside this block the checks read no tensor value (no device sync); shapes and types are still checked.
+
+    For a training loop that detects non-finite values itself from numbers it reads anyway (``train.fit``
+    checks the epoch's mean loss and the weights before it writes a checkpoint). Not for students' code:
+    outside it a non-finite embedding is a clear ``ValueError`` at the call that received it.
+    """
+    token = _CALLER_CHECKS_VALUES.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_CHECKS_VALUES.reset(token)
+
+
+def reads_tensor_values() -> bool:
+    """Whether a check may read a tensor's values: False inside ``values_checked_by_caller()``."""
+    return not _CALLER_CHECKS_VALUES.get()
+
+
 def plural(count: int, word: str) -> str:
     """``"1 row"``, ``"2 rows"``: a count with its noun, for messages."""
     return f"{count} {word if count == 1 else word + 's'}"
 
 
+REAL = "a real number (a Python or NumPy number, or a one-element tensor)"
+
+
 def _real(value, name: str, where: str) -> float:
     """A Python or NumPy real number, or a one-element tensor/array, as a float (bool, complex refused)."""
-    expected = "a real number (a Python or NumPy number, or a one-element tensor)"
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        if math.prod(value.shape) != 1:
-            fail(name, where, expected, f"a {type(value).__name__} of shape {tuple(value.shape)}", TypeError)
+        _check_one_element(value, name, where)
         value = value.item()  # a Python int, float, bool or complex
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        fail(name, where, expected, f"{value!r} of type {type(value).__name__}", TypeError)
+        fail(name, where, REAL, f"{value!r} of type {type(value).__name__}", TypeError)
     return float(value)
+
+
+def _check_one_element(value, name: str, where: str) -> None:
+    """A tensor or array that holds one number (its shape only: nothing is read)."""
+    if math.prod(value.shape) != 1:
+        fail(name, where, REAL, f"a {type(value).__name__} of shape {tuple(value.shape)}", TypeError)
 
 
 def check_positive(value, name: str, where: str, *, allow_zero: bool = False) -> float:
@@ -65,10 +103,14 @@ def check_temperature(value, name: str, where: str) -> float | torch.Tensor:
 
     A number (Python, NumPy) comes back as a float. A one-element floating-point tensor — an
     ``nn.Parameter``, or ``log_tau.exp()`` — comes back as a 0-dim view of itself, so dividing by it
-    keeps the gradient path to τ. Its value is read (one device sync) only to check it is finite and > 0.
+    keeps the gradient path to τ. Its value is read (one device sync) to check it is finite and > 0,
+    except inside ``values_checked_by_caller()``, where only its shape is checked.
     """
     if isinstance(value, torch.Tensor) and value.is_floating_point():
-        check_positive(value.detach(), name, where)
+        if reads_tensor_values():
+            check_positive(value.detach(), name, where)
+        else:
+            _check_one_element(value, name, where)
         return value.reshape(())  # 0-dim: broadcasts against (N,) and (N, N) alike
     return check_positive(value, name, where)
 
@@ -113,7 +155,10 @@ def check_choice(value, name: str, where: str, choices: Iterable[str]) -> str:
 def check_embeddings(
     x, name: str, where: str, *, ndim: int = 2, min_rows: int = 1, shape_hint: str = "(batch, dim)"
 ) -> torch.Tensor:
-    """A finite floating-point tensor with ``ndim`` dimensions and at least ``min_rows`` rows."""
+    """A finite floating-point tensor with ``ndim`` dimensions and at least ``min_rows`` rows.
+
+    Finiteness is a read of the values (a device sync), skipped inside ``values_checked_by_caller()``.
+    """
     if not isinstance(x, torch.Tensor):
         fail(
             name,
@@ -131,7 +176,7 @@ def check_embeddings(
         fail(name, where, f"a tensor with at least {rows} (one per sample)", f"shape {tuple(x.shape)}")
     if x.shape[-1] < 1:
         fail(name, where, "a tensor with at least one feature", f"shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
+    if reads_tensor_values() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         fail(
             name,

@@ -269,6 +269,34 @@ def test_a_loss_that_becomes_nan_is_divergence_too(digits):
         _fit(digits, None, method=method)
 
 
+def test_the_progress_bar_read_stops_a_diverged_run_before_the_epoch_ends(digits, monkeypatch):
+    """The bar reads the loss every 10 steps anyway: a NaN it reads stops the run there."""
+    method, steps = _method(), []
+    real = method.loss
+    method.loss = lambda x1, x2, labels=None: real(x1, x2, labels) + math.nan
+    original = FIT.train_step
+    monkeypatch.setattr(FIT, "train_step", lambda *args: steps.append(1) or original(*args))
+    with pytest.raises(train.TrainingDivergedError, match=r"epoch 1: the training loss became nan"):
+        _fit(digits, None, method=method, progress=True)  # 4 steps; the bar reads after the first
+    assert len(steps) == 1
+
+
+def test_weights_that_stop_being_finite_in_the_last_step_are_never_saved(digits, tmp_path, monkeypatch):
+    """The epoch's losses are all finite, but the last step broke a weight: no checkpoint of it."""
+    out, method = tmp_path / "run", _method()
+    real = method.on_step_end
+
+    def break_a_weight_at_the_end(progress):
+        real(progress)
+        if progress > 0.999:  # after the last step of epoch 2
+            next(method.parameters()).data.fill_(math.inf)
+
+    monkeypatch.setattr(method, "on_step_end", break_a_weight_at_the_end)
+    with pytest.raises(train.TrainingDivergedError, match=r"epoch 2: the embeddings are no longer finite"):
+        _fit(digits, out, epochs=2, method=method)
+    assert train.load_checkpoint(out)["epoch"] == 1
+
+
 def test_devices_that_do_not_exist_are_refused_before_anything_is_written(digits, tmp_path):
     bad = [("gpu", r"must be a device such as 'cpu', 'cuda' or 'cuda:1'. Got 'gpu'")]
     if not torch.cuda.is_available():

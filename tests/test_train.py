@@ -5,6 +5,7 @@ Checkpoint files: tests/test_checkpoint.py; run folders, resume checks, divergen
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -361,3 +362,9 @@ def test_view_size_sets_the_side_of_the_training_views_only(digits, tmp_path):
         train.fit(_method(), train_data, epochs=2, resume=True, **settings)
     with pytest.raises(ValueError, match=r"'view_size' parameter of fit must be an int >= 1. Got 0"):
         train.fit(_method(), train_data, epochs=1, view_size=0, device="cpu")
+
+
+def test_fit_docstring_lists_every_setting():
+    documented = train.fit.__doc__
+    for field in dataclasses.fields(train.FitConfig):
+        assert f"{field.name} (" in documented or field.name == "epochs", field.name

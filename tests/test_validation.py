@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from edu_contrast import losses
 from edu_contrast._validation import (
     check_embeddings,
     check_int,
@@ -13,8 +14,10 @@ from edu_contrast._validation import (
     check_positive,
     check_temperature,
     plural,
+    reads_tensor_values,
     store_temperature,
     temperature_repr,
+    values_checked_by_caller,
 )
 
 
@@ -145,3 +148,34 @@ def test_label_counts_agree_with_their_noun():
         check_labels([0, 1], 1, "labels", "f")
     with pytest.raises(ValueError, match=r"a 1-D tensor of 3 labels \(one per sample\)"):
         check_labels([0, 1], 3, "labels", "f")
+
+
+def test_values_checked_by_caller_skips_the_reads_and_keeps_every_shape_and_type_check():
+    nan_rows = torch.tensor([[float("nan"), 1.0], [0.0, 1.0]])
+    negative_tau = torch.tensor(-1.0, requires_grad=True)
+    with values_checked_by_caller():
+        assert not reads_tensor_values()
+        assert check_embeddings(nan_rows, "z", "f") is nan_rows  # not read: the caller checks
+        assert check_temperature(negative_tau, "temperature", "f").shape == ()
+        assert torch.isnan(losses.nt_xent(nan_rows, nan_rows))  # the loss runs, unread
+        with pytest.raises(
+            ValueError, match=r"must be a 2-D tensor of shape \(batch, dim\). Got shape \(3,\)"
+        ):
+            check_embeddings(torch.ones(3), "z", "f")
+        with pytest.raises(TypeError, match="must be a floating-point tensor. Got dtype torch.int64"):
+            check_embeddings(torch.ones(2, 2, dtype=torch.long), "z", "f")
+        with pytest.raises(TypeError, match=r"must be a real number.*Got a Tensor of shape \(2,\)"):
+            check_temperature(torch.ones(2), "temperature", "f")
+        with pytest.raises(ValueError, match="'temperature' parameter of f must be > 0"):
+            check_temperature(-1.0, "temperature", "f")  # a number costs no sync: always checked
+    assert reads_tensor_values()  # the block ends: a student calling a loss gets every check again
+    with pytest.raises(ValueError, match="'z1' parameter of nt_xent must be finite"):
+        losses.nt_xent(nan_rows, nan_rows)
+    with pytest.raises(ValueError, match="'temperature' parameter of f must be > 0. Got -1.0"):
+        check_temperature(negative_tau, "temperature", "f")
+
+
+def test_values_checked_by_caller_ends_on_an_error():
+    with pytest.raises(RuntimeError), values_checked_by_caller():
+        raise RuntimeError
+    assert reads_tensor_values()

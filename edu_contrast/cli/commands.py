@@ -70,6 +70,8 @@ def settings(args, parser: argparse.ArgumentParser, saved: dict | None = None) -
     if saved is not None:
         values |= _from_checkpoint(saved, method, parser)
     values |= {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    if getattr(args, "calibrate_bn", None) is not None:  # --calibrate-bn / --no-calibrate-bn
+        values["calibrate_bn"] = args.calibrate_bn
     if values["encoder"] != "convnet":
         for key in CONVNET_KEYS[1:]:
             flag = "--" + key.replace("_", "-")
@@ -120,7 +122,7 @@ def train_command(args, parser: argparse.ArgumentParser, started: float) -> int:
             eval_data=test_data,
             augment_config=_augmentation(args.augment, train_data.size),
             warmup_epochs=args.warmup_epochs,
-            calibrate_bn=args.calibrate_bn,
+            calibrate_bn=s["calibrate_bn"],
             out_dir=out,
             resume=args.resume and has_run,
             overwrite=args.overwrite,

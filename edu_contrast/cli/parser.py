@@ -1,17 +1,21 @@
 """The command line's flags, their help, the per-dataset defaults, and the one number converter.
 
 Flags that ``--resume`` may take from the checkpoint default to None here, so that the command knows
-which ones were given; their real defaults (``DATASET_DEFAULTS``, ``METHOD_DEFAULTS``, ``DEFAULTS``)
-are filled in by ``commands.settings`` and shown by ``--help``.
+which ones were given; their real defaults (``DATASET_DEFAULTS`` and ``METHOD_DEFAULTS``, written once
+in ``train.defaults``; ``DEFAULTS``, whose fit settings are ``FitConfig``'s) are filled in by
+``commands.settings`` and shown by ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
 from edu_contrast._version import __version__
+from edu_contrast.train.config import FitConfig
+from edu_contrast.train.defaults import DATASET_DEFAULTS, ENCODER_KEYS, METHOD_DEFAULTS
 
 PROG = "python -m edu_contrast"
 METHOD_NAMES = ("simclr", "moco", "byol", "supcon", "vicreg")
@@ -19,28 +23,10 @@ DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
 AUGMENT_PRESETS = ("default", "weak", "strong")
 TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 
-# Tuned so that each default run is short on its usual machine (2 CPU cores for digits and
-# Fashion-MNIST, a Colab GPU for CIFAR-10); see docs/benchmarks.md.
-CONVNET_KEYS = ("encoder", "width", "feature_dim", "last_kernel", "last_stride")  # kept in method.spec
-DATASET_DEFAULTS = {
-    "digits": {"encoder": "convnet", "width": 32, "feature_dim": 128, "last_kernel": 3, "last_stride": 1,
-               "epochs": 20, "batch_size": 256, "lr": 2e-3, "samples_per_epoch": None, "view_size": None},
-    "fashion-mnist": {"encoder": "convnet", "width": 16, "feature_dim": 512, "last_kernel": 3,
-                      "last_stride": 2, "epochs": 3, "batch_size": 128, "lr": 3e-3,
-                      "samples_per_epoch": None, "view_size": 20},
-    "cifar10": {"encoder": "resnet18", "width": None, "feature_dim": None, "last_kernel": None,
-                "last_stride": None, "epochs": 100, "batch_size": 512, "lr": 2e-3, "samples_per_epoch": None,
-                "view_size": None},
-}  # fmt: skip
-METHOD_DEFAULTS = {
-    "simclr": {"temperature": 0.2},
-    "moco": {"temperature": 0.2},
-    "supcon": {"temperature": 0.1},
-    "byol": {},
-    "vicreg": {},
-}
-DEFAULTS = {"method": "simclr", "dataset": "digits", "weight_decay": 1e-4, "seed": 0, "amp": "auto",
-            "augment": "default"}  # fmt: skip
+CONVNET_KEYS = ENCODER_KEYS  # encoder, width, feature_dim, last_kernel, last_stride: kept in method.spec
+FIT_FIELDS = {field.name: field.default for field in dataclasses.fields(FitConfig)}
+DEFAULTS = {"method": "simclr", "dataset": "digits", "augment": "default",
+            **{key: FIT_FIELDS[key] for key in ("weight_decay", "seed", "amp")}}  # fmt: skip
 
 DESCRIPTION = "Train a contrastive method on images, or re-probe the checkpoint of a trained one."
 EXAMPLES = f"""examples:
@@ -168,7 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument(
         "--calibrate-bn",
         action=argparse.BooleanOptionalAction,
-        default=True,
         help="before the final probe, re-estimate BatchNorm statistics on ≤ 10 000 clean training images and "
         "keep them in the checkpoint (default: yes; --no-calibrate-bn keeps training's running averages)",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edu_contrast._validation import check_labels, check_positive, fail
+from edu_contrast._validation import check_labels, check_positive, fail, reads_tensor_values
 from edu_contrast.models import ProjectionHead
 
 # Views are images in [0, 1] (the augmentations clamp to it); the slack leaves room for added noise,
@@ -104,7 +104,8 @@ class ContrastiveMethod(nn.Module):
                 "x1", where, "a batch of at least 2 samples (contrast needs two)", f"shape {tuple(x1.shape)}"
             )
         for name, x in (("x1", x1), ("x2", x2)):
-            peak = float(x.detach().amax()) if x.dim() == 4 and x.numel() else 0.0
+            reads = x.dim() == 4 and x.numel() and reads_tensor_values()  # not inside fit's steps
+            peak = float(x.detach().amax()) if reads else 0.0
             if peak > MAX_PIXEL:
                 fail(
                     name,

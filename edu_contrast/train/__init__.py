@@ -5,6 +5,8 @@ Read in this order:
 - ``fit.py``: the loop (prepare → resume → for epoch, for batch: views, loss, step → record → save →
   linear probe), the learning-rate schedule ``warmup_cosine``, ``two_views`` and ``train_step``.
 - ``config.py``: ``FitConfig``, every setting of a run, checked in one place.
+- ``defaults.py``: the per-dataset defaults (encoder, batch, lr, views) the CLI runs:
+  ``dataset_defaults("fashion-mnist")`` gives ``fit`` and ``build_method`` the CLI's run.
 - ``monitor.py``: the per-epoch history entry (``measure.embedding_report``) and the printed lines.
 - ``run_folder.py``: what ``out_dir`` means before anything is written (a new run, ``resume``,
   ``overwrite``); a folder holding a run is never replaced silently.
@@ -18,6 +20,7 @@ Read in this order:
 """
 
 from edu_contrast.train.config import FitConfig
+from edu_contrast.train.defaults import dataset_defaults
 from edu_contrast.train.errors import (
     CorruptCheckpointError,
     ResumeMismatchError,
@@ -41,6 +44,7 @@ from edu_contrast.train.storage import (
 __all__ = [
     "fit",
     "FitConfig",
+    "dataset_defaults",
     "evaluate",
     "save_checkpoint",
     "load_checkpoint",

@@ -5,6 +5,9 @@ its ``__post_init__`` checks each value on its own, ``fitted_to`` checks them ag
 the data and the machine (a batch no larger than an epoch, divisible by the number of processes; a
 device that exists; mixed precision it supports). ``run_config`` is the plain dict stored in the
 checkpoint: a resumed run must agree with it on every key but ``epochs`` (``config_differences``).
+
+The defaults below are general, tuned to no dataset. The CLI's per-dataset values (encoder, batch,
+lr, views, calibration) are in ``train.defaults``: ``fit(..., **dataset_defaults(name).fit)`` runs them.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class FitConfig:
             discrepancy", Sec. 3). The probes, the monitor's kNN, uniformity and ranks see whole
             images, whose BatchNorm statistics differ from the views' (their Sec. 3.2; ``calibrate_bn``
             re-estimates them); alignment and positive cosine compare pairs of views of this side. The
-            CLI's Fashion-MNIST default: views of 20 on images of 28 (docs/benchmarks.md).
+            Fashion-MNIST default of ``train.defaults``: views of 20 on images of 28 (docs/benchmarks.md).
         seed: seeds the batch order, the augmentations and every other random number.
         samples_per_epoch: use a fresh random subset of this many images per epoch (default all).
         amp: mixed precision, "auto" (GPU: bf16 where supported, else fp16 with a GradScaler; CPU:
@@ -57,10 +60,16 @@ class FitConfig:
             uniformity and the effective ranks are measured; the final linear probe uses all images).
         calibrate_bn: before the final linear probe, re-estimate every BatchNorm's statistics on the
             monitor's clean training images (``measure.calibrate_batchnorm``, as for epoch 0) and keep
-            them in the checkpoint. Training leaves running averages over the last batches of
-            *augmented* views, which are not the statistics of the clean images a probe or a server
-            sees (the CLI's default: 0 to +0.3 points of linear-probe accuracy on Fashion-MNIST over
-            seeds 0–2, docs/benchmarks.md). Off by default; it changes no weight, only BatchNorm buffers.
+            them in the checkpoint; it changes no weight, only BatchNorm buffers. Training leaves
+            running averages over the last batches of *augmented* views (of ``view_size``), which are
+            not the statistics of the whole clean images a probe or a server sees (Touvron et al.
+            2019, Sec. 3.2). What it buys in accuracy, measured (docs/benchmarks.md; Fashion-MNIST,
+            ``train.defaults``, Xeon without AMX, float32): no gain. With it, seeds 0–2 give
+            0.8970–0.8987; without it only seed 0 was run: 0.9000, against 0.8972 with it (−0.28
+            points, one seed; the calibrated seeds spread over 0.17). On lightly's encoder in the same
+            benchmark it moved seeds 0–2 by +0.58, −0.27 and −0.22 points: within the seed spread. It
+            is on in ``train.defaults`` so that a checkpoint carries the BatchNorm statistics of the
+            images it is probed and served on; off here.
         out_dir: where ``checkpoint.pt`` and ``metrics.json`` go (None: nothing written). A folder
             that already holds a run is refused (``RunExistsError``) unless ``resume`` or ``overwrite``.
         resume: continue the run in ``out_dir/checkpoint.pt`` (if there is none, say so and start a new

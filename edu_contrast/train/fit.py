@@ -9,6 +9,13 @@ The loop, one optimiser step:
     θ   ← AdamW(θ, ∇L, lr_s),  lr_s = lr · warm-up · cosine
     method.on_step_end(s / S)                       (momentum networks of MoCo/BYOL)
 
+From the views to the optimiser a step is read in three files: this one (the loop, ``train_step``
+and its AdamW), the method's (``methods/simclr.py``: encoder, head, loss call) and the loss's
+(``losses/infonce.py``). ``train_step`` reads no tensor value, so on a GPU the CPU queues the next
+step while the GPU works: inside ``values_checked_by_caller()`` the losses skip their finiteness
+checks, and ``fit`` checks instead, from numbers it reads anyway: the loss every 10 steps when the
+progress bar shows it, and after each epoch the mean loss and every weight, before the checkpoint.
+
 Augmenting whole batches on the device instead of one image at a time in DataLoader workers is
 what makes training fast on a CPU as well as on a GPU. After each epoch the encoder is measured
 (``monitor``: alignment, uniformity, effective ranks, positive cosine, kNN accuracy) and
@@ -17,7 +24,7 @@ the encoder features h gives the run's accuracy; ``evaluate`` re-probes a checkp
 
 Before anything is written, ``run_folder.open_run`` decides what ``out_dir`` means: a new run, the
 run to continue (``resume``), or an old run to set aside (``overwrite``); a folder that holds a run
-is never replaced silently. A loss or embeddings that stop being finite stop the run with
+is never replaced silently. A loss or weights that stop being finite stop the run with
 ``TrainingDivergedError`` ("lower lr"), before a checkpoint of the diverged state is written.
 """
 
@@ -33,6 +40,7 @@ import torch
 from torch import nn
 
 from edu_contrast import augment, distributed, measure
+from edu_contrast._validation import values_checked_by_caller
 from edu_contrast.train import checkpoint, monitor, precision, run_folder
 from edu_contrast.train.config import FitConfig
 from edu_contrast.train.errors import TrainingDivergedError
@@ -81,7 +89,7 @@ class Run:
     """Everything the loop and its helpers share (``prepare`` builds it; ``checkpoint`` saves it).
 
     ``model`` is what the loss is called on (the DDP wrapper under torchrun), ``method`` the module
-    whose state is saved and measured. ``used`` images per epoch make ``steps_per_epoch`` steps of
+    whose state is saved and measured. ``images_per_epoch`` images make ``steps_per_epoch`` steps of
     ``cfg.batch_size``; ``total_steps`` is S of the schedule.
     """
 
@@ -94,18 +102,18 @@ class Run:
     images: torch.Tensor  # (N, C, H, W) uint8 on the device
     labels: torch.Tensor  # (N,) on the device
     split: monitor.ProbeSplit  # the final linear probe's train / test images
-    watch: monitor.ProbeSplit  # the per-epoch record's subsets of ``split``
+    monitor_split: monitor.ProbeSplit  # the per-epoch record's fixed subsets of ``split``
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     data_generator: torch.Generator  # the batch order
     run_config: dict
-    used: int
+    images_per_epoch: int  # drawn at random each epoch: all, or ``samples_per_epoch``
     steps_per_epoch: int
     total_steps: int
     rank: int = 0
     world: int = 1
-    show: bool = False
+    show_progress: bool = False  # the bar and the per-epoch lines (rank 0 only)
     history: list[dict] = field(default_factory=list)
     start_epoch: int = 0
     probe_seconds: float = 0.0  # the final linear probe's time
@@ -141,8 +149,8 @@ def prepare(method: nn.Module, train_data, eval_data, cfg: FitConfig) -> Run:
     protected = getattr(train_data, "protected_channels", 0)
     views = cfg.view_size or height  # the side of the augmented views
     aug = augment.batched(views, channels, cfg.augmentation(height), protected_channels=protected).to(device)
-    used = cfg.samples_per_epoch or n_images
-    steps_per_epoch = used // cfg.batch_size
+    images_per_epoch = cfg.samples_per_epoch or n_images
+    steps_per_epoch = images_per_epoch // cfg.batch_size
     total_steps = max(1, cfg.epochs * steps_per_epoch)  # S
     warmup_steps = round(cfg.warmup * steps_per_epoch)  # W
     params = [p for p in method.parameters() if p.requires_grad]
@@ -159,18 +167,18 @@ def prepare(method: nn.Module, train_data, eval_data, cfg: FitConfig) -> Run:
         images=train_data.images.to(device),  # uint8 in device memory: 60k 28×28 images are 47 MB
         labels=train_data.labels.to(device),
         split=split,
-        watch=monitor.monitor_subset(split, cfg.knn_train_size, cfg.knn_test_size, cfg.seed),
+        monitor_split=monitor.monitor_subset(split, cfg.knn_train_size, cfg.knn_test_size, cfg.seed),
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, schedule),
         scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
         data_generator=data_generator,
         run_config=cfg.run_config(method, (channels, height, width)),
-        used=used,
+        images_per_epoch=images_per_epoch,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
         rank=rank,
         world=world,
-        show=cfg.progress and rank == 0,
+        show_progress=cfg.progress and rank == 0,
     )
 
 
@@ -185,9 +193,18 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
         eval_data: test ``ImageTensors`` for the monitor and the final linear probe (default:
             a fixed 20% of ``train_data`` held out).
         callback: called with each epoch's history entry (e.g. to plot live).
-        **settings: the other fields of ``FitConfig`` (batch_size, lr, weight_decay, warmup_epochs,
-            augment_config, seed, samples_per_epoch, amp, knn_k, knn_train_size, knn_test_size,
-            out_dir, resume, overwrite, device, progress, config), documented there.
+        **settings: every other field of ``FitConfig``, each documented there. Their defaults (in
+            brackets) are general ones; ``**train.dataset_defaults(name).fit`` gives the CLI's per-dataset
+            values (``train.defaults``).
+
+            - optimiser: batch_size (256), lr (3e-4), weight_decay (1e-4), warmup_epochs (10% of epochs)
+            - views: augment_config (``AugmentConfig.for_size(image side)``), view_size (the image side)
+            - data: seed (0), samples_per_epoch (every image, each epoch)
+            - machine: device (CUDA when available, else CPU), amp ("auto")
+            - monitor and probe: knn_k (20), knn_train_size (10 000), knn_test_size (1 024),
+              calibrate_bn (False: the final probe sees training's BatchNorm running averages)
+            - run folder: out_dir (None: nothing written), resume (False), overwrite (False), config (None)
+            - output: progress (True: a bar and one line per epoch)
 
     Returns:
         ``{"history": [...], "linear_accuracy": float, "checkpoint": path or None, "probe_seconds":
@@ -198,7 +215,8 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
     Raises:
         RunExistsError: ``out_dir`` holds a run, and neither ``resume`` nor ``overwrite`` was passed.
         ResumeMismatchError: ``resume=True`` with other settings than the checkpoint's (listed).
-        TrainingDivergedError: the loss or the embeddings stopped being finite (lower ``lr``).
+        TrainingDivergedError: the loss or the weights stopped being finite (lower ``lr``); found from the
+            epoch's mean loss and weights (and the loss the progress bar reads), before a checkpoint.
     """
     cfg = FitConfig.from_settings(epochs=epochs, **settings).fitted_to(method, train_data, eval_data)
     cfg, saved = run_folder.open_run(cfg, method, tuple(train_data.images.shape[1:]))
@@ -212,17 +230,22 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
     for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
         start = time.perf_counter()
         run.method.train()
-        order = torch.randperm(len(run.images), generator=run.data_generator)[: run.used]  # (used,)
-        bar = monitor.progress_bar(S, f"epoch {epoch}/{cfg.epochs}", run.show)
+        order = torch.randperm(len(run.images), generator=run.data_generator)  # (N,)
+        order = order[: run.images_per_epoch]  # (images_per_epoch,)
+        bar = monitor.progress_bar(S, f"epoch {epoch}/{cfg.epochs}", run.show_progress)
         losses = []
         for s in range(S):
             x1, x2, y = run.batch(order[s * B : (s + 1) * B])  # two views of B images
-            losses.append(_step(run, x1, x2, y, epoch))
+            with values_checked_by_caller():  # no value read, no device sync: fit checks below
+                losses.append(train_step(run.model, run.optimizer, run.scaler, x1, x2, y, run.amp_dtype))
             run.scheduler.step()
             run.method.on_step_end(((epoch - 1) * S + s + 1) / run.total_steps)
-            monitor.advance(bar, losses[-1], s + 1)
+            shown = monitor.advance(bar, losses[-1], s + 1)  # the loss, read every 10 steps when shown
+            if shown is not None and not math.isfinite(shown):
+                monitor.close(bar)
+                raise _diverged(run, epoch, _what_diverged(run, x1, shown))
         monitor.close(bar)
-        _record(run, epoch, _epoch_loss(run, losses, epoch), start)
+        _record(run, epoch, _epoch_loss(run, losses, epoch, x1), start)
         if callback is not None:
             callback(run.history[-1])
 
@@ -236,19 +259,6 @@ def fit(method: nn.Module, train_data, *, epochs: int, eval_data=None, callback=
         "probe_seconds": run.probe_seconds,
         "precision": precision.describe(run.amp_dtype, run.device),
     }
-
-
-def _step(run: Run, x1, x2, labels, epoch: int) -> torch.Tensor:
-    """``train_step``; a loss that rejects non-finite embeddings is reported as divergence."""
-    try:
-        return train_step(run.model, run.optimizer, run.scaler, x1, x2, labels, run.amp_dtype)
-    except ValueError as error:
-        with torch.no_grad(), autocast(run.device, run.amp_dtype):
-            finite = all(bool(torch.isfinite(p).all()) for p in run.method.parameters())
-            finite = finite and bool(torch.isfinite(run.method.project(x1)).all())
-        if finite:
-            raise
-        raise _diverged(run, epoch, "the embeddings are no longer finite numbers") from error
 
 
 def _diverged(run: Run, epoch: int, what: str) -> TrainingDivergedError:
@@ -267,18 +277,30 @@ def _diverged(run: Run, epoch: int, what: str) -> TrainingDivergedError:
 
 def _record(run: Run, epoch: int, loss: float, start: float) -> None:
     """Append the history entry of ``epoch``, print it, save the checkpoint."""
-    with monitor.status(run.show, f"epoch {epoch}: measuring (kNN, alignment, uniformity, ranks)"):
+    with monitor.status(run.show_progress, f"epoch {epoch}: measuring (kNN, alignment, uniformity, ranks)"):
         run.history.append(monitor.epoch_record(run, epoch, loss, start))
-    monitor.report(run.history[-1], run.cfg.epochs, run.show)
+    monitor.report(run.history[-1], run.cfg.epochs, run.show_progress)
     checkpoint.save(run, epoch)
 
 
-def _epoch_loss(run: Run, losses: list[torch.Tensor], epoch: int) -> float:
-    """Mean loss of the epoch over its steps and the ranks; a clear error when it is not finite."""
+def _epoch_loss(run: Run, losses: list[torch.Tensor], epoch: int, views: torch.Tensor) -> float:
+    """Mean loss of the epoch over its steps and the ranks, read once; ``TrainingDivergedError`` when it or
+    a weight or buffer is not finite (the steps read nothing, so this is where divergence is found)."""
+    state = [t for t in run.method.state_dict().values() if t.is_floating_point()]
+    state_finite = bool(torch.stack([torch.isfinite(t).all() for t in state]).all())
     loss = distributed.all_reduce_mean(float(torch.stack(losses).float().mean()), run.device)
-    if not math.isfinite(loss):
-        raise _diverged(run, epoch, f"the training loss became {loss}")
+    if not (math.isfinite(loss) and state_finite):
+        raise _diverged(run, epoch, _what_diverged(run, views, loss))
     return loss
+
+
+def _what_diverged(run: Run, views: torch.Tensor, loss: float) -> str:
+    """Non-finite embeddings of the last views (the weights gone), or else the loss alone."""
+    with torch.no_grad(), autocast(run.device, run.amp_dtype):
+        state = [t for t in run.method.state_dict().values() if t.is_floating_point()]
+        finite = all(bool(torch.isfinite(t).all()) for t in state)
+        finite = finite and bool(torch.isfinite(run.method.project(views)).all())
+    return f"the training loss became {loss}" if finite else "the embeddings are no longer finite numbers"
 
 
 def _final_probe(run: Run) -> float:
@@ -288,12 +310,16 @@ def _final_probe(run: Run) -> float:
     start = time.perf_counter()
     if run.cfg.calibrate_bn:  # clean-image statistics, not the last augmented batches'; on every rank
         with autocast(run.device, run.amp_dtype):
-            measure.calibrate_batchnorm(run.method, run.watch.train_images, device=run.device)
+            measure.calibrate_batchnorm(run.method, run.monitor_split.train_images, device=run.device)
     if run.rank == 0:
         n_train, n_test = run.split.train_images.shape[0], run.split.test_images.shape[0]
-        monitor.say(run.show, f"Final linear probe on encoder features ({n_train} train / {n_test} test)...")
+        monitor.say(
+            run.show_progress, f"Final linear probe on encoder features ({n_train} train / {n_test} test)..."
+        )
         probed = probe_split(run.method, run.split, run=("linear",), amp_dtype=run.amp_dtype)
         accuracy = probed["linear_accuracy"]
         run.probe_seconds = time.perf_counter() - start
-        monitor.say(run.show, f"Linear probe on encoder features: {accuracy:.4f} ({run.probe_seconds:.1f} s)")
+        monitor.say(
+            run.show_progress, f"Linear probe on encoder features: {accuracy:.4f} ({run.probe_seconds:.1f} s)"
+        )
     return distributed.broadcast_object(accuracy)

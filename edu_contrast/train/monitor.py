@@ -84,7 +84,7 @@ def epoch_record(run, epoch: int, loss: float, start: float) -> dict:
     """``history[epoch]`` (module docstring); ``seconds`` counts from ``start``, the measuring included."""
     record = None
     if run.rank == 0:
-        watch = run.watch
+        watch = run.monitor_split
         method = run.method
         if epoch == 0:  # the untrained baseline, without the fresh-BatchNorm artefact
             method = copy.deepcopy(run.method)
@@ -111,7 +111,7 @@ def initial_loss(run) -> float:
     and every random number generator are restored afterwards, so the run is unaffected.
     """
     size = run.cfg.batch_size
-    order = torch.randperm(run.used, generator=torch.Generator().manual_seed(run.cfg.seed + 1))  # (used,)
+    order = torch.randperm(run.images_per_epoch, generator=torch.Generator().manual_seed(run.cfg.seed + 1))
     cuda = [run.device.index or 0] if run.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         n = min(INITIAL_LOSS_BATCHES, run.steps_per_epoch)
@@ -134,12 +134,17 @@ def progress_bar(total: int, desc: str, show: bool):
     return tqdm(total=total, desc=desc, leave=False) if show else None
 
 
-def advance(bar, loss: torch.Tensor, steps_done: int) -> None:
-    """Move the progress bar; show the loss every 10 steps (reading it waits for the GPU)."""
-    if bar is not None:
-        bar.update()
-        if steps_done % 10 == 1:
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+def advance(bar, loss: torch.Tensor, steps_done: int) -> float | None:
+    """Move the progress bar; every 10 steps read the loss and show it (the only read of a step, which
+    waits for the GPU). Returns the loss read, or None (no bar, or not a step that reads)."""
+    if bar is None:
+        return None
+    bar.update()
+    if steps_done % 10 != 1:
+        return None
+    value = float(loss)
+    bar.set_postfix(loss=f"{value:.3f}")
+    return value
 
 
 def close(bar) -> None:
