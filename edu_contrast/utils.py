@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edu_contrast._validation import fail
+from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast._version import __version__
+from edu_contrast.budget import FULL_MODE_COSTS, FullModePlan, plan_full_mode
 
 QUICK_ENV = "EDU_CONTRAST_QUICK"
 
@@ -72,11 +73,14 @@ class Setup:
         return {"quick": quick, "lab": lab, "full": full}[self.mode]
 
 
-def resolve_mode(mode: str = "auto", device: torch.device | None = None) -> str:
+def resolve_mode(
+    mode: str = "auto", device: torch.device | None = None, *, plan: FullModePlan | None = None
+) -> str:
     """The mode a notebook runs in.
 
     ``EDU_CONTRAST_QUICK=1`` forces quick (the tests), else ``EDU_CONTRAST_MODE`` overrides the notebook's
-    ``MODE`` field; ``"auto"`` is full on a GPU and lab on a CPU.
+    ``MODE`` field. ``"auto"`` is lab on a CPU; on a GPU it is full, unless ``plan`` (the notebook's
+    ``budget.plan_full_mode`` on this GPU) projects full mode past its budget: then lab.
     """
     if quick_mode():
         return "quick"
@@ -85,8 +89,25 @@ def resolve_mode(mode: str = "auto", device: torch.device | None = None) -> str:
         fail("MODE", "notebook_setup", 'one of "auto", "quick", "lab", "full"', chosen)
     if chosen == "auto":
         device = device or default_device()
-        return "full" if device.type == "cuda" else "lab"
+        if device.type != "cuda":
+            return "lab"
+        return "full" if plan is None or plan.fits else "lab"
     return chosen
+
+
+def plan_lines(plan: FullModePlan, requested: str, mode: str) -> list[str]:
+    """What ``notebook_setup`` prints on a GPU: the plan, and why ``mode`` was chosen when it matters."""
+    lines = [plan.summary()]
+    over = f"{plan.projection} > BUDGET_MINUTES = {plan.budget_minutes}"
+    if requested == "auto" and mode == "lab" and not plan.fits:
+        lines.append(
+            f'auto picked lab: full mode is {over}; set MODE = "full" (or raise BUDGET_MINUTES) to run it.'
+        )
+    elif mode == "full" and not plan.fits:
+        lines.append(f'WARNING: {over}: full mode runs that long; set MODE = "lab" for a short run.')
+    elif mode == "full":
+        lines.append(f"full mode: {plan.projection} ≤ BUDGET_MINUTES = {plan.budget_minutes}.")
+    return lines
 
 
 def env_seed() -> int:
@@ -97,21 +118,33 @@ def env_seed() -> int:
     return int(text)
 
 
-def notebook_setup(mode: str = "auto", seed: int | None = None) -> Setup:
-    """Fix seeds, print versions, device and mode, and return the notebook's ``Setup``.
+def notebook_setup(
+    mode: str = "auto", seed: int | None = None, *, budget_minutes: int = 30, notebook: str | None = None
+) -> Setup:
+    """Fix seeds, print versions, device and mode (and on a GPU the full-mode plan); return the ``Setup``.
 
     ``mode`` is the notebook's ``MODE`` form field (``resolve_mode``); ``seed`` defaults to
-    ``EDU_CONTRAST_SEED`` (0 when unset).
+    ``EDU_CONTRAST_SEED`` (0 when unset). ``notebook`` is the notebook's stem ("09_simclr_cifar10") and
+    ``budget_minutes`` its ``BUDGET_MINUTES`` field: on a GPU, ``budget.plan_full_mode`` projects the
+    notebook's full mode, and ``"auto"`` picks full only within the budget.
     """
     seed = env_seed() if seed is None else seed
+    budget_minutes = check_int(budget_minutes, "BUDGET_MINUTES", "notebook_setup")
+    if notebook is not None:
+        check_choice(notebook, "notebook", "notebook_setup", FULL_MODE_COSTS)
     seed_everything(seed)
     device = default_device()
-    setup = Setup(resolve_mode(mode, device), seed, device)
-    gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+    gpu_name = torch.cuda.get_device_name(0) if device.type == "cuda" else None
+    plan = plan_full_mode(notebook, gpu_name, budget_minutes) if gpu_name and notebook else None
+    setup = Setup(resolve_mode(mode, device, plan=plan), seed, device)
+    gpu = f" ({gpu_name})" if gpu_name else ""
     print(
         f"edu_contrast {__version__} | torch {torch.__version__} | numpy {np.__version__} | "
         f"python {platform.python_version()} | device {device}{gpu} | MODE={setup.mode} | seed={seed}"
     )
+    requested = os.environ.get(MODE_ENV, "").strip().lower() or mode
+    for line in plan_lines(plan, requested, setup.mode) if plan else []:
+        print(line)
     return setup
 
 

@@ -44,7 +44,8 @@ def test_opens_with_title_badge_run_time_and_setup(path):
     setup = _code(path)[0]
     _, version = colab_links.settings()
     assert setup == colab_links.rewrite_setup(setup, version), "setup cell: run make colab-links"
-    assert 'MODE = "auto"  # @param' in setup and "setup = notebook_setup(MODE)" in setup
+    assert 'MODE = "auto"  # @param' in setup and 'BUDGET_MINUTES = 30  # @param {type:"integer"}' in setup
+    assert f'setup = notebook_setup(MODE, budget_minutes=BUDGET_MINUTES, notebook="{path.stem}")' in setup
 
 
 def _readme_times() -> dict:
