@@ -4,6 +4,8 @@ No GPU is needed: ``torch.cuda`` is mocked to report a device of the given name,
 is only asked for its type (nothing is allocated on it).
 """
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,26 @@ def test_the_cost_table_covers_every_notebook():
     stems = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     assert set(FULL_MODE_COSTS) == stems
     assert all(pflop > 0 and steps > 0 for pflop, steps in FULL_MODE_COSTS.values())
+
+
+def _costs_tool():
+    spec = importlib.util.spec_from_file_location("full_mode_costs", ROOT / "tools" / "full_mode_costs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_table_is_the_tools_output():
+    """Steps of every notebook (cheap: no FLOPs counted) and the FLOPs of two small ones: rerun the tool
+    after changing a full mode's sizes."""
+    runs = _costs_tool().notebook_runs()
+    assert set(runs) == set(FULL_MODE_COSTS)
+    for stem, notebook_runs in runs.items():
+        assert sum(r.steps * r.count for r in notebook_runs) == FULL_MODE_COSTS[stem][1], stem
+    for stem in ("01_infonce", "10_serving"):
+        flops = sum(3 * r.step_flops() * r.steps * r.count for r in runs[stem])
+        assert round(flops / 1e15, 4) == FULL_MODE_COSTS[stem][0], stem
 
 
 def test_gpu_names_map_to_their_row_and_unknown_ones_to_the_slower_fallback():
