@@ -31,13 +31,14 @@ FULL_MODE_COSTS = {  # stem: (training PFLOP, optimiser steps)
     "12_augmentation": (158.98, 46560),
 }
 
-# Effective training throughput R in TFLOP/s: ESTIMATES, 10 % of each card's dense float16/bfloat16 tensor
-# peak (T4 65, L4 121, A100 312, H100 PCIe 756 — the slower H100). Why a tenth: these networks are small
-# (ResNet-18 at 32×32, convnets of width 16–32) with batches ≤ 512, and each step also augments on the GPU;
-# such steps use a small share of the tensor cores. The 10 % matches the 5–8 TFLOP/s assumed for a T4 in
-# issue 26. Replace with measured numbers (benchmarks/) when a GPU has run them.
+# Effective training throughput R in TFLOP/s: ESTIMATES, PEAK_FRACTION of each card's dense float16/bfloat16
+# tensor peak (the H100 row is the slower PCIe card). Why a tenth: these networks are small (ResNet-18 at
+# 32×32, convnets of width 16–32) with batches ≤ 512, and each step also augments on the GPU; such steps use
+# a small share of the tensor cores. For a T4 that is 6.5 TFLOP/s, inside the 5–8 TFLOP/s the course assumed
+# before any GPU run. Replace with measured numbers (benchmarks/) once a GPU has run them.
 PEAK_FRACTION = 0.10
-GPU_TFLOPS = {"T4": 6.5, "L4": 12.1, "A100": 31.2, "H100": 75.6}
+GPU_PEAK_TFLOPS = {"T4": 65, "L4": 121, "A100": 312, "H100": 756}
+GPU_TFLOPS = {name: PEAK_FRACTION * peak for name, peak in GPU_PEAK_TFLOPS.items()}
 FALLBACK_TFLOPS = 4.0  # an unknown GPU: below the T4 estimate, so it is never projected faster than a T4
 STEP_SECONDS = 0.01  # c: kernel launches, optimiser and augmentation of one step, whatever its FLOPs
 
