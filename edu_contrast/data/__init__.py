@@ -7,6 +7,8 @@ Read in this order:
 - ``suppression.py``: ``RandBit``, ``MultiDigits`` and ``DigitOnImage`` (Chen, Luo & Li 2021,
   "Intriguing Properties of Contrastive Losses", Sec. 4.1).
 - ``tinted.py``: ``Tinted``, grayscale images in a random colour per image (colour as a shortcut).
+- ``scenes.py``: ``Scenes``, coloured shapes with template captions (an image–caption set for CLIP),
+  ``tokenize``/``decode`` over its closed ``VOCABULARY``, and ``swapped_caption`` (the binding swapped).
 - ``fake_cifar10.py``: ``make_fake_cifar10(root)``, a small CIFAR-10 in the genuine layout.
 - ``_files.py``: plumbing — the download cache ``data_dir()``, ``read_idx``, checksums and the
   error messages for missing or corrupt files.
@@ -32,6 +34,7 @@ from edu_contrast.data.datasets import (
     load_dataset,
 )
 from edu_contrast.data.fake_cifar10 import make_fake_cifar10
+from edu_contrast.data.scenes import VOCABULARY, Scenes, decode, swapped_caption, tokenize
 from edu_contrast.data.suppression import DigitOnImage, MultiDigits, RandBit
 from edu_contrast.data.tinted import Tinted
 
@@ -48,6 +51,11 @@ __all__ = [
     "MultiDigits",
     "DigitOnImage",
     "Tinted",
+    "Scenes",
+    "tokenize",
+    "decode",
+    "swapped_caption",
+    "VOCABULARY",
     "DATASETS",
     "SPLITS",
     "FASHION_MNIST_CLASSES",
