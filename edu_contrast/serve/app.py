@@ -139,35 +139,10 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(
-    embedder: Embedder,
-    *,
-    max_upload_bytes: int = MAX_UPLOAD_BYTES,
-    max_pixels: int = MAX_PIXELS,
-    searcher: Searcher | None = None,
-    max_k: int = MAX_K,
-):
-    """The FastAPI app serving ``embedder``, and ``searcher``'s gallery on ``/search`` (module docstring)."""
-    fastapi = require("fastapi")
-    from fastapi.concurrency import run_in_threadpool
+def _answer_errors_in_one_line(app) -> None:
+    """Every error, ours or the framework's, becomes ``{"error": "..."}`` with its status (never a crash)."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
-
-    app = fastapi.FastAPI(title="edu_contrast embeddings", version="1")
-    lock = threading.Lock()  # one inference at a time: each already uses every intra-op thread
-
-    def features(*uploads: tuple[str, bytes]) -> np.ndarray:
-        images = np.concatenate(
-            [decode_image(b, embedder.image_shape, max_pixels=max_pixels, name=n) for n, b in uploads]
-        )
-        with lock:
-            return embedder.embed(images)  # (k, d)
-
-    async def read(upload, name: str) -> tuple[str, bytes]:
-        payload = await upload.read(max_upload_bytes + 1)
-        if len(payload) > max_upload_bytes:
-            raise BadImage(f"'{name}' is larger than the limit of {max_upload_bytes} bytes.", 413)
-        return name, payload
 
     @app.exception_handler(BadImage)
     @app.exception_handler(BadQuery)
@@ -190,6 +165,37 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected(request, error: Exception):
         return _error(500, f"Internal error ({type(error).__name__}); the server keeps running.")
+
+
+def create_app(
+    embedder: Embedder,
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    searcher: Searcher | None = None,
+    max_k: int = MAX_K,
+):
+    """The FastAPI app serving ``embedder``, and ``searcher``'s gallery on ``/search`` (module docstring)."""
+    fastapi = require("fastapi")
+    from fastapi.concurrency import run_in_threadpool
+
+    app = fastapi.FastAPI(title="edu_contrast embeddings", version="1")
+    lock = threading.Lock()  # one inference at a time: each already uses every intra-op thread
+
+    def features(*uploads: tuple[str, bytes]) -> np.ndarray:
+        images = np.concatenate(
+            [decode_image(b, embedder.image_shape, max_pixels=max_pixels, name=n) for n, b in uploads]
+        )
+        with lock:
+            return embedder.embed(images)  # (k, d)
+
+    async def read(upload, name: str) -> tuple[str, bytes]:
+        payload = await upload.read(max_upload_bytes + 1)
+        if len(payload) > max_upload_bytes:
+            raise BadImage(f"'{name}' is larger than the limit of {max_upload_bytes} bytes.", 413)
+        return name, payload
+
+    _answer_errors_in_one_line(app)
 
     @app.get("/health")
     async def health():
