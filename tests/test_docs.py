@@ -166,3 +166,30 @@ def test_docs_speak_of_measurements_not_of_who_worked_when(path):
     text = prose((ROOT / path).read_text(encoding="utf-8"))
     found = [m.group(0) for pattern in HISTORY for m in re.finditer(pattern, text, flags=re.IGNORECASE)]
     assert not found, f"{path} speaks of its own history: {found}"
+
+
+def test_the_documented_default_run_is_the_code_s():
+    from edu_contrast.train.defaults import DATASET_DEFAULTS, METHOD_DEFAULTS
+
+    fm, tau = DATASET_DEFAULTS["fashion-mnist"], METHOD_DEFAULTS["simclr"]["temperature"]
+    readme = quoted(
+        rf"\({N} epochs of a SmallConvNet with h of size {N} whose last convolution runs at stride {N}, "
+        rf"trained on {N}×{N} views",
+        README,
+        "README",
+    )
+    assert readme == tuple(
+        str(v) for v in (fm["epochs"], fm["feature_dim"], fm["last_stride"], *[fm["view_size"]] * 2)
+    )
+    section = BENCHMARKS[BENCHMARKS.index("## `bench_vs_lightly.py`") :]
+    documented = quoted(
+        rf"SmallConvNet width {N}, h of size {N}, last convolution at stride {N}, {N}×{N} views, {N} epochs, "
+        rf"batch {N}, AdamW 3·10⁻³, τ = {N}",
+        section,
+        "docs/benchmarks.md's bench_vs_lightly section",
+    )
+    code = (fm["width"], fm["feature_dim"], fm["last_stride"], fm["view_size"], fm["view_size"], fm["epochs"])
+    assert documented == tuple(str(v) for v in (*code, fm["batch_size"], tau))
+    assert fm["lr"] == 3e-3 and fm["calibrate_bn"], (
+        "the documented run has lr 3·10⁻³ and BatchNorm calibration"
+    )
