@@ -220,3 +220,22 @@ def test_sdist_and_wheel_build_and_pass_twine_check(tmp_path):
     assert "Name: edu-contrast" in metadata and f"Version: {version}" in metadata
     for requirement in ("torch>=2.1", "pandas>=1.5", "scipy>=1.10", "ipython>=7.0"):
         assert f"Requires-Dist: {requirement}" in metadata
+
+
+def test_the_release_workflow_builds_checks_tests_and_publishes_on_a_version_tag():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    assert workflow[True] == {"push": {"tags": ["v*"]}}  # YAML reads the key `on` as True
+    steps = {
+        name: [s.get("run", "") + s.get("uses", "") for s in job["steps"]]
+        for name, job in workflow["jobs"].items()
+    }
+    assert any("colab_links.py --check" in s for s in steps["build"])
+    assert any("python -m build" in s for s in steps["build"]) and any(
+        "twine check" in s for s in steps["build"]
+    )
+    assert any("pytest" in s for s in steps["test"]) and workflow["jobs"]["test"]["needs"] == "build"
+    publish = workflow["jobs"]["publish"]
+    assert publish["needs"] == "test" and publish["permissions"] == {
+        "id-token": "write"
+    }  # trusted publishing
+    assert any(s.startswith("pypa/gh-action-pypi-publish") for s in steps["publish"])

@@ -47,11 +47,12 @@ if spec != PIN or installed("edu-contrast") != PIN.split("==")[1]:
     print(f"pip install {{spec}}", flush=True)
     # torch, torchvision and numpy stay as installed (Colab's CUDA builds): pip must not replace them
     keep = [f"{{n}}=={{installed(n)}}" for n in ("torch", "torchvision", "numpy") if installed(n)]
-    pip_install = [sys.executable, "-m", "pip", "install", "-q", spec, *keep]
+    pip_install = [sys.executable, "-m", "pip", "install", "-q", "--no-color", spec, *keep]
     pip = subprocess.run(pip_install, capture_output=True, text=True)
     if pip.returncode:
-        why = [line for line in pip.stderr.splitlines() if line.startswith("ERROR")][-1:] or ["see pip's log"]
-        raise SetupFailed(f"pip could not install {{spec}} ({{why[0]}}): check the network, or set "
+        errors = [e.removeprefix("ERROR: ") for e in pip.stderr.splitlines() if e.startswith("ERROR")]
+        why = errors[-1] if errors else "see pip's log"
+        raise SetupFailed(f"pip could not install {{spec}} ({{why}}): check the network, or set "
                           "EDU_CONTRAST_PIP_SPEC to a wheel or git URL of edu-contrast")
     invalidate_caches()
 """
