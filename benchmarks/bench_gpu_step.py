@@ -5,8 +5,10 @@
 
 Three measurements, each with the code ``train.fit`` runs:
   1. pipeline: index the uint8 images in GPU memory, convert to float, two ``augment.batched`` views;
-  2. model:    ``train.train_step`` on fixed, pre-augmented views (forward, backward, AdamW);
+  2. model:    ``train.train_step`` on fixed, pre-augmented views (forward, backward, AdamW), inside
+               ``values_checked_by_caller()`` as in ``fit`` (the losses read no value: no sync per step);
   3. full:     1 then 2, as in ``fit``.
+Batch, learning rate and encoder: CIFAR-10's ``train.dataset_defaults``.
 Target: full-step time ≤ 1.5 × model-step time (the augmentation must not be the bottleneck).
 """
 
@@ -19,7 +21,10 @@ import time
 import torch
 
 from edu_contrast import augment, train
+from edu_contrast._validation import values_checked_by_caller
 from edu_contrast.methods import build_method
+
+CIFAR10 = train.dataset_defaults("cifar10", "simclr")
 
 
 def _timed(fn, steps: int, warmup: int, device: torch.device) -> float:
@@ -41,8 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--cpu-smoke", action="store_true", help="tiny CPU version (checks the script, not speed)"
     )
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--encoder", default="resnet18")
+    parser.add_argument("--batch-size", type=int, default=CIFAR10.fit["batch_size"])
+    parser.add_argument("--encoder", default=CIFAR10.method["encoder"])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto")
     args = parser.parse_args(argv)
@@ -78,7 +83,9 @@ def main(argv=None) -> int:
         method.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
     amp_dtype = train.autocast_dtype(args.amp, device)
-    optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(
+        method.parameters(), lr=CIFAR10.fit["lr"], weight_decay=train.FitConfig.weight_decay
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     def indices():
@@ -90,10 +97,13 @@ def main(argv=None) -> int:
         return train.two_views(images, labels, indices(), aug)
 
     def model_step():
-        return train.train_step(method, optimizer, scaler, *fixed, amp_dtype)
+        with values_checked_by_caller():
+            return train.train_step(method, optimizer, scaler, *fixed, amp_dtype)
 
     def full_step():
-        return train.train_step(method, optimizer, scaler, *pipeline(), amp_dtype)
+        views = pipeline()
+        with values_checked_by_caller():
+            return train.train_step(method, optimizer, scaler, *views, amp_dtype)
 
     seconds = {
         name: _timed(fn, steps, warmup, device)

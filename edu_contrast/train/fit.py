@@ -10,8 +10,8 @@ The loop, one optimiser step:
     method.on_step_end(s / S)                       (momentum networks of MoCo/BYOL)
 
 From the views to the optimiser a step is read in three files: this one (the loop, ``train_step``
-and its AdamW), the method's (``methods/simclr.py``: encoder, head, loss call) and the loss's
-(``losses/infonce.py``). ``train_step`` reads no tensor value, so on a GPU the CPU queues the next
+and its AdamW), the method's (``methods/simclr.py``: encoder and head through ``methods/base.py``'s
+``project_pair``, then the loss call) and the loss's (``losses/infonce.py``). ``train_step`` reads no tensor value, so on a GPU the CPU queues the next
 step while the GPU works: inside ``values_checked_by_caller()`` the losses skip their finiteness
 checks, and ``fit`` checks instead, from numbers it reads anyway: the loss every 10 steps when the
 progress bar shows it, and after each epoch the mean loss and every weight, before the checkpoint.
