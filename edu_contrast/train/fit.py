@@ -11,10 +11,11 @@ The loop, one optimiser step:
 
 From the views to the optimiser a step is read in three files: this one (the loop, ``train_step``
 and its AdamW), the method's (``methods/simclr.py``: encoder and head through ``methods/base.py``'s
-``project_pair``, then the loss call) and the loss's (``losses/infonce.py``). ``train_step`` reads no tensor value, so on a GPU the CPU queues the next
-step while the GPU works: inside ``values_checked_by_caller()`` the losses skip their finiteness
-checks, and ``fit`` checks instead, from numbers it reads anyway: the loss every 10 steps when the
-progress bar shows it, and after each epoch the mean loss and every weight, before the checkpoint.
+``project_pair``, then the loss call) and the loss's (``losses/infonce.py``). ``train_step`` reads
+no tensor value, so on a GPU the CPU queues the next step while the GPU works: inside
+``values_checked_by_caller()`` the losses skip their finiteness checks, and ``fit`` checks instead,
+from numbers it reads anyway: the loss every 10 steps when the progress bar shows it, and after each
+epoch the mean loss and every weight, before the checkpoint.
 
 Augmenting whole batches on the device instead of one image at a time in DataLoader workers is
 what makes training fast on a CPU as well as on a GPU. After each epoch the encoder is measured
