@@ -9,9 +9,9 @@ The loop, one optimiser step:
     θ   ← AdamW(θ, ∇L, lr_s),  lr_s = lr · warm-up · cosine
     method.on_step_end(s / S)                       (momentum networks of MoCo/BYOL)
 
-From the views to the optimiser a step is read in three files: this one (the loop, ``train_step``
-and its AdamW), the method's (``methods/simclr.py``: encoder and head through ``methods/base.py``'s
-``project_pair``, then the loss call) and the loss's (``losses/infonce.py``). ``train_step`` reads
+A step, from the views to the optimiser, reads in this file (the loop, ``train_step`` and its AdamW),
+the method (``methods/simclr.py``: encoder and head by ``project_pair`` of ``methods/base.py``, then
+the loss call) and the loss (``losses/infonce.py``). ``train_step`` reads
 no tensor value, so on a GPU the CPU queues the next step while the GPU works: inside
 ``values_checked_by_caller()`` the losses skip their finiteness checks, and ``fit`` checks instead,
 from numbers it reads anyway: the loss every 10 steps when the progress bar shows it, and after each
