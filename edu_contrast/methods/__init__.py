@@ -22,6 +22,7 @@ from edu_contrast.methods.generalized import Generalized
 from edu_contrast.methods.moco import MoCo
 from edu_contrast.methods.simclr import SimCLR
 from edu_contrast.methods.supcon import SupCon
+from edu_contrast.methods.supcon_cnce import SupConCNCE
 from edu_contrast.methods.two_digit_classifier import TwoDigitClassifier
 from edu_contrast.methods.vicreg import VICReg
 from edu_contrast.methods.without_projector import without_projector
@@ -33,6 +34,7 @@ METHODS |= {  # the notebooks' variants
     "byol_ablation": BYOLAblation,
     "cross_entropy": CrossEntropyBaseline,
     "two_digit_classifier": TwoDigitClassifier,
+    "supcon_cnce": SupConCNCE,
 }
 
 
@@ -89,6 +91,7 @@ __all__ = [
     "MoCo",
     "BYOL",
     "SupCon",
+    "SupConCNCE",
     "VICReg",
     "AlignUniform",
     "Generalized",
