@@ -8,6 +8,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from edu_contrast import augment, data
 from edu_contrast.lessons import augmentation as lesson
+from edu_contrast.lessons._cache import clear_cache
 
 
 def _gray_base(n=40, side=12, seed=0) -> data.ImageTensors:
@@ -117,3 +118,55 @@ def test_probe_grid_and_random_baseline_on_tiny_data():
 def test_make_method_is_seeded():
     a, b = lesson.make_method(_tiny_settings(), seed=2), lesson.make_method(_tiny_settings(), seed=2)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def test_probe_grid_resumes_after_a_disconnect_and_trains_only_the_rest(tmp_path, monkeypatch):
+    """A grid interrupted inside its (k + 1)-th run: run again (a new session, the same run_dir), it
+    reads the k finished cells back and trains only the other ones."""
+    settings = _tiny_settings() | {"strengths": (0.0, 0.5, 1.0), "min_scales": (0.5, 1.0)}
+    calls, k = [], 4
+    disconnect_at = [k + 1]  # the (k + 1)-th run of the first session raises
+
+    def fake_run(train, test, s, s_min, settings, *, seed, device, out_dir):
+        calls.append((s, s_min))
+        if len(calls) in disconnect_at:
+            raise _Disconnected
+        return {"linear_accuracy": s / 2 + s_min / 4, "knn_accuracy": 0.5, "seconds": 1.0}
+
+    monkeypatch.setattr(lesson, "probe_run", fake_run)
+    train = test = _gray_base(8, 8)
+    clear_cache()
+    with pytest.raises(_Disconnected):
+        lesson.probe_grid(train, test, settings, run_dir=tmp_path, progress=None, bar=False)
+    assert len(list(tmp_path.glob("*.json"))) == k  # every finished cell on disk
+    clear_cache()  # a new session: only the files are left
+    calls.clear()
+    disconnect_at.clear()
+    grid = lesson.probe_grid(train, test, settings, run_dir=tmp_path, progress=None, bar=False)
+    assert calls == [(1.0, 0.5), (1.0, 1.0)]  # cells k + 1 … 6 only, in order
+    expected = [[s / 2 + m / 4 for m in (0.5, 1.0)] for s in (0.0, 0.5, 1.0)]
+    assert grid["accuracy"].tolist() == expected
+    clear_cache()
+    calls.clear()
+    lesson.probe_grid(train, test, settings | {"epochs": 2}, run_dir=tmp_path, progress=None, bar=False)
+    assert len(calls) == 6  # other settings: other cells, nothing read back
+    clear_cache()
+
+
+def test_probe_grid_cell_resumes_from_its_checkpoint(tmp_path):
+    """A real (tiny) cell with run_dir: its result file is written and its checkpoint folder removed."""
+    generator = torch.Generator().manual_seed(0)
+    train = data.Tinted(_gray_base(48, 8), generator=generator)
+    test = data.Tinted(_gray_base(24, 8, seed=1), generator=generator)
+    settings = _tiny_settings() | {"strengths": (0.5,)}
+    clear_cache()
+    grid = lesson.probe_grid(train, test, settings, run_dir=tmp_path, progress=None, bar=False)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".json"]  # the cell's result; its checkpoint gone
+    clear_cache()
+    again = lesson.probe_grid(train, test, settings, run_dir=tmp_path, progress=None, bar=False)
+    assert again["accuracy"].tolist() == grid["accuracy"].tolist()
+    clear_cache()

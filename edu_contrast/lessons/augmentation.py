@@ -10,6 +10,9 @@ two crops of one image share its colour histogram, a shortcut that solves the co
 learning the object; colour distortion removes it. ``tinted_data`` builds a colour dataset where that
 shortcut exists by construction (``data.Tinted``: Fashion-MNIST garments in a random colour per
 image), the offline stand-in for CIFAR-10 in quick and lab mode; full mode uses CIFAR-10 on a GPU.
+Full mode's grid takes hours on a T4, so ``probe_grid(..., run_dir=...)`` keeps each finished cell on
+disk (``lessons._cache.cached``) and checkpoints the running one (``train.fit(out_dir=..., resume=True)``):
+after a disconnect the grid trains only the cells it has not finished.
 
 ``color_jitters`` gives the package's ``augment.BatchColorJitter`` and kornia's
 ``kornia.augmentation.ColorJitter`` (the reference implementation) for the same s, and
@@ -19,14 +22,18 @@ so the two distributions can be compared (``jitter_agreement``).
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import kornia.augmentation as K
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from edu_contrast import augment, data, measure, methods, models, probes, train
 from edu_contrast._validation import check_choice, check_int, fail
+from edu_contrast.lessons._cache import cache_key, cached
 from edu_contrast.lessons.simclr_cifar10 import simclr_augment_config
 
 __all__ = [
@@ -96,10 +103,12 @@ def make_method(settings: dict, seed: int = 0) -> methods.SimCLR:
 
 
 def probe_run(train_data, test_data, strength: float, min_scale: float, settings: dict, *, seed: int = 0,
-              device=None) -> dict:  # fmt: skip
+              device=None, out_dir=None) -> dict:  # fmt: skip
     """Train SimCLR with 𝒯(s = ``strength``, s_min = ``min_scale``); return its linear probe on h.
 
     ``{"linear_accuracy", "knn_accuracy", "seconds"}``; the same initial weights for every (s, s_min).
+    ``out_dir``: ``train.fit``'s checkpoint folder, resumed when it holds this run (a disconnect in
+    the middle of a cell loses at most one epoch).
     """
     start = time.perf_counter()
     result = train.fit(
@@ -115,6 +124,8 @@ def probe_run(train_data, test_data, strength: float, min_scale: float, settings
         progress=False,
         knn_test_size=256,
         knn_train_size=1024,
+        out_dir=out_dir,
+        resume=out_dir is not None,
     )
     return {
         "linear_accuracy": result["linear_accuracy"],
@@ -133,18 +144,47 @@ def random_encoder_probe(train_data, test_data, settings: dict, *, seed: int = 0
     return probes.linear_probe(h_train, train_data.labels, h_test, test_data.labels)
 
 
-def probe_grid(train_data, test_data, settings: dict, *, seed: int = 0, device=None, progress=print) -> dict:
+def _cell_run(train_data, test_data, s, s_min, settings, *, seed, device, run_dir) -> dict:
+    """``probe_run`` for one cell, once: kept for the session and, with ``run_dir``, as
+    ``run_dir/<cell>.json`` (a finished cell is read back after a disconnect) beside the cell's
+    checkpoint folder ``run_dir/<cell>/`` (an unfinished cell resumes from its last epoch)."""
+    data_sizes = {"train": len(train_data), "test": len(test_data)}
+    name = cache_key(probe_run, strength=s, min_scale=s_min, settings=settings, seed=seed, **data_sizes)
+    out_dir = Path(run_dir) / name if run_dir is not None else None
+
+    def compute() -> dict:
+        return probe_run(train_data, test_data, s, s_min, settings, seed=seed, device=device, out_dir=out_dir)
+
+    result = cached(name, compute, cache_dir=run_dir)
+    if out_dir is not None:  # the result is on disk now: its checkpoint (≈ 0.1 GB for ResNet-18) can go
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return result
+
+
+def probe_grid(train_data, test_data, settings: dict, *, seed: int = 0, device=None, run_dir=None,
+               progress=tqdm.write, bar: bool = True) -> dict:  # fmt: skip
     """acc(s, s_min) for every s in ``settings["strengths"]`` and s_min in ``settings["min_scales"]``.
+
+    Each cell trains once (``_cell_run``): run again — in this session, or after a disconnect with the
+    same ``run_dir`` (e.g. ``simclr_cifar10.checkpoint_dir``, on Drive) — the grid reads the finished
+    cells back and trains only the rest. ``bar``: a tqdm bar over the cells with the projected end;
+    ``progress``: called with one line per cell (None: silent).
 
     Returns ``{"strengths", "min_scales", "accuracy": (len(s), len(s_min)) array, "seconds": total}``.
     """
     strengths, scales = tuple(settings["strengths"]), tuple(settings["min_scales"])
     accuracy = np.zeros((len(strengths), len(scales)))
     start = time.perf_counter()
-    for i, s in enumerate(strengths):
-        for j, s_min in enumerate(scales):
-            run = probe_run(train_data, test_data, s, s_min, settings, seed=seed, device=device)
+    cells = [(i, j) for i in range(len(strengths)) for j in range(len(scales))]
+    with tqdm(total=len(cells), desc="(s, s_min) grid", unit="run", disable=not bar) as shown:
+        for done, (i, j) in enumerate(cells, start=1):
+            s, s_min = strengths[i], scales[j]
+            run = _cell_run(train_data, test_data, s, s_min, settings, seed=seed, device=device,
+                            run_dir=run_dir)  # fmt: skip
             accuracy[i, j] = run["linear_accuracy"]
+            shown.update()
+            left = (time.perf_counter() - start) / done * (len(cells) - done)  # seconds at this pace
+            shown.set_postfix_str(f"ends ≈ {time.strftime('%H:%M', time.localtime(time.time() + left))}")
             if progress is not None:
                 cell = f"s = {s:<4} s_min = {s_min:<4}"
                 progress(f"{cell}: linear probe {accuracy[i, j]:.3f} ({run['seconds']:.0f} s)")
