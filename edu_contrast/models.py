@@ -1,4 +1,4 @@
-"""Encoders f_θ, projection heads g_θ and BYOL's predictor q_θ.
+"""Encoders f_θ, projection heads g_θ, BYOL's predictor q_θ, and a text encoder for CLIP.
 
     h = f_θ(x)   (encoder features: what probes and downstream tasks use)
     z = g_θ(h)   (projection: where the contrastive loss is computed)
@@ -7,13 +7,16 @@
 Chen et al. 2020 ("SimCLR", Sec. 2.1 and Appendix B.9): f_θ is a ResNet whose CIFAR-10 variant has a
 3×3 stride-1 first convolution and no max-pool, g_θ a 2-layer MLP; Grill et al. 2020 ("BYOL",
 Sec. 3.3): q_θ is an MLP like g_θ. Every encoder has ``feature_dim``, the size of h.
+``TextEncoder`` is the text tower of a two-tower model (Radford et al. 2021, "CLIP", Sec. 2.4): word ids in,
+features h out, beside an image encoder (``methods.clip.CLIP`` adds the two projections).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from edu_contrast._validation import check_choice, check_int
+from edu_contrast._validation import check_choice, check_int, fail, reads_tensor_values
 
 __all__ = [
     "SmallConvNet",
@@ -21,6 +24,7 @@ __all__ = [
     "resnet50_cifar",
     "ProjectionHead",
     "Predictor",
+    "TextEncoder",
     "build_encoder",
     "ENCODERS",
 ]
@@ -157,6 +161,77 @@ class Predictor(nn.Module):
 
     def forward(self, z):
         return self.net(z)
+
+
+class TextEncoder(nn.Module):
+    r"""A small Transformer over word ids: tokens ``(B, L)`` → h ``(B, feature_dim)``, a mean over the words.
+
+        e_l = E[w_l] + P_l,    (u_1 … u_L) = LayerNorm(Transformer(e_1 … e_L)),
+        h = (1/|W|) Σ_{l ∈ W} u_l,    W = {l : w_l ≠ 0}, the positions of real words
+
+    E is the token embedding (``vocab_size`` × ``feature_dim``), P a learned position embedding (so word
+    order can matter), the Transformer ``depth`` pre-LayerNorm encoder layers with ``heads`` heads whose
+    attention never looks at padding (id 0); h averages the outputs of the real words. CLIP's text tower
+    is such a Transformer, read out at an end-of-text token (Radford et al. 2021, Sec. 2.4); the mean
+    over the real words needs no such token and ignores the padding. Why a Transformer and not a GRU:
+    it is the architecture of CLIP, and attention lets any word look at any other in one step (the
+    colour at position 2 and the shape at position 4 of "a small red circle").
+
+    Args:
+        vocab_size: number of word ids (``len(data.scenes.VOCABULARY)``), id 0 the padding.
+        feature_dim: width of E, P and the Transformer; the size of h.
+        depth, heads: encoder layers and attention heads (``feature_dim`` divisible by ``heads``).
+        max_length: the longest caption (in words) the position embedding covers.
+    """
+
+    def __init__(
+        self, vocab_size: int, feature_dim: int = 64, depth: int = 2, heads: int = 4, max_length: int = 16
+    ):
+        super().__init__()
+        where = "TextEncoder"
+        vocab_size = check_int(vocab_size, "vocab_size", where, minimum=2)
+        feature_dim, depth = check_int(feature_dim, "feature_dim", where), check_int(depth, "depth", where)
+        heads, max_length = check_int(heads, "heads", where), check_int(max_length, "max_length", where)
+        if feature_dim % heads:
+            fail("feature_dim", where, f"a multiple of heads={heads}", feature_dim)
+        self.vocab_size, self.feature_dim, self.max_length = vocab_size, feature_dim, max_length
+        self.token_embedding = nn.Embedding(vocab_size, feature_dim, padding_idx=0)  # E
+        self.position_embedding = nn.Parameter(torch.empty(max_length, feature_dim))  # P
+        nn.init.normal_(self.token_embedding.weight, std=0.02)  # CLIP's initialisation (open_clip)
+        nn.init.normal_(self.position_embedding, std=0.01)
+        layer = nn.TransformerEncoderLayer(
+            feature_dim,
+            heads,
+            dim_feedforward=4 * feature_dim,
+            dropout=0.0,
+            batch_first=True,
+            norm_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(feature_dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        self._check(tokens)
+        words = tokens != 0  # (B, L): True at real words, False at padding
+        e = self.token_embedding(tokens) + self.position_embedding[: tokens.shape[1]]  # (B, L, feature_dim)
+        u = self.norm(self.transformer(e, src_key_padding_mask=~words))  # (B, L, feature_dim)
+        weights = words.unsqueeze(-1).to(u.dtype)  # (B, L, 1)
+        return (u * weights).sum(1) / weights.sum(1)  # (B, feature_dim): the mean over the real words
+
+    def _check(self, tokens) -> None:
+        where = "TextEncoder"
+        hint = "word ids from data.scenes.tokenize"
+        if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.int64:
+            got = f"dtype {tokens.dtype}" if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            fail("tokens", where, f"an int64 tensor of {hint}", got, TypeError)
+        if tokens.dim() != 2 or not 1 <= tokens.shape[1] <= self.max_length or tokens.shape[0] < 1:
+            expected = f"of shape (B, L) with 1 <= L <= max_length={self.max_length}"
+            fail("tokens", where, expected, f"shape {tuple(tokens.shape)}")
+        if reads_tensor_values() and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
+            fail("tokens", where, f"ids in [0, {self.vocab_size})", f"ids {tokens.min()}..{tokens.max()}")
+        if reads_tensor_values() and not (tokens != 0).any(1).all():
+            empty = (tokens == 0).all(1).nonzero()[:3, 0].tolist()
+            fail("tokens", where, "rows with at least one word (id != 0)", f"all-padding rows {empty}")
 
 
 def build_encoder(name: str, in_channels: int, **kwargs) -> nn.Module:

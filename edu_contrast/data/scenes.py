@@ -26,7 +26,8 @@ import torch
 from edu_contrast._validation import check_int, check_positive, fail
 from edu_contrast.data.datasets import ImageTensors
 
-__all__ = ["Scenes", "swapped_caption", "tokenize", "decode", "VOCABULARY", "SHAPES", "COLORS", "SIZES"]
+__all__ = ["Scenes", "swapped_caption", "tokenize", "decode", "VOCABULARY"]
+__all__ += ["SHAPES", "COLORS", "PALETTE", "SIZES", "QUADRANTS", "RELATIONS"]
 
 SHAPES = ("circle", "square", "triangle", "cross")
 COLORS = ("red", "green", "blue", "yellow", "purple")
@@ -59,6 +60,8 @@ class Scenes(ImageTensors):
 
     ``labels`` = ``shapes[:, 0]`` with ``classes`` = ``SHAPES`` (the first object's shape), so probes and
     ``subset`` work as on any ``ImageTensors``. ``two_objects`` is the expected fraction of two-object scenes.
+    The same (``n``, ``size``, ``two_objects``, ``seed``) give the same scenes; another ``n`` gives other
+    scenes (not a prefix), so draw a test set with another seed, e.g. ``Scenes(500, seed=1000)``.
     """
 
     per_sample = ImageTensors.per_sample + ("shapes", "colors", "sizes", "quadrants", "centers")
@@ -184,7 +187,8 @@ def tokenize(captions: Sequence[str], length: int | None = None) -> torch.Tensor
     """
     where = "tokenize"
     if isinstance(captions, str) or not all(isinstance(c, str) for c in captions):
-        fail("captions", where, "a list of strings", f"{type(captions).__name__}", TypeError)
+        got = repr(captions) if isinstance(captions, str) else f"a {type(captions).__name__} of non-strings"
+        fail("captions", where, "a list of strings (one caption each)", got, TypeError)
     words = [caption.lower().split() for caption in captions]
     for caption, caption_words in zip(captions, words):
         unknown = [w for w in caption_words if w not in WORD_IDS or w == PAD]
@@ -204,10 +208,7 @@ def tokenize(captions: Sequence[str], length: int | None = None) -> torch.Tensor
 def decode(tokens: torch.Tensor) -> list[str]:
     """The captions of ``tokens`` ``(N, L)``: each row's words joined by spaces, padding (id 0) dropped."""
     if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.is_floating_point():
-        got = (
-            f"shape {tuple(tokens.shape)}, dtype {tokens.dtype}"
-            if isinstance(tokens, torch.Tensor)
-            else tokens
-        )
+        is_tensor = isinstance(tokens, torch.Tensor)
+        got = f"shape {tuple(tokens.shape)}, dtype {tokens.dtype}" if is_tensor else type(tokens).__name__
         fail("tokens", "decode", "an integer tensor of shape (N, L)", got, TypeError)
     return [" ".join(VOCABULARY[i] for i in row if i != 0) for row in tokens.tolist()]

@@ -5,6 +5,8 @@ Every method has ``loss(x1, x2, labels=None)`` (two augmented views → scalar l
 ``on_step_end(progress)`` (momentum updates; called by ``train.fit`` after each step).
 ``build_method("simclr", encoder="convnet", in_channels=1)`` builds one by name and records
 the recipe in ``method.spec`` so a checkpoint can rebuild it.
+``CLIP`` (image and text towers, ``clip.py``) is apart: it pairs two modalities, not two views, and
+trains with its own ``train_clip``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from edu_contrast.methods.align_uniform import AlignUniform
 from edu_contrast.methods.base import ContrastiveMethod
 from edu_contrast.methods.byol import BYOL, target_momentum
 from edu_contrast.methods.byol_ablation import BYOLAblation
+from edu_contrast.methods.clip import CLIP, train_clip
 from edu_contrast.methods.cross_entropy import CrossEntropyBaseline
 from edu_contrast.methods.generalized import Generalized
 from edu_contrast.methods.moco import MoCo
@@ -102,4 +105,6 @@ __all__ = [
     "METHODS",
     "build_method",
     "target_momentum",
+    "CLIP",
+    "train_clip",
 ]
