@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 import types
 
@@ -253,3 +255,69 @@ def test_notebook_09_full_mode_without_gpu_stops_at_the_gpu_check(monkeypatch):
     message = str(info.value)
     assert "GPURequiredError" in message and "Runtime → Change runtime type → T4 GPU" in message
     assert 'lesson.check_gpu(required=setup.mode == "full")' in message  # the failing cell: the GPU check
+
+
+def test_the_reference_recipe_is_the_course_briefs():
+    """ResNet-50 (CIFAR stem), τ = 0.07, batch 256, AdamW 3e-4 / 1e-4, cosine without warm-up, 80 epochs,
+    crop to 32×32 + jitter + flip + blur + solarize, a probe every 10 epochs, target 88 %."""
+    ref = lesson.RECIPES["reference"]
+    torch.manual_seed(0)
+    method = ref.make_method()
+    assert isinstance(method, SimCLR) and float(method.temperature) == pytest.approx(0.07)
+    assert sum(p.numel() for p in method.encoder.parameters()) == sum(
+        p.numel() for p in models.resnet50_cifar().parameters()
+    )
+    assert method.encoder.feature_dim == 2048
+    settings = ref.fit_settings()
+    assert settings["batch_size"] == 256 and settings["lr"] == 3e-4 and settings["weight_decay"] == 1e-4
+    assert (
+        settings["warmup_epochs"] == 0 and ref.epochs == 80 and ref.probe_every == 10 and ref.target == 0.88
+    )
+    cfg = settings["augment_config"]
+    assert cfg.blur_p > 0 and cfg.solarize_p > 0 and cfg.flip_p == 0.5 and cfg.jitter_p > 0
+    assert cfg.crop_scale == (0.2, 1.0)
+    fast = lesson.RECIPES["fast"]
+    assert (fast.encoder, fast.temperature, fast.batch_size, fast.epochs) == ("resnet18", 0.5, 512, 200)
+    assert fast.augment_config.blur_p == 0 and fast.augment_config.solarize_p == 0
+
+
+def test_blur_and_solarize_exist_in_the_batched_augmentations():
+    """The reference 𝒯 on the device: blur smooths (lower total variation), solarize inverts pixels ≥ ½."""
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    only_blur = augment.AugmentConfig(
+        crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0, jitter_p=0, grayscale_p=0, blur_p=1.0
+    )
+    only_solarize = dataclasses.replace(only_blur, blur_p=0.0, solarize_p=1.0)
+    torch.manual_seed(0)
+    blurred = augment.batched(32, 3, only_blur)(x)
+
+    def variation(t):
+        return (t[..., 1:] - t[..., :-1]).abs().mean()
+
+    assert blurred.shape == x.shape and variation(blurred) < 0.8 * variation(x)
+    solarized = augment.batched(32, 3, only_solarize)(x)
+    assert torch.allclose(solarized, torch.where(x >= 0.5, 1 - x, x), atol=1e-6)
+    views = augment.batched(32, 3, lesson.reference_augment_config())(x)
+    assert views.shape == x.shape and torch.isfinite(views).all() and 0 <= views.min() <= views.max() <= 1
+
+
+def test_probe_every_writes_a_table_that_a_new_session_reads_back(tmp_path):
+    """Probes at epochs k, 2k and the last; the JSON file survives a new session; no epoch twice."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8, generator=g)
+    train = data.ImageTensors(images[:30], torch.arange(30) % 3, ["a", "b", "c"])
+    test = data.ImageTensors(images[30:], torch.arange(10) % 3, ["a", "b", "c"])
+    method = SimCLR(models.SmallConvNet(3, feature_dim=8, width=4))
+    path = tmp_path / "probes.json"
+    probe = lesson.ProbeEvery(method, train, test, path, every=2, epochs=5)
+    for epoch in range(1, 4):
+        probe({"epoch": epoch, "knn_accuracy": 0.1 * epoch})
+    assert [row["epoch"] for row in probe.rows] == [2] and path.is_file()
+    again = lesson.ProbeEvery(method, train, test, path, every=2, epochs=5)  # after a disconnect
+    for epoch in (2, 4, 5):
+        again({"epoch": epoch, "knn_accuracy": 0.5})
+    rows = json.loads(path.read_text())
+    assert [row["epoch"] for row in rows] == [2, 4, 5]
+    assert all(0 <= row["linear_accuracy"] <= 1 for row in rows) and rows[0]["knn_accuracy"] == 0.2
+    with pytest.raises(ValueError, match="'every' parameter of ProbeEvery"):
+        lesson.ProbeEvery(method, train, test, path, every=0, epochs=5)

@@ -18,20 +18,28 @@ checkpoints every epoch and resumes exactly; these helpers only choose *where* t
 
     checkpoint_dir("simclr")  →  /content/drive/MyDrive/edu_contrast/simclr   (Drive mounted: survives)
                               →  runs/simclr                                  (otherwise: local disk)
+
+``RECIPES`` holds full mode's two recipes: "fast" (ResNet-18, τ = 0.5, batch 512, 200 epochs) and
+"reference", the course brief's (ResNet-50, τ = 0.07, batch 256, 80 epochs, blur and solarize, no
+warm-up, a linear probe on frozen f(x) every 10 epochs written to the run folder by ``ProbeEvery``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edu_contrast import augment, data, losses
+from edu_contrast import augment, data, losses, measure, methods, models, probes
 from edu_contrast._validation import check_int, check_positive, fail
+from edu_contrast.lessons._cache import _read, _write
 
 __all__ = [
     "simclr_step",
@@ -49,6 +57,10 @@ __all__ = [
     "drive_mounted",
     "checkpoint_dir",
     "check_gpu",
+    "reference_augment_config",
+    "Recipe",
+    "RECIPES",
+    "ProbeEvery",
 ]
 
 
@@ -245,3 +257,81 @@ def check_gpu(*, required: bool) -> torch.device:
         )
     print(f"{how} Lab and quick mode continue on the CPU.")
     return torch.device("cpu")
+
+
+def reference_augment_config() -> augment.AugmentConfig:
+    """The course brief's 𝒯: SimCLR's CIFAR-10 crop, flip and jitter (s = 0.5, s_min = 0.2) plus Gaussian blur
+    (p = 0.5, σ ~ U(0.1, 2), a 3×3 kernel at 32×32) and solarize (p = 0.2), the probabilities of
+    ``AugmentConfig.strong`` (BYOL's, Grill et al. 2020, averaged over its two asymmetric views)."""
+    return dataclasses.replace(simclr_augment_config(), blur_p=0.5, solarize_p=0.2)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A full-mode SimCLR recipe for CIFAR-10: the encoder ``models.build_encoder(encoder, 3)``, τ =
+    ``temperature``, batch N = ``batch_size``, AdamW (``lr``, ``weight_decay``) with ``warmup_epochs`` of
+    warm-up (None: fit's 10 %) then cosine, ``augment_config`` 𝒯, and a linear probe on frozen f(x) every
+    ``probe_every`` epochs (None: only fit's final one); ``target`` is the linear accuracy aimed at."""
+
+    name: str
+    encoder: str
+    temperature: float
+    batch_size: int
+    epochs: int
+    augment_config: augment.AugmentConfig
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_epochs: float | None = None
+    probe_every: int | None = None
+    target: float = 0.88
+
+    def make_method(self) -> methods.SimCLR:
+        """SimCLR on a fresh encoder (seed first for reproducible weights)."""
+        return methods.SimCLR(models.build_encoder(self.encoder, 3), temperature=self.temperature)
+
+    def fit_settings(self) -> dict:
+        """``train.fit``'s settings of the recipe (add device, seed, out_dir, ...)."""
+        names = ("batch_size", "lr", "weight_decay", "warmup_epochs", "augment_config")
+        return {name: getattr(self, name) for name in names}
+
+
+RECIPES = {
+    "fast": Recipe("fast", "resnet18", temperature=0.5, batch_size=512, epochs=200,
+                   augment_config=simclr_augment_config()),
+    "reference": Recipe("reference", "resnet50", temperature=0.07, batch_size=256, epochs=80,
+                        augment_config=reference_augment_config(), warmup_epochs=0.0, probe_every=10),
+}  # fmt: skip
+
+
+class ProbeEvery:
+    r"""``train.fit``'s callback: every ``every`` epochs (and after the last), the linear probe of frozen h.
+
+        h = f_θ(x) of the clean training and test images,  acc_e = LinearProbe(h_train, y) on h_test
+
+    (logistic regression, ``probes.linear_probe``; Chen et al. 2020, linear evaluation). One row per
+    probed epoch ``{"epoch", "linear_accuracy", "knn_accuracy", "seconds"}``, kept in ``rows`` and
+    written atomically to ``path`` (a JSON list, next to the checkpoint on Drive) after each probe; a
+    new session reads the file back, so the table survives a disconnect and no epoch is probed twice.
+    """
+
+    def __init__(self, method, train_data, test_data, path, *, every: int, epochs: int, device=None):
+        self.every = check_int(every, "every", "ProbeEvery")
+        self.epochs = check_int(epochs, "epochs", "ProbeEvery")
+        self.method, self.train_data, self.test_data, self.device = method, train_data, test_data, device
+        self.path = Path(path)
+        self.rows = (_read(self.path) or []) if self.path.is_file() else []
+
+    def __call__(self, record: dict) -> None:
+        epoch = record["epoch"]
+        due = epoch % self.every == 0 or epoch == self.epochs
+        if not due or any(row["epoch"] == epoch for row in self.rows):
+            return
+        start = time.perf_counter()
+        h_train = measure.embed(self.method, self.train_data.images, device=self.device)  # (N, feature_dim)
+        h_test = measure.embed(self.method, self.test_data.images, device=self.device)  # (n, feature_dim)
+        accuracy = probes.linear_probe(h_train, self.train_data.labels, h_test, self.test_data.labels)
+        seconds = time.perf_counter() - start
+        row = {"epoch": epoch, "linear_accuracy": accuracy, "knn_accuracy": record.get("knn_accuracy")}
+        self.rows.append(row | {"seconds": seconds})
+        _write(self.path, self.rows)
+        print(f"    epoch {epoch}: linear probe {accuracy:.3f} ({seconds:.0f} s) → {self.path}")
