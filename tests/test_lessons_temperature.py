@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from edu_contrast import data, diagnostics, measure
+from edu_contrast import augment, data, diagnostics, measure
 from edu_contrast.lessons import temperature as w
 
 
@@ -145,3 +145,43 @@ def test_seed_table_mean_and_sample_std_per_tau():
     assert (lowest, highest) == (-3.0, -1.0) and table[0.03]["uniformity"] == (-1.0, 0.0, -1.0, -1.0)
     with pytest.raises(ValueError, match="rows"):
         w.seed_table([])
+
+
+# ---------------------------------------------------------------- the augmentations, one step at a time
+def _images(channels=3, n=4, size=12):
+    return torch.rand(n, channels, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def test_active_steps_follow_the_config_and_the_channels():
+    recipe = augment.AugmentConfig()
+    assert w.active_steps(recipe, 3) == ["crop", "flip", "colour jitter", "grayscale"]
+    assert w.active_steps(recipe, 1) == ["crop", "flip", "colour jitter"]  # grayscale needs colour
+    assert w.active_steps(augment.AugmentConfig.strong(), 3)[-2:] == ["blur", "solarize"]
+    assert w.active_steps(augment.AugmentConfig.for_size(8), 1) == ["crop", "colour jitter"]  # no flip
+
+
+def test_every_step_switched_off_leaves_the_images_unchanged():
+    config = augment.AugmentConfig.strong()
+    for step in w.active_steps(config, 3):
+        assert step in w.active_steps(config, 3) and step not in w.active_steps(
+            w.without_step(config, step), 3
+        )
+        config = w.without_step(config, step)
+    x = _images()
+    view1, view2 = w.two_views(x, config)
+    assert torch.allclose(view1, x, atol=1e-6) and torch.allclose(view2, x, atol=1e-6)
+    assert w.without_step(config, "nothing") is config
+    with pytest.raises(ValueError, match="'step' parameter of without_step must be one of 'nothing', 'crop'"):
+        w.without_step(config, "rotate")
+
+
+def test_two_views_differ_repeat_with_the_seed_and_keep_the_crop_when_the_jitter_is_off():
+    x, recipe = _images(), augment.AugmentConfig()
+    view1, view2 = w.two_views(x, recipe, seed=3)
+    assert view1.shape == x.shape and not torch.allclose(view1, view2)
+    assert torch.equal(w.two_views(x, recipe, seed=3)[0], view1)
+    steps = w.view_steps(x, recipe, seed=3, index=1)
+    assert [name for name, _ in steps] == ["x", "crop + flip", "colour jitter", "grayscale"]
+    assert torch.equal(steps[-1][1], view1[1])  # the strip ends at the view it explains
+    no_jitter = w.two_views(x, w.without_step(recipe, "colour jitter"), seed=3)[0]
+    assert torch.equal(no_jitter[1], steps[1][1])  # same crop and flip, no colour change

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from edu_contrast.widgets import temperature as w  # noqa: E402
 
@@ -38,3 +39,28 @@ def test_plot_temperature_sweep_names_a_missing_key():
         w.plot_temperature_sweep([])
     with pytest.raises(ValueError, match="the key 'erank_z'"):
         w.plot_temperature_sweep([{"temperature": 0.1, "alignment": 1.0, "uniformity": -1.0}])
+
+
+def test_plot_views_and_the_switch_off_explorer():
+    from edu_contrast import augment
+
+    plt.close("all")  # a figure an earlier test left open must not count below
+    images = (torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    config = augment.AugmentConfig.for_size(8)
+    fig = w.plot_views(images, config, off="colour jitter", seed=1)
+    assert "colour jitter switched off" in fig._suptitle.get_text()
+    assert [ax.get_title() for ax in fig.axes[15:18]] == ["x (image 0)", "crop + flip", ""]  # no jitter step
+    plt.close(fig)
+    box = w.views_explorer(images, config)
+    switch, seed = box.children[0].children
+    assert switch.description == "switch off"  # tests/test_browser.py finds the dropdown by this label
+    assert type(switch).__name__ == "Dropdown" and list(switch.options) == [
+        "nothing",
+        "crop",
+        "colour jitter",
+    ]
+    before = box.last_figure.axes[5].images[0].get_array().copy()  # view 1 of image 0
+    switch.value = "crop"
+    assert "crop switched off" in box.last_figure._suptitle.get_text()
+    assert (box.last_figure.axes[5].images[0].get_array() != before).any()
+    assert plt.get_fignums() == []

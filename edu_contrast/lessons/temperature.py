@@ -43,6 +43,11 @@ __all__ = [
     "temperature_runs",
     "seed_table",
     "TABLE_KEYS",
+    "AUGMENT_STEPS",
+    "active_steps",
+    "without_step",
+    "two_views",
+    "view_steps",
 ]
 
 TABLE_KEYS = ("alignment", "uniformity", "erank_z", "top5_ratio", "knn_accuracy", "linear_accuracy")
@@ -268,3 +273,67 @@ def seed_table(rows, keys=TABLE_KEYS) -> dict:
             for key, v in values.items()
         }
     return table
+
+
+# Each step of the recipe a ~ 𝒯 (augment/recipe.py), in its order, and the AugmentConfig change that
+# switches it off (a crop of scale 1 and ratio 1 is the whole image: the identity).
+AUGMENT_STEPS = {
+    "crop": {"crop_scale": (1.0, 1.0), "crop_ratio": (1.0, 1.0)},
+    "flip": {"flip_p": 0.0},
+    "colour jitter": {"jitter_p": 0.0},
+    "grayscale": {"grayscale_p": 0.0},
+    "blur": {"blur_p": 0.0},
+    "solarize": {"solarize_p": 0.0},
+}
+
+
+def active_steps(config: augment.AugmentConfig, channels: int) -> list[str]:
+    """The steps of ``AUGMENT_STEPS`` that can change a ``channels``-channel image under ``config``
+    (on 1-channel images only brightness and contrast jitter apply; grayscale needs colour)."""
+    rgb = check_int(channels, "channels", "active_steps") == 3
+    jitter = max(config.brightness, config.contrast, *((config.saturation, config.hue) if rgb else ()))
+    changes = {
+        "crop": (config.crop_scale, config.crop_ratio) != ((1.0, 1.0), (1.0, 1.0)),
+        "flip": config.flip_p > 0,
+        "colour jitter": config.jitter_p > 0 and jitter > 0,
+        "grayscale": rgb and config.grayscale_p > 0,
+        "blur": config.blur_p > 0,
+        "solarize": config.solarize_p > 0,
+    }
+    return [step for step, changes_images in changes.items() if changes_images]
+
+
+def without_step(config: augment.AugmentConfig, step: str | None) -> augment.AugmentConfig:
+    """``config`` with ``step`` (a key of ``AUGMENT_STEPS``) switched off; None or "nothing": unchanged."""
+    if step in (None, "nothing"):
+        return config
+    if step not in AUGMENT_STEPS:
+        fail(
+            "step", "without_step", "one of " + ", ".join(map(repr, ["nothing", *AUGMENT_STEPS])), repr(step)
+        )
+    return config.replace(**AUGMENT_STEPS[step])
+
+
+def two_views(images: torch.Tensor, config: augment.AugmentConfig, *, seed: int = 0) -> tuple:
+    """A positive pair per image, x̃⁽¹⁾ = a₁(x), x̃⁽²⁾ = a₂(x) with a₁, a₂ ~ 𝒯 (``config``), as training
+    draws them (``augment.batched``). The draws depend on ``seed`` only: with the same seed, switching a
+    step off leaves the draws of the steps before it (e.g. the crop when the jitter is off) as they were."""
+    aug = augment.batched(images.shape[-1], images.shape[1], config)
+    with torch.random.fork_rng():  # the notebook's global random stream is left as it was
+        torch.manual_seed(seed)
+        return aug(images), aug(images)  # (B, C, H, W) each
+
+
+def view_steps(images: torch.Tensor, config: augment.AugmentConfig, *, seed: int = 0, index: int = 0) -> list:
+    """The first view of image ``index`` of ``two_views(images, config, seed=seed)``, step by step:
+    ``[("x", x), (step, the image after it), ...]``; crop and flip are one module ("crop + flip")."""
+    aug = augment.batched(images.shape[-1], images.shape[1], config)
+    names = {"BatchResizedCropFlip": "crop + flip", "BatchColorJitter": "colour jitter"}
+    names |= {"BatchGrayscale": "grayscale", "RandomGaussianBlur": "blur", "RandomSolarize": "solarize"}
+    x, steps = images, [("x", images[index])]  # x: (B, C, H, W)
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        for module in aug.pipeline:
+            x = module(x)
+            steps.append((names.get(type(module).__name__, type(module).__name__), x[index]))
+    return steps

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import torch
 
 from edu_contrast._validation import check_int, check_positive, fail
 from edu_contrast.lessons import temperature as lesson
 from edu_contrast.widgets._core import live_explorer, log_slider
 
-__all__ = ["plot_temperature", "temperature_explorer", "plot_temperature_sweep"]
+__all__ = [
+    "plot_temperature",
+    "temperature_explorer",
+    "plot_temperature_sweep",
+    "plot_views",
+    "views_explorer",
+]
 
 
 def plot_temperature(
@@ -129,3 +136,58 @@ def plot_temperature_sweep(rows):
         if not isinstance(keys, str):
             ax.legend(fontsize="small")
     return fig
+
+
+def _unit(images) -> torch.Tensor:
+    """uint8 images (a dataset's ``.images``) as floats in [0, 1], what the augmentation takes."""
+    images = torch.as_tensor(images)
+    return images.float() / 255 if images.dtype == torch.uint8 else images.float()
+
+
+def _show(ax, image: torch.Tensor, title: str = "") -> None:
+    picture = image.permute(1, 2, 0).clamp(0, 1).numpy()  # (C, H, W) → (H, W, C)
+    ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray", vmin=0, vmax=1)
+    ax.set(xticks=[], yticks=[])
+    ax.set_title(title, fontsize="small")
+
+
+def plot_views(images, config, *, off: str = "nothing", seed: int = 0, index: int = 0):
+    """The two views a₁(x), a₂(x) of every image of a small batch (rows x, view 1, view 2) with the step
+    ``off`` switched off, and below, view 1 of image ``index`` after each step of the recipe."""
+    x = _unit(images)  # (B, C, H, W) in [0, 1]
+    config = lesson.without_step(config, off)
+    view1, view2 = lesson.two_views(x, config, seed=seed)
+    steps = lesson.view_steps(x, config, seed=seed, index=index)
+    columns = max(len(x), len(steps))
+    fig, axes = plt.subplots(4, columns, figsize=(1.3 * columns, 5.6), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (batch, name) in enumerate(((x, "x"), (view1, "view 1"), (view2, "view 2"))):
+        for j, image in enumerate(batch):
+            axes[row, j].axis("on")
+            _show(axes[row, j], image, name if j == 0 else "")
+    for j, (name, image) in enumerate(steps):
+        axes[3, j].axis("on")
+        _show(axes[3, j], image, ("then " if j > 1 else "") + name + (f" (image {index})" if j == 0 else ""))
+    state = "every step on" if off in (None, "nothing") else f"{off} switched off"
+    fig.suptitle(
+        f"Two views of each image, {state} (seed {seed}); bottom: view 1 step by step", fontsize="medium"
+    )
+    return fig
+
+
+def views_explorer(images, config, *, off: str = "nothing", seed: int = 0):
+    """A dropdown "switch off" (nothing, or one step the recipe applies to these images) and a slider
+    "seed" (new random draws) over ``plot_views``."""
+    x = _unit(images)
+    style = {"description_width": "initial"}
+    controls = {
+        "off": widgets.Dropdown(
+            options=["nothing", *lesson.active_steps(config, x.shape[1])], value=off,
+            description="switch off", style=style,
+        ),
+        "seed": widgets.IntSlider(
+            value=seed, min=0, max=20, description="seed", continuous_update=False, style=style
+        ),
+    }  # fmt: skip
+    return live_explorer(lambda off, seed: plot_views(x, config, off=off, seed=seed), controls)
