@@ -30,6 +30,11 @@ FULL_MODE_COSTS = {  # stem: (training PFLOP, optimiser steps)
     "11_projection_head": (1.9879, 110100),
     "12_augmentation": (158.98, 46560),
 }
+# The same for a notebook's other full-mode recipes ("stem:recipe"; 09's RECIPE = "reference": ResNet-50,
+# 80 epochs, batch 256, no τ pilots; its linear probe every 10 epochs not counted). An estimate like the rest.
+RECIPE_COSTS = {
+    "09_simclr_cifar10:reference": (62.2487, 15600),
+}
 
 # Effective training throughput R in TFLOP/s: ESTIMATES, PEAK_FRACTION of each card's dense float16/bfloat16
 # tensor peak (the H100 row is the slower PCIe card). Why a tenth: these networks are small (ResNet-18 at
@@ -79,7 +84,7 @@ class FullModePlan:
         return f"projected {format_duration(self.seconds)} on a {self.device_name} (estimate)"
 
     def summary(self) -> str:
-        pflop, steps = FULL_MODE_COSTS[self.notebook]
+        pflop, steps = (FULL_MODE_COSTS | RECIPE_COSTS)[self.notebook]
         return (
             f"plan: full mode of {self.notebook} = {pflop:.3g} PFLOP of training in {steps:,} steps, "
             f"{self.projection}: {self.tflops:g} TFLOP/s ({self.row}, {PEAK_FRACTION:.0%} of peak) + "
@@ -88,11 +93,13 @@ class FullModePlan:
 
 
 def plan_full_mode(notebook: str, device_name: str, budget_minutes: int = 30) -> FullModePlan:
-    """Project ``notebook``'s full mode (a stem of ``FULL_MODE_COSTS``) on the GPU ``device_name``."""
+    """Project ``notebook``'s full mode (a stem of ``FULL_MODE_COSTS``, or a "stem:recipe" of
+    ``RECIPE_COSTS``) on the GPU ``device_name``."""
     where = "plan_full_mode"
-    check_choice(notebook, "notebook", where, FULL_MODE_COSTS)
+    costs = FULL_MODE_COSTS | RECIPE_COSTS
+    check_choice(notebook, "notebook", where, costs)
     budget_minutes = check_int(budget_minutes, "BUDGET_MINUTES", where)
-    pflop, steps = FULL_MODE_COSTS[notebook]
+    pflop, steps = costs[notebook]
     tflops, row = gpu_tflops(device_name)
     seconds = pflop * 1e15 / (tflops * 1e12) + steps * STEP_SECONDS
     return FullModePlan(notebook, device_name, budget_minutes, seconds, tflops, row)

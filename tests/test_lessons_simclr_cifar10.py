@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
 
-from edu_contrast import augment, data, models
+from edu_contrast import augment, budget, data, models
 from edu_contrast.lessons import simclr_cifar10 as lesson
 from edu_contrast.methods import SimCLR
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -321,3 +325,18 @@ def test_probe_every_writes_a_table_that_a_new_session_reads_back(tmp_path):
     assert all(0 <= row["linear_accuracy"] <= 1 for row in rows) and rows[0]["knn_accuracy"] == 0.2
     with pytest.raises(ValueError, match="'every' parameter of ProbeEvery"):
         lesson.ProbeEvery(method, train, test, path, every=0, epochs=5)
+
+
+def test_the_reference_recipes_cost_is_the_tools_count_and_projects_hours_on_a_t4():
+    """budget.RECIPE_COSTS is tools/full_mode_costs.py's output for the reference recipe (rerun the tool
+    after changing the recipe); on a T4 it is projected well past a 30-minute budget, as an estimate."""
+    spec = importlib.util.spec_from_file_location("full_mode_costs", ROOT / "tools" / "full_mode_costs.py")
+    tool = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = tool  # its dataclass looks itself up there
+    spec.loader.exec_module(tool)
+    assert tool.recipe_costs() == budget.RECIPE_COSTS
+    ref = lesson.RECIPES["reference"]
+    assert budget.RECIPE_COSTS["09_simclr_cifar10:reference"][1] == ref.epochs * (50_000 // ref.batch_size)
+    plan = budget.plan_full_mode("09_simclr_cifar10:reference", "Tesla T4", 30)
+    assert not plan.fits and plan.seconds > 3600 and "(estimate)" in plan.projection
+    assert "09_simclr_cifar10:reference" in plan.summary()

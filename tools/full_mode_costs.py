@@ -27,6 +27,7 @@ from edu_contrast.lessons import (
     infonce,
     projection_head,
     serving,
+    simclr_cifar10,
     supcon,
 )
 from edu_contrast.lessons import methods as methods_lesson
@@ -127,17 +128,37 @@ def notebook_runs() -> dict[str, list[Runs]]:
     }  # fmt: skip
 
 
-def full_mode_costs() -> dict[str, tuple[float, int]]:
-    """stem → (training PFLOP, optimiser steps) of its full mode."""
+def recipe_runs() -> dict[str, list[Runs]]:
+    """The full-mode recipes a notebook offers besides its default (``RECIPE`` form fields)."""
+    ref = simclr_cifar10.RECIPES["reference"]
+    # 09, RECIPE = "reference": the course brief's ResNet-50, one run, no τ pilots (probes not counted)
+    reference = image_runs(
+        1, channels=3, side=32, encoder=ref.encoder, batch=ref.batch_size, epochs=ref.epochs, images=50_000
+    )
+    return {"09_simclr_cifar10:reference": [reference]}
+
+
+def _costs(runs_of: dict[str, list[Runs]]) -> dict[str, tuple[float, int]]:
     costs = {}
-    for stem, runs in notebook_runs().items():
+    for stem, runs in runs_of.items():
         flops = sum(3 * r.step_flops() * r.steps * r.count for r in runs)
         costs[stem] = (round(flops / 1e15, 4), sum(r.steps * r.count for r in runs))
     return costs
 
 
+def full_mode_costs() -> dict[str, tuple[float, int]]:
+    """stem → (training PFLOP, optimiser steps) of its full mode."""
+    return _costs(notebook_runs())
+
+
+def recipe_costs() -> dict[str, tuple[float, int]]:
+    """Each other full-mode recipe ("stem:recipe") → (training PFLOP, optimiser steps)."""
+    return _costs(recipe_runs())
+
+
 if __name__ == "__main__":
-    print("FULL_MODE_COSTS = {  # stem: (training PFLOP, optimiser steps)")
-    for stem, (pflop, steps) in full_mode_costs().items():
-        print(f'    "{stem}": ({pflop:g}, {steps}),')
-    print("}")
+    for table, costs in (("FULL_MODE_COSTS", full_mode_costs()), ("RECIPE_COSTS", recipe_costs())):
+        print(f"{table} = {{  # stem: (training PFLOP, optimiser steps)")
+        for stem, (pflop, steps) in costs.items():
+            print(f'    "{stem}": ({pflop:g}, {steps}),')
+        print("}")
