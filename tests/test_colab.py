@@ -9,17 +9,20 @@ install's finder, .pth and dist-info), put on the path by a .pth file. A folder 
 to sys.path but not scanned for .pth files itself, so the editable install stays off. pip runs with
 ``PIP_NO_INDEX``: nothing is downloaded, and a dependency missing from the wheel's plan fails the test.
 
-Two quick tests run a setup cell in this environment: with an unreachable source it stops with one line,
-and with the pinned version installed it installs nothing.
+A slow test offers pip an older numpy that a package wants: the setup cell keeps numpy as installed and
+stops with one line. Two quick tests run a setup cell in this environment: with an unreachable source it
+stops with one line, and with the pinned version installed it installs nothing.
 """
 
 import json
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -170,3 +173,62 @@ def test_the_setup_cell_installs_nothing_where_the_pinned_version_is_installed(t
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "pip install" not in printed and f"edu_contrast {edu_contrast.__version__}" in printed, printed
     assert "ran on" in nb.cells[1].outputs[0]["text"]
+
+
+def _wheel(folder: Path, name: str, version: str, requires: str = "") -> Path:
+    """A minimal pure-Python wheel of an empty module ``name``, requiring ``requires``."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        + (f"Requires-Dist: {requires}\n" if requires else ""),
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{dist}/RECORD"])
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_the_setup_cell_never_downgrades_numpy(student, tmp_path, monkeypatch):
+    """A package that wants an older numpy, with one on offer: pip alone would downgrade numpy (its dry run
+    says so); the setup cell keeps numpy as installed, so pip fails and the cell stops with one line."""
+    wheel, python, site, jupyter = student
+    offered = tmp_path / "offered"
+    offered.mkdir()
+    _wheel(offered, "numpy", "0.0.1")
+    greedy = _wheel(offered, "wants_old_numpy", "1.0", "numpy<0.1")
+    dry = _run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-index",
+            "--find-links",
+            str(offered),
+            str(greedy),
+        ],
+        cwd=tmp_path,
+    )
+    assert "numpy-0.0.1" in dry, dry  # without the setup cell's care, pip would replace numpy
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter))
+    monkeypatch.setenv("EDU_CONTRAST_PIP_SPEC", str(greedy))
+    monkeypatch.setenv("PIP_FIND_LINKS", str(offered))
+    nb = _setup_cell()
+    nb.cells[1] = nbformat.v4.new_code_cell("import numpy\nprint(numpy.__version__)")
+    client = NotebookClient(
+        nb, timeout=300, kernel_name=KERNEL, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    with pytest.raises(CellExecutionError) as raised:
+        client.execute()
+    assert raised.value.ename == "SetupFailed" and "(ResolutionImpossible" in raised.value.evalue, (
+        raised.value
+    )
+    listed = json.loads(_run([python, "-m", "pip", "list", "--format=json"], cwd=tmp_path))
+    assert {p["name"]: p["version"] for p in listed}["numpy"] == numpy.__version__
