@@ -287,8 +287,7 @@ def _record(run: Run, epoch: int, loss: float, start: float) -> None:
 def _epoch_loss(run: Run, losses: list[torch.Tensor], epoch: int, views: torch.Tensor) -> float:
     """Mean loss of the epoch over its steps and the ranks, read once; ``TrainingDivergedError`` when it or
     a weight or buffer is not finite (the steps read nothing, so this is where divergence is found)."""
-    state = [t for t in run.method.state_dict().values() if t.is_floating_point()]
-    state_finite = bool(torch.stack([torch.isfinite(t).all() for t in state]).all())
+    state_finite = bool(_state_is_finite(run.method))
     loss = distributed.all_reduce_mean(float(torch.stack(losses).float().mean()), run.device)
     if not (math.isfinite(loss) and state_finite):
         raise _diverged(run, epoch, _what_diverged(run, views, loss))
@@ -298,10 +297,14 @@ def _epoch_loss(run: Run, losses: list[torch.Tensor], epoch: int, views: torch.T
 def _what_diverged(run: Run, views: torch.Tensor, loss: float) -> str:
     """Non-finite embeddings of the last views (the weights gone), or else the loss alone."""
     with torch.no_grad(), autocast(run.device, run.amp_dtype):
-        state = [t for t in run.method.state_dict().values() if t.is_floating_point()]
-        finite = all(bool(torch.isfinite(t).all()) for t in state)
-        finite = finite and bool(torch.isfinite(run.method.project(views)).all())
+        finite = bool(_state_is_finite(run.method)) and bool(torch.isfinite(run.method.project(views)).all())
     return f"the training loss became {loss}" if finite else "the embeddings are no longer finite numbers"
+
+
+def _state_is_finite(method: nn.Module) -> torch.Tensor:
+    """A 0-dim bool tensor (not read here): every floating-point weight and buffer of ``method`` is finite."""
+    state = [t for t in method.state_dict().values() if t.is_floating_point()]
+    return torch.stack([torch.isfinite(t).all() for t in state]).all()
 
 
 def _final_probe(run: Run) -> float:
