@@ -1,6 +1,10 @@
 """The exercise mechanism: registry, verdict and fallback, hint, solution source, verify_checker."""
 
+import ast
+import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +94,29 @@ def test_verify_checker_fails_on_a_lenient_or_vague_checker(check_twice_norm):
         exercises.verify_checker(check_twice_norm, right, [(lambda x: 1.0, "off by one")])
     with pytest.raises(AssertionError, match="does not accept the solution"):
         exercises.verify_checker(check_twice_norm, lambda x: 1.0, [])
+
+
+# Notebooks whose stubs say what to compute and what is checked, the how left to the hint (issue 25 §3).
+WHAT_NOT_HOW = ("01", "02", "03", "04", "05", "06", "07", "08", "10")
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _stub_messages():
+    for path in (p for p in NOTEBOOKS if p.name[:2] in WHAT_NOT_HOW):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        for index, name in exercises.exercise_cells(notebook):
+            tree = ast.parse("".join(notebook["cells"][index]["source"]))
+            (function,) = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+            yield path.name, name, function.body[-1].exc.args[0].value
+
+
+def test_stubs_say_what_is_checked_and_leave_the_how_to_the_hint():
+    messages = list(_stub_messages())
+    assert len(messages) >= len(WHAT_NOT_HOW), "every listed notebook has a stub"
+    for notebook, name, message in messages:
+        assert message.startswith("checked "), f"{notebook} {name}: the stub says what is checked"
+        assert message.endswith(f"How: exercises.hint({name!r})"), f"{notebook} {name}: points at the hint"
+        code = set(re.findall(r"[\w.]*\w\(|\w+\[[^\]]+\]", EXERCISES[name].hint))  # calls, indexing
+        assert code, f"{name}: the hint holds the how (the code to write)"
+        leaked = sorted(fragment for fragment in code if fragment in message)
+        assert not leaked, f"{notebook} {name}: the stub gives the recipe away: {leaked}"
