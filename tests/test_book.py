@@ -303,7 +303,8 @@ def test_every_page_of_the_built_site_in_chromium(site):
 
     pages = _pages(site["html"])
     notebook_pages = [f"notebooks/{Path(n).stem}.html" for n in NOTEBOOKS]
-    assert {"index.html", "search.html", "notebooks/00_notation.html", *notebook_pages} <= set(pages)
+    site_pages = ("notebooks/00_notation.html", *notebook_pages, "references.html")  # the navigation's order
+    assert {"index.html", "search.html", *site_pages} <= set(pages)
     assert (site["html"] / "searchindex.js").is_file()
     links = _Links(site["url"])
     with sync_playwright() as p:
@@ -316,7 +317,7 @@ def test_every_page_of_the_built_site_in_chromium(site):
         try:
             page.goto(site["url"] + name)
             nav = page.eval_on_selector_all(".bd-sidenav a.reference.internal", "els => els.map(e => e.href)")
-            expected = [site["url"] + p for p in ("notebooks/00_notation.html", *notebook_pages)]
+            expected = [site["url"] + p for p in site_pages]
             assert nav == expected, "the navigation is not in curriculum order"
             for name in pages:  # each in a fresh context: nothing cached from the page before
                 page.context.close()
