@@ -42,7 +42,10 @@ RUN_ALL_MS, REDRAW_MS = 600_000, 120_000
 # kind: "slider" (one arrow key), "dropdown" (another entry), "toggle" (another button).
 EXPLORERS = {
     "01_infonce.ipynb": {"mi_explorer": ("slider", "ρ")},
-    "02_temperature.ipynb": {"temperature_explorer": ("slider", "τ")},
+    "02_temperature.ipynb": {
+        "temperature_explorer": ("slider", "τ"),
+        "views_explorer": ("dropdown", "switch off"),
+    },
     "03_alignment_uniformity.ipynb": {
         "snapshot_explorer": ("slider", "epoch"),
         "weight_explorer": ("slider", "λ"),
@@ -65,6 +68,7 @@ EXPLORERS = {
     "10_serving.ipynb": {"similarity_explorer": ("slider", "b")},
     "11_projection_head.ipynb": {"ablation_explorer": ("slider", "epoch")},
     "12_augmentation.ipynb": {"augmentation_explorer": ("dropdown", "s")},
+    "13_negatives.ipynb": {"tau_plus_explorer": ("slider", "τ⁺"), "beta_explorer": ("slider", "β")},
 }
 
 
