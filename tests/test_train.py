@@ -6,11 +6,9 @@ Checkpoint files: tests/test_checkpoint.py; run folders, resume checks, divergen
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -300,28 +298,6 @@ def test_bad_arguments(digits, tmp_path):
     assert not os.listdir(tmp_path)  # every check ran before anything was written
     with pytest.raises(ValueError, match=r"'out_dir' parameter of fit must be a directory when resume=True"):
         train.fit(_method(), train_data, epochs=1, resume=True)
-
-
-def _load_script(name):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gpu_benchmark_runs_its_cpu_smoke_version(capsys):
-    bench = _load_script("bench_gpu_step")
-    assert bench.main(["--cpu-smoke"]) == 0
-    printed = capsys.readouterr().out
-    for part in ("pipeline:", "model:", "full:", "images/s", "full / model step time"):
-        assert part in printed
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
-def test_gpu_benchmark_refuses_without_cuda(capsys):
-    assert _load_script("bench_gpu_step").main([]) == 2
-    assert "needs CUDA" in capsys.readouterr().err
 
 
 def test_precision_is_described_with_its_reason(monkeypatch):

@@ -25,6 +25,7 @@ from edu_contrast.lessons import (
     feature_suppression,
     generalized,
     infonce,
+    negatives,
     projection_head,
     serving,
     simclr_cifar10,
@@ -35,11 +36,13 @@ from edu_contrast.lessons import methods as methods_lesson
 
 @dataclass(frozen=True)
 class Runs:
-    """``count`` training runs of ``steps`` optimiser steps, each step ``step_flops()`` forward FLOPs."""
+    """``count`` training runs of ``steps`` optimiser steps, each step ``step_flops()`` forward FLOPs;
+    ``spec`` names the step (the arguments of ``image_runs`` or ``critic_runs``) for bench_gpu.py to time."""
 
     step_flops: Callable[[], float]
     steps: int
     count: int = 1
+    spec: dict | None = None
 
 
 def _forward_flops(run: Callable[[], object]) -> float:
@@ -57,7 +60,8 @@ def image_runs(count, *, channels, side, batch, epochs, images, width=None, enco
         x1, x2 = torch.rand(2, 8, channels, side, side)  # 8 images, two views
         return _forward_flops(lambda: method.loss(x1, x2)) * batch / 8
 
-    return Runs(step_flops, steps=epochs * (images // batch), count=count)
+    spec = dict(kind="image", channels=channels, side=side, batch=batch, encoder=encoder, width=width, **kw)
+    return Runs(step_flops, steps=epochs * (images // batch), count=count, spec=spec)
 
 
 def critic_runs(batch_sizes, steps, dim) -> list[Runs]:
@@ -67,7 +71,10 @@ def critic_runs(batch_sizes, steps, dim) -> list[Runs]:
         critic, x = infonce.SeparableCritic(dim), torch.randn(n, dim)
         return _forward_flops(lambda: critic(x, x))
 
-    return [Runs(lambda n=n: step_flops(n), steps=steps) for n in batch_sizes]
+    return [
+        Runs(lambda n=n: step_flops(n), steps=steps, spec=dict(kind="critic", batch=n, dim=dim))
+        for n in batch_sizes
+    ]
 
 
 def notebook_runs() -> dict[str, list[Runs]]:
@@ -75,6 +82,7 @@ def notebook_runs() -> dict[str, list[Runs]]:
     fashion = dict(channels=1, side=28)
     gen, meth, sup = generalized.scale("full"), methods_lesson.scale("full"), supcon.scale("full")
     head, serve = projection_head.scale("full"), serving.SETTINGS["full"]
+    neg = negatives.scale("full")
     aug, suppress = augmentation.settings_for("full"), feature_suppression.FULL_SETTINGS
     head_kw = dict(channels=1, side=head["image"], width=head["width"], feature_dim=head["dim"])
     head_batches = [spec[1] for spec in projection_head.batch_queue_runs("full").values()]
@@ -125,6 +133,9 @@ def notebook_runs() -> dict[str, list[Runs]]:
         "12_augmentation": [image_runs(len(aug["strengths"]) * len(aug["min_scales"]), channels=3,
                                        side=aug["size"], encoder="resnet18", batch=aug["batch_size"],
                                        epochs=aug["epochs"], images=50_000)],
+        # 13: SimCLR, debiased, hard negatives × 3 seeds on the training pair (6 000 images per class)
+        "13_negatives": [image_runs(3 * len(negatives.METHODS), **fashion, width=neg["width"],
+                                   batch=neg["batch"], epochs=neg["epochs"], images=12_000)],
     }  # fmt: skip
 
 
