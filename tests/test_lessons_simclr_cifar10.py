@@ -340,3 +340,15 @@ def test_the_reference_recipes_cost_is_the_tools_count_and_projects_hours_on_a_t
     plan = budget.plan_full_mode("09_simclr_cifar10:reference", "Tesla T4", 30)
     assert not plan.fits and plan.seconds > 3600 and "(estimate)" in plan.projection
     assert "09_simclr_cifar10:reference" in plan.summary()
+
+
+def test_notebook_09_states_the_cost_models_t4_estimates_of_both_recipes():
+    """The time table (cell 4) and the header (cell 0) quote budget's projection on a T4, as estimates."""
+    cells = json.loads((ROOT / "notebooks" / "09_simclr_cifar10.ipynb").read_text())["cells"]
+    header, recipes = "".join(cells[0]["source"]), "".join(cells[4]["source"])
+    for name, row in (("09_simclr_cifar10", 'RECIPE = "fast"'), ("09_simclr_cifar10:reference", "reference")):
+        hours = budget.format_duration(budget.plan_full_mode(name, "Tesla T4").seconds)
+        assert f"≈ {hours} (estimate)" in recipes and f"≈ {hours}" in header, (name, hours)
+        assert any(row in line and f"≈ {hours}" in line for line in recipes.splitlines())
+    for anchor in ("84.8 %", "87 min", "87.9 %", "RTX A6000", "90.74 %", "11.9 s per epoch", "A100"):
+        assert anchor in recipes, anchor
