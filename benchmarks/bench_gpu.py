@@ -162,6 +162,10 @@ def bench_notebooks(args, device, gpu_name: str) -> dict:
     for stem, runs in runs_of.items():
         if args.notebooks and stem not in args.notebooks:
             continue
+        if time.perf_counter() > args.notebooks_deadline:  # keep the whole run within --max-minutes
+            results[stem] = {"skipped": f"--max-minutes {args.max_minutes}: no time left"}
+            print(f"{stem}: skipped (no time left within --max-minutes {args.max_minutes})")
+            continue
         start, seconds, per_run = time.perf_counter(), 0.0, []
         for r in runs:
             step = _step_seconds(r.spec, args, device)
@@ -231,6 +235,7 @@ def main(argv=None) -> int:
     parser.add_argument("--knn-epochs", type=int, default=None)
     parser.add_argument("--data-root", default=None, help="a folder with cifar-10-batches-py")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_gpu.json"))
+    parser.add_argument("--max-minutes", type=float, default=9.0, help="notebooks not timed by then: skipped")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print(NO_CUDA, file=sys.stderr)
@@ -244,6 +249,7 @@ def main(argv=None) -> int:
         torch.backends.cudnn.benchmark = True
     gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     start = time.perf_counter()
+    args.notebooks_deadline = start + 0.7 * 60 * args.max_minutes  # the kNN run comes after the notebooks
     report = dict(device=gpu_name or "CPU (--tiny: checks the script, not a benchmark)", tiny=args.tiny,
                   torch=torch.__version__, cuda=torch.version.cuda, date=time.strftime("%Y-%m-%d %H:%M"),
                   command=" ".join(sys.argv))  # fmt: skip

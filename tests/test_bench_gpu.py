@@ -49,3 +49,10 @@ def test_without_cuda_it_says_so_in_one_line(capsys):
     assert _bench().main([]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "CUDA" in err and "--device cpu --tiny" in err
+
+
+def test_notebooks_past_the_time_limit_are_skipped_and_say_so(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["--device", "cpu", "--tiny", "--notebooks", "01_infonce", "--max-minutes", "0", "--out", str(out)]
+    assert _bench().main(args) == 0
+    assert "no time left" in json.loads(out.read_text())["notebooks"]["01_infonce"]["skipped"]
