@@ -168,6 +168,9 @@ def bench_notebooks(args, device, gpu_name: str) -> dict:
             continue
         start, seconds, per_run = time.perf_counter(), 0.0, []
         for r in runs:
+            if r.spec is None:  # a run the tool costs without naming its step: not timed, and said so
+                per_run.append(dict(spec=None, steps=r.steps, count=r.count, step_ms=None))
+                continue
             step = _step_seconds(r.spec, args, device)
             seconds += step * r.steps * r.count
             per_run.append(dict(spec=r.spec, steps=r.steps, count=r.count, step_ms=1000 * step))
