@@ -141,8 +141,9 @@ def _step_seconds(spec: dict, args, device) -> float:
         options["width"] = 4
     method = methods.build_method("simclr", encoder=encoder, in_channels=spec["channels"], **options)
     images = _images(max(4 * batch, 64), spec["channels"], spec["side"], device)
-    stepper = Stepper(method, images, augment.batched(spec["side"], spec["channels"]), batch, "auto",
-                      channels_last=device.type == "cuda")  # fmt: skip
+    extra = spec["channels"] - 1 if spec["channels"] not in (1, 3) else 0  # 05's RandBit: 1 + k channels
+    aug = augment.batched(spec["side"], spec["channels"], protected_channels=extra)
+    stepper = Stepper(method, images, aug, batch, "auto", channels_last=device.type == "cuda")
     return _timed(stepper.full_step, args.steps, args.warmup, device)
 
 
