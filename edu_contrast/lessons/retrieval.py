@@ -7,7 +7,7 @@ r"""Notebook 16: nearest-neighbour retrieval — embed a gallery, search it exac
 The experiments: a small SimCLR on Fashion-MNIST against a BatchNorm-calibrated random encoder
 (``train_encoder``, ``random_encoder``, ``label_precision``); exact vs HNSW over efSearch (``ef_sweep``,
 Malkov & Yashunin 2018); the gallery's growth on synthetic vectors (``growth``) and the memory arithmetic
-of IVF-PQ for a billion vectors (``memory_bytes``, Jégou, Douze & Schmid 2011); the CLIP towers'
+of IVF-PQ for a billion vectors (``memory_bytes``, Jégou et al. 2011); the CLIP towers'
 text→image search on the scene set (``scene_search``); the service's ``gallery`` + ``serve`` commands and one
 ``POST /search`` over HTTP (``search_over_http``).
 """
@@ -189,7 +189,7 @@ def growth(sizes, *, dim: int = 64, queries: int = 200, k: int = 10, ef_search: 
 
 
 def memory_bytes(n: int, dim: int, *, pq_m: int | None = None, nbits: int = 8, id_bytes: int = 8) -> float:
-    """Index memory for n vectors: float32 flat n·4·dim; IVF-PQ (Jégou, Douze & Schmid 2011) n·(pq_m·nbits/8 +
+    """Index memory for n vectors: float32 flat n·4·dim; IVF-PQ (Jégou et al. 2011) n·(pq_m·nbits/8 +
     id_bytes) — each vector stored as pq_m codes of nbits bits and its id (the inverted lists' and
     codebooks' fixed cost left out: small beside n rows)."""
     per_vector = 4 * dim if pq_m is None else pq_m * nbits / 8 + id_bytes
