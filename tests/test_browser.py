@@ -68,6 +68,10 @@ EXPLORERS = {
     "10_serving.ipynb": {"similarity_explorer": ("slider", "b")},
     "11_projection_head.ipynb": {"ablation_explorer": ("slider", "epoch")},
     "12_augmentation.ipynb": {"augmentation_explorer": ("dropdown", "s")},
+    "16_retrieval.ipynb": {
+        "tradeoff_explorer": ("slider", "efSearch"),
+        "query_explorer": ("slider", "query"),
+    },
     "13_negatives.ipynb": {"tau_plus_explorer": ("slider", "τ⁺"), "beta_explorer": ("slider", "β")},
 }
 

@@ -42,6 +42,7 @@ from edu_contrast.exercises.infonce import *  # noqa: F403
 from edu_contrast.exercises.methods import *  # noqa: F403
 from edu_contrast.exercises.negatives import *  # noqa: F403
 from edu_contrast.exercises.projection_head import *  # noqa: F403
+from edu_contrast.exercises.retrieval import *  # noqa: F403
 from edu_contrast.exercises.serving import *  # noqa: F403
 from edu_contrast.exercises.simclr_cifar10 import *  # noqa: F403
 from edu_contrast.exercises.supcon import *  # noqa: F403
