@@ -32,7 +32,12 @@ _CALLER_CHECKS_VALUES = contextvars.ContextVar("values_checked_by_caller", defau
 
 @contextlib.contextmanager
 def values_checked_by_caller() -> Iterator[None]:
-    """Inside this block the checks read no tensor value (no device sync); shapes and types are still checked.
+    """Inside this block the checks that would read a tensor's values skip the read (no device sync).
+
+    Skipped: finite embeddings (``check_embeddings``), a tensor τ > 0 (``check_temperature``) and the
+    methods' check that views are scaled to [0, 1]. Shapes, dtypes and plain numbers are still checked;
+    ``check_positive`` of a tensor still reads it, since it returns a float. Everything that skips asks
+    ``reads_tensor_values()``.
 
     For a training loop that detects non-finite values itself from numbers it reads anyway (``train.fit``
     checks the epoch's mean loss and the weights before it writes a checkpoint). Not for students' code:
