@@ -31,6 +31,7 @@ import torch
 from edu_contrast import data, diagnostics, measure, methods, probes, train
 from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.lessons._projection_head_effects import ablation_effects, check_effect, head_depth_effects
 from edu_contrast.lessons.methods import resized_subset
 from edu_contrast.utils import MODES
 
@@ -303,51 +304,20 @@ def _batch_queue_run(key, batch, hyper, train_data, test_data, size, seed) -> di
         key, in_channels=1, width=size["width"], feature_dim=size["dim"], hidden_dim=2 * size["dim"],
         out_dim=size["dim"], **hyper,
     )  # fmt: skip
+    negatives = hyper.get("queue_size", 2 * batch - 2) or batch - 1  # M = 0: the other keys of the batch
     start = time.perf_counter()
     result = train.fit(method, train_data, epochs=size["epochs"], batch_size=batch, seed=seed,
                        eval_data=test_data, **FIT)  # fmt: skip
     return {
         "linear_accuracy": result["linear_accuracy"],
         "knn_accuracy": result["history"][-1]["knn_accuracy"],
-        "negatives": hyper.get("queue_size", 2 * batch - 2)
-        or batch - 1,  # M = 0: the other keys of the batch
+        "negatives": negatives,
         "steps": size["epochs"] * (len(train_data) // batch),
         "seconds": time.perf_counter() - start,
     }
 
 
 # ----------------------------------------------------------------------------- what the check cells assert
-
-
-def head_depth_effects(table: dict, random_probe: dict) -> dict:
-    """Section 1's effects, each > 0 when the taught effect is there (probe accuracies, h unless named).
-
-    * "trained − random": best probe on h with a non-linear head (L ≥ 2) − the random encoder's;
-    * "spread: no head − deepest": spread_0 − spread_L of the probe on h (the loss matters more without g);
-    * "h − z (L ≥ 2)": the mean over losses and depths L ≥ 2 of probe(h) − probe(z).
-    """
-    deep = [d for d in next(iter(table.values())) if d >= 2]
-    spread = loss_spread(table, "h")
-    gaps = [table[loss][d]["h"] - table[loss][d]["z"] for loss in table for d in deep]
-    return {
-        "trained − random": max(table[loss][d]["h"] for loss in table for d in deep) - random_probe["h"],
-        "spread: no head − deepest": spread[0] - spread[max(spread)],
-        "h − z (L ≥ 2)": sum(gaps) / len(gaps),
-    }
-
-
-def ablation_effects(runs: dict) -> dict:
-    """Section 2's effects: how much erank after the last epoch each ablation loses against its reference.
-
-    ``runs`` maps ``ABLATIONS`` names to ``AblationRun``s (anything with ``erank_z`` and ``erank_h`` lists).
-    """
-    last_z = {name: run.erank_z[-1] for name, run in runs.items()}
-    return {
-        "erank z: BYOL − no stop-gradient": last_z["BYOL"] - last_z["BYOL, no stop-gradient"],
-        "erank h: SimCLR − no head": runs["SimCLR"].erank_h[-1] - runs["SimCLR, no head"].erank_h[-1],
-        "erank z: MoCo − β = 0": last_z["MoCo"] - last_z["MoCo, no momentum (β = 0)"],
-        "erank z: BYOL − no predictor": last_z["BYOL"] - last_z["BYOL, no predictor"],
-    }
 
 
 def batch_queue_effects(rows: dict, mode: str) -> dict:
@@ -371,14 +341,3 @@ def batch_queue_effects(rows: dict, mode: str) -> dict:
         for effect, (better, worse) in pairs.items()
         for probe in ("linear", "knn")
     }
-
-
-def check_effect(effects: dict, name: str, *, margin: float) -> None:
-    """Assert ``effects[name] > margin``; the AssertionError names the effect, its value and the margin."""
-    check_choice(name, "name", "check_effect", effects)
-    value = effects[name]
-    if not value > margin:
-        raise AssertionError(
-            f"{name} = {value:+.3f}, expected > {margin:+.3f}: the effect this check teaches did not show "
-            "(docs/check_margins.md lists what the seed sweep measured)"
-        )

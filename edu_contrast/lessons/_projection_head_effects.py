@@ -1,0 +1,57 @@
+"""What notebook 11's check cells assert: named effects, each > 0 when the taught effect is there, and
+``check_effect``, the one asserting helper the notebooks' check cells call (``lessons.projection_head``
+re-exports all three; ``batch_queue_effects`` lives there, beside the sizes it reads).
+
+The margins each cell passes follow the seed sweep of ``docs/check_margins.md``.
+"""
+
+from __future__ import annotations
+
+from edu_contrast._validation import check_choice
+
+__all__ = ["head_depth_effects", "ablation_effects", "check_effect"]
+
+
+def head_depth_effects(table: dict, random_probe: dict) -> dict:
+    """Section 1's effects, each > 0 when the taught effect is there (probe accuracies, h unless named).
+
+    * "trained − random": best probe on h with a non-linear head (L ≥ 2) − the random encoder's;
+    * "spread: no head − deepest": spread_0 − spread_L of the probe on h (the loss matters more without g);
+    * "h − z (L ≥ 2)": the mean over losses and depths L ≥ 2 of probe(h) − probe(z).
+    """
+    depths = list(next(iter(table.values())))
+    deep = [d for d in depths if d >= 2]
+    spread = {
+        d: max(r[d]["h"] for r in table.values()) - min(r[d]["h"] for r in table.values()) for d in depths
+    }
+    gaps = [table[loss][d]["h"] - table[loss][d]["z"] for loss in table for d in deep]
+    return {
+        "trained − random": max(table[loss][d]["h"] for loss in table for d in deep) - random_probe["h"],
+        "spread: no head − deepest": spread[0] - spread[max(spread)],
+        "h − z (L ≥ 2)": sum(gaps) / len(gaps),
+    }
+
+
+def ablation_effects(runs: dict) -> dict:
+    """Section 2's effects: how much erank after the last epoch each ablation loses against its reference.
+
+    ``runs`` maps ``ABLATIONS`` names to ``AblationRun``s (anything with ``erank_z`` and ``erank_h`` lists).
+    """
+    last_z = {name: run.erank_z[-1] for name, run in runs.items()}
+    return {
+        "erank z: BYOL − no stop-gradient": last_z["BYOL"] - last_z["BYOL, no stop-gradient"],
+        "erank h: SimCLR − no head": runs["SimCLR"].erank_h[-1] - runs["SimCLR, no head"].erank_h[-1],
+        "erank z: MoCo − β = 0": last_z["MoCo"] - last_z["MoCo, no momentum (β = 0)"],
+        "erank z: BYOL − no predictor": last_z["BYOL"] - last_z["BYOL, no predictor"],
+    }
+
+
+def check_effect(effects: dict, name: str, *, margin: float) -> None:
+    """Assert ``effects[name] > margin``; the AssertionError names the effect, its value and the margin."""
+    check_choice(name, "name", "check_effect", effects)
+    value = effects[name]
+    if not value > margin:
+        raise AssertionError(
+            f"{name} = {value:+.3f}, expected > {margin:+.3f}: the effect this check teaches did not show "
+            "(docs/check_margins.md lists what the seed sweep measured)"
+        )
