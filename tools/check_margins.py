@@ -176,7 +176,8 @@ def _swept_sources(name: str) -> set[str]:
 
 def row(check: dict, path: Path, swept: set[str]) -> str:
     """A new row: what `make check-seeds` says of the check if it ran it unchanged, else "not swept"."""
-    message = re.findall(r"\"([^\"]+)\"\s*$", check["source"])
+    message = re.findall(r"check_effect\(\w+, \"([^\"]+)\"", check["source"])  # the effect's name
+    message = message or re.findall(r"\"([^\"]+)\"\s*$", check["source"])  # an assert's message
     short = (message[0] if message else check["source"].removeprefix("assert "))[:80].replace("|", "\\|")
     margin = ", ".join(check["margin"]) or "—"
     modes = [m for m in ("quick", "lab") if m in check["modes"]] + (
@@ -193,11 +194,41 @@ def row(check: dict, path: Path, swept: set[str]) -> str:
     return f"{head} `{margin}` | {measured} |"
 
 
+def sync(paths: list[Path], doc: Path = DOC) -> None:
+    """Rewrite the doc's table for ``paths``' checks: keep each row's text and update its cell (a row whose
+    margin changed is written anew), drop rows of checks that are gone, add rows for new ones."""
+    rows, lines = table(doc), Path(doc).read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| `") and line.split("`")[1] in rows)
+    last = max(i for i, line in enumerate(lines) if line.startswith("| `") and line.split("`")[1] in rows)
+    keep = {row["notebook"] for row in rows.values()} - {p.name[:2] for p in paths}
+    new = [row["row"] for row in rows.values() if row["notebook"] in keep]
+    for path in paths:
+        swept = _swept_sources(path.name)
+        for check in checks(path):
+            old = rows.get(check["id"])
+            if old is None:
+                new.append(row(check, path, swept))
+                continue
+            # "", id, nb, cell, check, modes, effect, margin, measured, "" (a "\|" inside a column is text)
+            cols = re.split(r"(?<!\\)\|", old["row"])
+            cols[3] = f" {check['cell']} "
+            if [float(m) for m in old["margin"]] != [float(m) for m in check["margin"]]:
+                new.append(row(check, path, swept))  # a changed margin: what was measured no longer holds
+                continue
+            new.append("|".join(cols))
+    new.sort(key=lambda line: line.split("|")[2].strip())  # by notebook, stable within one
+    Path(doc).write_text("\n".join(lines[:first] + new + lines[last + 1 :]) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--add-ids", action="store_true", help="name every unnamed check (comment lines)")
+    parser.add_argument("--sync", action="store_true", help="rewrite the doc's rows for these notebooks")
     args = parser.parse_args()
+    if args.sync:
+        sync(args.notebooks)
+        return
     known = table()
     for path in args.notebooks:
         if args.add_ids:
