@@ -30,6 +30,7 @@ FULL_MODE_COSTS = {  # stem: (training PFLOP, optimiser steps)
     "11_projection_head": (1.9879, 110100),
     "12_augmentation": (158.98, 46560),
     "13_negatives": (0.565, 12420),
+    "16_retrieval": (0.2129, 4680),
 }
 # The same for a notebook's other full-mode recipes ("stem:recipe"; 09's RECIPE = "reference": ResNet-50,
 # 80 epochs, batch 256, no τ pilots; its linear probe every 10 epochs not counted). An estimate like the rest.

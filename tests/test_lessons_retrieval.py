@@ -3,7 +3,9 @@ input, the ef sweep and growth rows, and the IVF-PQ arithmetic in closed form.""
 
 import numpy as np
 import pytest
+import torch
 
+from edu_contrast import data, methods, train
 from edu_contrast.lessons import retrieval as lesson
 
 pytest.importorskip("faiss")
@@ -79,3 +81,24 @@ def test_memory_arithmetic_in_closed_form():
 def test_a_mode_that_does_not_exist_is_named():
     with pytest.raises(ValueError, match="mode"):
         lesson.scene_search(mode="fast")
+
+
+@pytest.mark.slow
+def test_search_over_http_runs_the_commands_and_a_gallery_image_finds_itself(tmp_path):
+    """A one-epoch digits run, then the lesson's gallery + serve + one POST /search over 127.0.0.1."""
+    pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    torch.manual_seed(0)
+    method = methods.build_method("simclr", encoder="convnet", in_channels=1, width=4, feature_dim=16)
+    train.fit(
+        method, data.load_dataset("digits", "train"), epochs=1, batch_size=256, samples_per_epoch=256,
+        out_dir=tmp_path / "run", progress=False, device="cpu", knn_train_size=128, knn_test_size=32,
+        config={"dataset": "digits"},
+    )  # fmt: skip
+    test = data.load_dataset("digits", "test")
+    answer = lesson.search_over_http(tmp_path / "run", tmp_path / "gallery.npz", test.images[3], k=4)
+    assert answer["commands"][0].startswith("edu_contrast gallery --checkpoint")
+    assert answer["commands"][1].startswith("edu_contrast serve --checkpoint")
+    results = answer["results"]
+    assert len(results) == 4 and results[0]["id"] == 3 and results[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)

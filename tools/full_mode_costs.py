@@ -27,6 +27,7 @@ from edu_contrast.lessons import (
     infonce,
     negatives,
     projection_head,
+    retrieval,
     serving,
     simclr_cifar10,
     supcon,
@@ -136,6 +137,10 @@ def notebook_runs() -> dict[str, list[Runs]]:
         # 13: SimCLR, debiased, hard negatives × 3 seeds on the training pair (6 000 images per class)
         "13_negatives": [image_runs(3 * len(negatives.METHODS), **fashion, width=neg["width"],
                                    batch=neg["batch"], epochs=neg["epochs"], images=12_000)],
+        # 16: one SimCLR on all of Fashion-MNIST (the lesson's scale; the small CLIP towers not counted)
+        "16_retrieval": [image_runs(1, **fashion, width=retrieval.SETTINGS["full"]["width"], batch=256,
+                                    epochs=retrieval.SETTINGS["full"]["epochs"], images=60_000,
+                                    feature_dim=retrieval.SETTINGS["full"]["feature_dim"])],
     }  # fmt: skip
 
 
