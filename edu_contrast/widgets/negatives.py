@@ -107,7 +107,7 @@ def plot_weights(sims: Mapping, weights: Mapping, beta: float, *, anchors: int =
     right.plot(betas, [same_class_share(weights[b], sims["same"]) for b in betas], "o-", ms=3)
     right.axvline(beta, color="C3", lw=1.5)
     right.set(
-        xlabel="β", ylabel="share of weight on same-class negatives", title="hard negatives are often false"
+        xlabel="β", ylabel="weight on same-class negatives", title="hard negatives are more often false"
     )
     fig.tight_layout()
     return fig
