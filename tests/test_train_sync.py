@@ -28,10 +28,7 @@ TINY = {
     "knn_test_size": 32,
     "amp": "off",
 }
-KNOWN_READS = {  # methods whose loss still reads a value in a file outside train/ (remove when fixed)
-    "supcon": "losses.supcon reads bool(has_positive.any()) to refuse labels that give no positive",
-    "supcon_cnce": "its losses.supcon reads bool(has_positive.any())",
-}
+KNOWN_READS: dict[str, str] = {}  # methods whose loss still reads a value (none; add one with its reason)
 
 
 @pytest.fixture(scope="module")

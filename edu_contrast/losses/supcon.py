@@ -10,6 +10,7 @@ from edu_contrast._validation import (
     check_labels,
     check_temperature,
     fail,
+    reads_tensor_values,
     store_temperature,
     temperature_repr,
 )
@@ -68,16 +69,18 @@ def supcon(
     positive = drop_diagonal(anchor_labels[:, None] == anchor_labels[None, :])  # (NV, NV − 1): p ∈ P(i)
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (NV, NV − 1)
     num_positives = positive.sum(dim=1)  # (NV,) |P(i)|
-    has_positive = num_positives > 0
-    if not bool(has_positive.any()):
+    has_positive = num_positives > 0  # (NV,)
+    if reads_tensor_values() and not bool(has_positive.any()):  # fit's step skips this read (no sync)
         fail(
             "labels",
             where,
             "shared by at least two views (with one view per sample, repeat labels)",
             "all distinct",
         )
-    mean_log_prob = (log_prob * positive).sum(dim=1)[has_positive] / num_positives[has_positive]
-    return -(temperature / base_temperature) * mean_log_prob.mean()
+    # mean over P(i), then over the anchors with a positive; a mask, not indexing, so no host sync
+    mean_log_prob = (log_prob * positive).sum(dim=1) / num_positives.clamp(min=1)  # (NV,), 0 where P(i) = ∅
+    anchors = has_positive.sum().clamp(min=1)
+    return -(temperature / base_temperature) * (mean_log_prob * has_positive).sum() / anchors
 
 
 class SupConLoss(nn.Module):
