@@ -78,6 +78,15 @@ def test_debiasing_removes_the_false_negatives_share_on_class_structured_embeddi
         lesson.negative_sums(lesson.anchor_similarities(z1, z2, labels), 0.5, [1.0])
 
 
+def test_the_overcount_check_fails_when_the_labels_do_not_follow_the_embeddings():
+    """Notebook 13's check `bias[0.0] > 0.05`: with shuffled labels the "false" negatives are a random subset,
+    so the raw sum is an unbiased sample of the true one and the check fails."""
+    z1, z2, labels = _sims(n=64)
+    shuffled = labels[torch.randperm(64, generator=torch.Generator().manual_seed(0))]
+    sums = lesson.negative_sums(lesson.anchor_similarities(z1, z2, shuffled), 0.5, [0.0])
+    assert not lesson.log_ratio(sums["raw"], sums["true"]) > 0.05
+
+
 def test_hard_weights_move_towards_false_negatives_only_when_similarity_follows_the_class():
     z1, z2, labels = _sims(n=48)
     sims = lesson.anchor_similarities(z1, z2, labels)
