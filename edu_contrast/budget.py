@@ -30,6 +30,7 @@ FULL_MODE_COSTS = {  # stem: (training PFLOP, optimiser steps)
     "11_projection_head": (1.9879, 110100),
     "12_augmentation": (158.98, 46560),
     "13_negatives": (0.565, 12420),
+    "15_clip": (0.1236, 55820),
     "16_retrieval": (0.2129, 4680),
 }
 # The same for a notebook's other full-mode recipes ("stem:recipe"; 09's RECIPE = "reference": ResNet-50,

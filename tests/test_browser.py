@@ -68,6 +68,7 @@ EXPLORERS = {
     "10_serving.ipynb": {"similarity_explorer": ("slider", "b")},
     "11_projection_head.ipynb": {"ablation_explorer": ("slider", "epoch")},
     "12_augmentation.ipynb": {"augmentation_explorer": ("dropdown", "s")},
+    "15_clip.ipynb": {"prompt_explorer": ("dropdown", "colour"), "scale_explorer": ("slider", "t")},
     "16_retrieval.ipynb": {
         "tradeoff_explorer": ("slider", "efSearch"),
         "query_explorer": ("slider", "query"),

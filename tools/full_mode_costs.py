@@ -20,6 +20,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from edu_contrast import methods
+from edu_contrast.data.scenes import Scenes, tokenize
 from edu_contrast.lessons import (
     augmentation,
     feature_suppression,
@@ -32,6 +33,7 @@ from edu_contrast.lessons import (
     simclr_cifar10,
     supcon,
 )
+from edu_contrast.lessons import clip as clip_lesson
 from edu_contrast.lessons import methods as methods_lesson
 
 
@@ -78,12 +80,25 @@ def critic_runs(batch_sizes, steps, dim) -> list[Runs]:
     ]
 
 
+def clip_runs(count, *, batch, steps) -> Runs:
+    """Notebook 15: ``count`` runs of ``steps`` steps of the CLIP towers (``lessons.clip.build_model``)."""
+
+    def step_flops() -> float:
+        model, scenes = clip_lesson.build_model(), Scenes(8, seed=0)
+        tokens = tokenize(scenes.captions)
+        return _forward_flops(lambda: model(scenes.images.float() / 255, tokens)) * batch / 8
+
+    return Runs(step_flops, steps=steps, count=count)
+
+
 def notebook_runs() -> dict[str, list[Runs]]:
     """Every notebook's full-mode training runs."""
     fashion = dict(channels=1, side=28)
     gen, meth, sup = generalized.scale("full"), methods_lesson.scale("full"), supcon.scale("full")
     head, serve = projection_head.scale("full"), serving.SETTINGS["full"]
     neg = negatives.scale("full")
+    clip = clip_lesson.scale("full")
+    clip_steps = clip["epochs"] * (clip["train"] // clip["batch"])  # train_clip drops each epoch's last batch
     aug, suppress = augmentation.settings_for("full"), feature_suppression.FULL_SETTINGS
     head_kw = dict(channels=1, side=head["image"], width=head["width"], feature_dim=head["dim"])
     head_batches = [spec[1] for spec in projection_head.batch_queue_runs("full").values()]
@@ -137,6 +152,9 @@ def notebook_runs() -> dict[str, list[Runs]]:
         # 13: SimCLR, debiased, hard negatives × 3 seeds on the training pair (6 000 images per class)
         "13_negatives": [image_runs(3 * len(negatives.METHODS), **fashion, width=neg["width"],
                                    batch=neg["batch"], epochs=neg["epochs"], images=12_000)],
+        # 15: CLIP and NegCLIP (its extra captions not counted), then CLIP and SigLIP at each small batch
+        "15_clip": [clip_runs(2, batch=clip["batch"], steps=clip_steps),
+                    *(clip_runs(2, batch=b, steps=clip["small_steps"]) for b in clip["small_batches"])],
         # 16: one SimCLR on all of Fashion-MNIST (the lesson's scale; the small CLIP towers not counted)
         "16_retrieval": [image_runs(1, **fashion, width=retrieval.SETTINGS["full"]["width"], batch=256,
                                     epochs=retrieval.SETTINGS["full"]["epochs"], images=60_000,

@@ -35,6 +35,7 @@ __all__ = [
 from edu_contrast.exercises.alignment_uniformity import *  # noqa: F403
 from edu_contrast.exercises.augmentation import *  # noqa: F403
 from edu_contrast.exercises.class_collapse import *  # noqa: F403
+from edu_contrast.exercises.clip import *  # noqa: F403
 from edu_contrast.exercises.collapse import *  # noqa: F403
 from edu_contrast.exercises.feature_suppression import *  # noqa: F403
 from edu_contrast.exercises.generalized import *  # noqa: F403
