@@ -30,6 +30,7 @@ FULL_MODE_COSTS = {  # stem: (training PFLOP, optimiser steps)
     "11_projection_head": (1.9879, 110100),
     "12_augmentation": (158.98, 46560),
     "13_negatives": (0.565, 12420),
+    "14_class_collapse": (2.1449, 35100),
     "15_clip": (0.1236, 55820),
     "16_retrieval": (0.2129, 4680),
 }

@@ -73,6 +73,7 @@ EXPLORERS = {
         "tradeoff_explorer": ("slider", "efSearch"),
         "query_explorer": ("slider", "query"),
     },
+    "14_class_collapse.ipynb": {"alpha_explorer": ("slider", "α")},
     "13_negatives.ipynb": {"tau_plus_explorer": ("slider", "τ⁺"), "beta_explorer": ("slider", "β")},
 }
 

@@ -37,7 +37,10 @@ FORBIDDEN = {
 }
 # An author-year citation in running text: "Wang & Isola 2020", "Chen, Luo & Li (2021", "Jing et al. 2022".
 AUTHOR = r"(?:van den )?[A-Z][A-Za-z-]+"
-CITATION = re.compile(rf"\b({AUTHOR}(?: et al\.|(?:, {AUTHOR})*,? & {AUTHOR})?) \(?((?:19|20)\d\d)\b")
+TWO_LEADS = r"[A-Z][a-z-]+, [A-Z][a-z-]+ et al\."  # "Chen, Fu et al.": two lead authors, plain surnames
+CITATION = re.compile(
+    rf"\b({TWO_LEADS}|{AUTHOR}(?: et al\.|(?:, {AUTHOR})*,? & {AUTHOR})?) \(?((?:19|20)\d\d)\b"
+)
 NOT_PAPERS = {"Python 2026", "Xeon 2026"}  # author-year look-alikes that are not citations
 
 
@@ -112,3 +115,4 @@ def test_the_checks_catch_the_old_keys():
         "Chen, Luo & Li 2021",
         "Wang & Isola 2020",
     }
+    assert cited_keys("Chen, Fu et al. 2022 add a term") == {"Chen, Fu et al. 2022"}  # two lead authors

@@ -69,24 +69,28 @@ def study(supcon_knn=0.80, combined_knn=0.92, supcon_spread=0.03, combined_sprea
     }
 
 
+RANDOM = {"coarse_accuracy": 0.85, "spread": 0.6}
+
+
 def test_effects_compare_supcon_with_simclr_and_the_largest_alpha():
-    effects = L.collapse_effects(study(), {"coarse_accuracy": 0.85})
-    assert effects == pytest.approx({"fine_lost": 0.15, "fine_regained": 0.12, "spread_regained": 0.27,
-                                     "coarse_kept": -0.01, "coarse_over_random": 0.12})  # fmt: skip
-    for name in ("fine_lost", "fine_regained", "spread_regained"):
+    effects = L.collapse_effects(study(), RANDOM)
+    assert effects == pytest.approx({"collapse": 0.57, "fine_lost": 0.15, "fine_regained": 0.12,
+                                     "spread_regained": 0.27, "coarse_kept": -0.01})  # fmt: skip
+    for name in ("collapse", "fine_lost", "fine_regained", "spread_regained"):
         L.check_effect(effects, name, margin=0.05)
     L.check_effect(effects, "coarse_kept", margin=-0.03)
 
 
 def test_the_checks_fail_when_supcon_does_not_collapse_or_the_term_does_nothing():
-    no_collapse = L.collapse_effects(study(supcon_knn=0.95, supcon_spread=0.7), {"coarse_accuracy": 0.85})
-    with pytest.raises(AssertionError, match="fine_lost"):
-        L.check_effect(no_collapse, "fine_lost", margin=0.05)
-    no_help = L.collapse_effects(study(combined_knn=0.80, combined_spread=0.03), {"coarse_accuracy": 0.85})
+    no_collapse = L.collapse_effects(study(supcon_knn=0.95, supcon_spread=0.7), RANDOM)
+    for name in ("collapse", "fine_lost"):
+        with pytest.raises(AssertionError, match=name):
+            L.check_effect(no_collapse, name, margin=0.05)
+    no_help = L.collapse_effects(study(combined_knn=0.80, combined_spread=0.03), RANDOM)
     for name in ("fine_regained", "spread_regained"):
         with pytest.raises(AssertionError, match=name):
             L.check_effect(no_help, name, margin=0.05)
-    coarse_lost = L.collapse_effects(study(combined_coarse=0.80), {"coarse_accuracy": 0.85})
+    coarse_lost = L.collapse_effects(study(combined_coarse=0.80), RANDOM)
     with pytest.raises(AssertionError, match="coarse_kept"):
         L.check_effect(coarse_lost, "coarse_kept", margin=-0.03)
 

@@ -23,6 +23,7 @@ from edu_contrast import methods
 from edu_contrast.data.scenes import Scenes, tokenize
 from edu_contrast.lessons import (
     augmentation,
+    class_collapse,
     feature_suppression,
     generalized,
     infonce,
@@ -97,6 +98,7 @@ def notebook_runs() -> dict[str, list[Runs]]:
     gen, meth, sup = generalized.scale("full"), methods_lesson.scale("full"), supcon.scale("full")
     head, serve = projection_head.scale("full"), serving.SETTINGS["full"]
     neg = negatives.scale("full")
+    collapse = class_collapse.scale("full")
     clip = clip_lesson.scale("full")
     clip_steps = clip["epochs"] * (clip["train"] // clip["batch"])  # train_clip drops each epoch's last batch
     aug, suppress = augmentation.settings_for("full"), feature_suppression.FULL_SETTINGS
@@ -159,6 +161,10 @@ def notebook_runs() -> dict[str, list[Runs]]:
         "16_retrieval": [image_runs(1, **fashion, width=retrieval.SETTINGS["full"]["width"], batch=256,
                                     epochs=retrieval.SETTINGS["full"]["epochs"], images=60_000,
                                     feature_dim=retrieval.SETTINGS["full"]["feature_dim"])],
+        # 14: SimCLR + SupCon + α·cNCE for each α > 0 on CIFAR-10's coarse labels (the lesson's scale)
+        "14_class_collapse": [image_runs(1 + len(collapse["alphas"]), channels=3, side=collapse["image"],
+                                         width=collapse["width"], batch=collapse["batch_size"],
+                                         epochs=collapse["epochs"], images=50_000)],
     }  # fmt: skip
 
 
