@@ -95,8 +95,13 @@ def test_uses_its_lesson_checks_its_exercises_and_shows_its_explorers(path):
     assert widgets, f"imports edu_contrast.widgets.{stem}"
     explorers = set(re.findall(rf"\b{widgets}\.(\w+_explorer)\(", code))
     assert explorers and explorers <= _defined("widgets", stem), f"calls an explorer of widgets/{stem}.py"
-    asserts = [n for c in _code(path) for n in ast.walk(_parse(c)) if isinstance(n, ast.Assert)]
-    assert any(isinstance(n.test, (ast.Compare, ast.BoolOp)) for n in asserts), "asserts a comparison"
+    nodes = [n for c in _code(path) for n in ast.walk(_parse(c))]
+    asserts = [n.test for n in nodes if isinstance(n, ast.Assert)]
+    compares = [test for test in asserts if isinstance(test, (ast.Compare, ast.BoolOp))]
+    # lesson.check_effect(effects, name, margin=m) asserts effects[name] > m with the check's own message
+    calls = [n for n in nodes if isinstance(n, ast.Call)]
+    effect_checks = [n for n in calls if getattr(n.func, "attr", "") == "check_effect"]
+    assert compares or effect_checks, "asserts a comparison (an assert, or lesson.check_effect)"
 
 
 def _parse(cell: str) -> ast.AST:
