@@ -7,7 +7,7 @@ The margins each cell passes follow the seed sweep of ``docs/check_margins.md``.
 
 from __future__ import annotations
 
-from edu_contrast._validation import check_choice
+from edu_contrast.lessons._checks import check_effect
 
 __all__ = ["head_depth_effects", "ablation_effects", "check_effect"]
 
@@ -44,14 +44,3 @@ def ablation_effects(runs: dict) -> dict:
         "erank z: MoCo − β = 0": last_z["MoCo"] - last_z["MoCo, no momentum (β = 0)"],
         "erank z: BYOL − no predictor": last_z["BYOL"] - last_z["BYOL, no predictor"],
     }
-
-
-def check_effect(effects: dict, name: str, *, margin: float) -> None:
-    """Assert ``effects[name] > margin``; the AssertionError names the effect, its value and the margin."""
-    check_choice(name, "name", "check_effect", effects)
-    value = effects[name]
-    if not value > margin:
-        raise AssertionError(
-            f"{name} = {value:+.3f}, expected > {margin:+.3f}: the effect this check teaches did not show "
-            "(docs/check_margins.md lists what the seed sweep measured)"
-        )

@@ -34,8 +34,8 @@ from torch import nn
 from edu_contrast import data, measure, methods, models, probes, train
 from edu_contrast._validation import check_choice, check_labels, fail
 from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.lessons._checks import check_effect  # the notebooks' one asserting helper
 from edu_contrast.lessons.methods import train_test_subsets
-from edu_contrast.lessons.projection_head import check_effect  # the notebooks' one asserting helper
 from edu_contrast.lessons.supcon import within_class_spread
 from edu_contrast.utils import MODES
 

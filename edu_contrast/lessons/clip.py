@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from edu_contrast import data, methods, models
 from edu_contrast._validation import check_choice, check_embeddings, check_int, check_temperature, fail
 from edu_contrast.data.scenes import COLORS, SHAPES, SIZES, swapped_caption, tokenize
+from edu_contrast.lessons._checks import check_effect  # noqa: F401 (the check cells call lesson.check_effect)
 from edu_contrast.retrieval import retrieval_recall
 from edu_contrast.utils import MODES
 
@@ -336,14 +337,3 @@ def effects(*, recall=None, random_recall=None, zero_shot=None, swaps=None, stud
         at_smallest = {row["loss"]: row["recall5"] for row in study if row["batch"] == smallest}
         found[f"recall@5 at N = {smallest}: SigLIP − CLIP"] = at_smallest["siglip"] - at_smallest["clip"]
     return found
-
-
-def check_effect(effects: dict, name: str, *, margin: float) -> None:
-    """Assert ``effects[name] > margin``; the AssertionError names the effect, its value and the margin."""
-    check_choice(name, "name", "check_effect", effects)
-    value = effects[name]
-    if not value > margin:
-        raise AssertionError(
-            f"{name} = {value:+.3f}, expected > {margin:+.3f}: the effect this check teaches did not show "
-            "(docs/check_margins.md lists what the seed sweep measured)"
-        )
