@@ -125,6 +125,51 @@ def test_the_study_trains_every_run_once_and_scores_it(monkeypatch):
     _cache.clear_cache()
 
 
+class _Disconnected(Exception):
+    pass
+
+
+def test_a_study_resumes_after_a_disconnect_and_trains_only_the_rest(tmp_path, monkeypatch):
+    """Interrupted inside its (k + 1)-th run, the study run again in a new session with the same run_dir
+    reads the k finished runs back and trains only the others; the result is the uninterrupted one."""
+    g = torch.Generator().manual_seed(1)
+    fine = data.ImageTensors(torch.randint(0, 256, (64, 1, 8, 8), generator=g, dtype=torch.uint8),
+                             torch.arange(64) % 4, list("abcd"))  # fmt: skip
+    groups = {"ab": (0, 1), "cd": (2, 3)}
+    coarse = L.with_coarse_labels(fine, groups)
+    datasets = {"train": fine, "test": fine, "coarse_train": coarse, "coarse_test": coarse, "groups": groups}
+    monkeypatch.setitem(L._SCALES, "quick", {**L._SCALES["quick"], "epochs": 1, "batch_size": 32, "width": 4})
+    fit, calls, disconnect_at, k = L.train.fit, [], [], 2
+
+    def patched_fit(method, *args, **kwargs):
+        calls.append(type(method).__name__)
+        if len(calls) in disconnect_at:
+            raise _Disconnected
+        return fit(method, *args, **kwargs)
+
+    monkeypatch.setattr(L.train, "fit", patched_fit)
+    alphas = (0.0, 0.5, 2.0)
+    _cache.clear_cache()
+    expected = L.collapse_study(datasets, mode="quick", alphas=alphas)  # uninterrupted, nothing on disk
+    assert len(calls) == 4 and not any(tmp_path.iterdir())
+    _cache.clear_cache()
+    calls.clear()
+    disconnect_at.append(k + 1)
+    with pytest.raises(_Disconnected):
+        L.collapse_study(datasets, mode="quick", alphas=alphas, run_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == k  # every finished run on disk
+    _cache.clear_cache()  # a new session: only the files are left
+    calls.clear()
+    disconnect_at.clear()
+    assert L.collapse_study(datasets, mode="quick", alphas=alphas, run_dir=tmp_path) == expected
+    assert calls == ["SupConCNCE", "SupConCNCE"]  # α = 0.5 and α = 2 only: SimCLR and SupCon were read back
+    _cache.clear_cache()
+    calls.clear()
+    L.collapse_study(datasets, mode="quick", alphas=alphas, run_dir=tmp_path)  # a third session
+    assert calls == []
+    _cache.clear_cache()
+
+
 def test_scale_names_the_modes():
     assert L.scale("lab")["dataset"] == "fashion-mnist" and L.scale("full")["dataset"] == "cifar10"
     with pytest.raises(ValueError, match="'mode' parameter of scale"):

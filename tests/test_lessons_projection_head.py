@@ -135,6 +135,58 @@ def test_batch_queue_study_counts_negatives_and_steps(tiny):
     assert all(0 <= r["linear_accuracy"] <= 1 for r in rows.values())
 
 
+class _Disconnected(Exception):
+    pass
+
+
+_STUDIES = {  # study → a run of it with run_dir as the notebook calls it, its result in a comparable form
+    "head depth": lambda tr, te, run_dir: lesson.head_depth_study(tr, te, depths=(0, 2), mode="quick",
+                                                                  run_dir=run_dir),
+    "ablations": lambda tr, te, run_dir: {
+        name: lesson.ablation_run(name, tr, te, mode="quick", run_dir=run_dir).to_json()
+        for name in ("SimCLR", "BYOL", "BYOL, no stop-gradient", "MoCo, no momentum (β = 0)")
+    },
+    "batch and queue": lambda tr, te, run_dir: {  # "seconds" is a wall time: it differs from run to run
+        name: {k: v for k, v in row.items() if k != "seconds"}
+        for name, row in lesson.batch_queue_study(tr, te, mode="quick", run_dir=run_dir).items()
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("study", list(_STUDIES))
+def test_a_study_resumes_after_a_disconnect_and_trains_only_the_rest(tiny, tmp_path, monkeypatch, study):
+    """Interrupted inside its (k + 1)-th run, a study run again in a new session with the same run_dir
+    reads the k finished runs back and trains only the others; the result is the uninterrupted one."""
+    train_set, test_set = tiny
+    run_study, fit, calls, disconnect_at, k = _STUDIES[study], lesson.train.fit, [], [], 2
+
+    def patched_fit(*args, **kwargs):
+        calls.append(kwargs["batch_size"])
+        if len(calls) in disconnect_at:
+            raise _Disconnected
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(lesson.train, "fit", patched_fit)
+    expected = run_study(train_set, test_set, None)  # uninterrupted, nothing on disk
+    runs = len(calls)
+    assert runs > k + 1 and not any(tmp_path.iterdir())
+    clear_cache()
+    calls.clear()
+    disconnect_at.append(k + 1)
+    with pytest.raises(_Disconnected):
+        run_study(train_set, test_set, tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == k  # every finished run on disk
+    clear_cache()  # a new session: only the files are left
+    calls.clear()
+    disconnect_at.clear()
+    assert run_study(train_set, test_set, tmp_path) == expected
+    assert len(calls) == runs - k and len(list(tmp_path.glob("*.json"))) == runs
+    clear_cache()
+    calls.clear()
+    run_study(train_set, test_set, tmp_path)  # a third session trains nothing
+    assert calls == []
+
+
 # ----------------------------------------------------------------------------- the check cells' effects
 
 

@@ -20,7 +20,9 @@ The probes are ``probes.linear_probe`` and ``probes.knn_probe`` (k = 20, τ = 0.
 features of the clean images, fitted on the training images' fine (or coarse) labels.
 
 ``collapse_study`` trains SimCLR, SupCon and SupCon + α·cNCE for a grid of α once (kept for the session,
-``lessons._cache``), so the notebook's α slider only draws. Symbols as in ``notebooks/00_notation.md``.
+``lessons._cache``), so the notebook's α slider only draws; with ``run_dir`` (full mode:
+``simclr_cifar10.checkpoint_dir``) each finished run is also kept as JSON and read back after a disconnect.
+Symbols as in ``notebooks/00_notation.md``.
 """
 
 from __future__ import annotations
@@ -217,12 +219,13 @@ def _trained_scores(name: str, alpha: float, datasets: dict, size: dict, seed: i
     return collapse_scores(method, datasets["train"], datasets["test"], datasets["groups"])
 
 
-def collapse_study(datasets: dict, *, mode: str, seed: int = 0, alphas=None) -> dict:
+def collapse_study(datasets: dict, *, mode: str, seed: int = 0, alphas=None, run_dir=None) -> dict:
     """Train every run on the coarse labels once and score it: ``{run name: collapse_scores}``.
 
     Runs: "SimCLR" (no labels), and SupCon + α·cNCE for each α of ``alphas`` (default
     ``scale(mode)["alphas"]``), named "SupCon" for α = 0 and "α = 0.5" etc. otherwise. Every run starts
-    from the same weights; each is kept for the session (``lessons._cache``).
+    from the same weights; each is kept for the session (``lessons._cache``) and, with ``run_dir``, as
+    ``run_dir/<run>.json``, so a study interrupted by a disconnect trains only the runs it had not finished.
     """
     size = scale(mode)
     alphas = size["alphas"] if alphas is None else tuple(alphas)
@@ -234,7 +237,8 @@ def collapse_study(datasets: dict, *, mode: str, seed: int = 0, alphas=None) -> 
         key = cache_key(
             collapse_study, name=name, alpha=alpha, mode=mode, seed=seed, n=len(datasets["train"])
         )
-        study[label] = cached(key, lambda n=name, a=alpha: _trained_scores(n, a, datasets, size, seed))
+        compute = lambda n=name, a=alpha: _trained_scores(n, a, datasets, size, seed)
+        study[label] = cached(key, compute, cache_dir=run_dir)
     return study
 
 

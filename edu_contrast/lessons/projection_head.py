@@ -15,6 +15,7 @@ Three experiments, each changing one thing at a time on the same small ConvNet f
 The notebook's check cells assert on named effects (``head_depth_effects``, ``ablation_effects``,
 ``batch_queue_effects``: a difference that is > 0 when the taught effect is there) through
 ``check_effect(effects, name, margin=...)``; the margins follow the seed sweep of ``docs/check_margins.md``.
+With ``run_dir`` (full mode) each finished run is also kept as JSON and read back after a disconnect.
 
 The spectrum is that of the covariance of z over n tracked test images: its eigenvalues are
 λ_k = σ_k² / (n − 1) with σ_k the singular values of the centred z (``diagnostics.singular_spectrum``).
@@ -125,20 +126,19 @@ def probe_h_and_z(method, train_data, test_data) -> dict:
     return result
 
 
-def head_depth_study(train_data, test_data, *, depths, mode: str, seed: int = 0) -> dict:
+def head_depth_study(train_data, test_data, *, depths, mode: str, seed: int = 0, run_dir=None) -> dict:
     """Train every (loss, depth) of ``HEAD_LOSSES`` × ``depths`` at ``scale(mode)`` and probe h and z.
 
     Each run starts from the same weights (``torch.manual_seed(seed)``). Returns
-    ``{loss: {depth: {"h": acc, "z": acc}}}``; each run is kept for the session (``lessons._cache``).
+    ``{loss: {depth: {"h": acc, "z": acc}}}``; each run is kept (``lessons._cache``, ``run_dir``: on disk).
     """
     size = scale(mode)
     table: dict = {}
     for loss in HEAD_LOSSES:
         for depth in depths:
             key = cache_key(head_depth_study, loss=loss, depth=depth, mode=mode, seed=seed, n=len(train_data))
-            table.setdefault(loss, {})[depth] = cached(
-                key, lambda loss=loss, depth=depth: _head_run(loss, depth, train_data, test_data, size, seed)
-            )
+            run = lambda loss=loss, depth=depth: _head_run(loss, depth, train_data, test_data, size, seed)
+            table.setdefault(loss, {})[depth] = cached(key, run, cache_dir=run_dir)
     return table
 
 
@@ -217,12 +217,22 @@ class AblationRun:
     def epochs(self) -> int:
         return len(self.spectra) - 1
 
+    def to_json(self) -> dict:
+        """The run as JSON (spectra as lists) for ``cached(..., cache_dir=)``; ``from_json`` inverts it."""
+        return {**vars(self), "spectra": [spectrum.tolist() for spectrum in self.spectra]}
 
-def ablation_run(name: str, train_data, test_data, *, mode: str, seed: int = 0) -> AblationRun:
-    """Train ``ABLATIONS[name]`` at ``scale(mode)`` with ``train.fit``; measure the tracked test images
-    after BatchNorm calibration (entry 0) and in fit's ``callback`` after every epoch. Kept per session."""
+    @classmethod
+    def from_json(cls, form: dict) -> AblationRun:
+        spectra = [torch.tensor(spectrum, dtype=torch.float64) for spectrum in form["spectra"]]  # (min(n,d),)
+        return cls(**{**form, "spectra": spectra})
+
+
+def ablation_run(name: str, train_data, test_data, *, mode: str, seed: int = 0, run_dir=None) -> AblationRun:
+    """Train ``ABLATIONS[name]`` at ``scale(mode)`` (``train.fit``); measure the tracked test images after
+    BatchNorm calibration (entry 0) and after every epoch (fit's ``callback``). Kept, in ``run_dir`` too."""
     key = cache_key(ablation_run, name=name, mode=mode, seed=seed, n=len(train_data))
-    return cached(key, lambda: _ablation_run(name, train_data, test_data, scale(mode), seed))
+    compute = lambda: _ablation_run(name, train_data, test_data, scale(mode), seed).to_json()
+    return AblationRun.from_json(cached(key, compute, cache_dir=run_dir))
 
 
 def _ablation_run(name, train_data, test_data, size, seed) -> AblationRun:
@@ -270,29 +280,26 @@ def batch_queue_runs(mode: str) -> dict:
     size = scale(mode)
     runs = {f"SimCLR N={n}": ("simclr", n, {"temperature": 0.2}) for n in size["simclr_batches"]}
     no_queue = {"temperature": 0.2, "queue_size": 0, "momentum": 0.99}
-    runs[f"MoCo N={size['moco_batch']} M=0 β=0.99"] = ("moco", size["moco_batch"], no_queue)
+    n = size["moco_batch"]
+    runs[f"MoCo N={n} M=0 β=0.99"] = ("moco", n, no_queue)
     for queue in size["queues"]:
         for momentum in (0.99, 0.0):
             hyper = {"temperature": 0.2, "queue_size": queue, "momentum": momentum}
-            runs[f"MoCo N={size['moco_batch']} M={queue} β={momentum:g}"] = (
-                "moco",
-                size["moco_batch"],
-                hyper,
-            )
+            runs[f"MoCo N={n} M={queue} β={momentum:g}"] = ("moco", n, hyper)
     return runs
 
 
-def batch_queue_study(train_data, test_data, *, mode: str, seed: int = 0) -> dict:
+def batch_queue_study(train_data, test_data, *, mode: str, seed: int = 0, run_dir=None) -> dict:
     """Train every ``batch_queue_runs(mode)`` run for the same epochs (so a small N takes more steps).
 
     Returns ``{name: {"linear_accuracy", "knn_accuracy", "negatives", "steps", "seconds"}}``; negatives per
     query are 2N − 2 for SimCLR, M for MoCo with a queue and N − 1 for MoCo with M = 0. Each run is kept
-    for the session.
-    """
+    for the session and, with ``run_dir``, on disk."""
     return {
         name: cached(
             cache_key(batch_queue_study, name=name, mode=mode, seed=seed, n=len(train_data)),
             lambda spec=spec: _batch_queue_run(*spec, train_data, test_data, scale(mode), seed),
+            cache_dir=run_dir,
         )
         for name, spec in batch_queue_runs(mode).items()
     }
