@@ -18,7 +18,8 @@ import pytest
 import torch
 from fast_train import FAST
 
-from edu_contrast import __version__, cli, measure, train
+from edu_contrast import __version__, cli, losses, measure, train
+from edu_contrast.cli import commands, parser
 from edu_contrast.train.storage import save_checkpoint
 
 KEYS = {"epoch", "loss", "seconds", "knn_accuracy", *measure.REPORT_KEYS}  # a history entry
@@ -114,6 +115,10 @@ def test_a_bad_argument_gives_a_helpful_message():
     "argv, message",
     [
         (["train", "--method", "byol", "--temperature", "0.1"], "byol has no temperature"),
+        (["train", "--method", "moco", "--tau-plus", "0.1"], "argument --tau-plus: moco has no τ⁺"),
+        (["train", "--method", "supcon", "--beta", "1"], "argument --beta: supcon has no β (only simclr"),
+        (["train", "--tau-plus", "1"], "argument --tau-plus: expected a number >= 0 and < 1, got '1'"),
+        (["train", "--beta", "-1"], "argument --beta: expected a number >= 0, got '-1'"),
         (["train", "--epochs", "-3"], "argument --epochs: expected an integer >= 0, got '-3'"),
         (["train", "--lr", "0"], "argument --lr: expected a number > 0, got '0'"),
         (["train", "--lr", "nan"], "argument --lr: expected a number > 0, got 'nan'"),
@@ -175,6 +180,13 @@ def test_number_converter():
             positive(text)
     with pytest.raises(argparse.ArgumentTypeError, match=r"expected an integer >= 1, got '2.5'"):
         cli.number(int, ">= 1")("2.5")
+    probability = cli.number(float, ">= 0", "< 1")  # every bound holds
+    assert probability("0") == 0 and probability("0.99") == 0.99
+    for text in ("1", "-0.1", "nan"):
+        with pytest.raises(
+            argparse.ArgumentTypeError, match=rf"expected a number >= 0 and < 1, got '{text}'"
+        ):
+            probability(text)
 
 
 def test_help_shows_examples_and_the_defaults_per_dataset(capsys):
@@ -265,3 +277,88 @@ def test_the_default_out_folder_is_protected_too(tmp_path):
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert "error: argument --out: runs/simclr-digits already holds a training run" in again.stderr
     assert checkpoint.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "flags, spec, loss",
+    [
+        ([], {}, lambda z1, z2: losses.nt_xent(z1, z2, temperature=0.3)),
+        (["--tau-plus", "0"], {}, lambda z1, z2: losses.nt_xent(z1, z2, temperature=0.3)),
+        (
+            ["--tau-plus", "0.1"],
+            {"tau_plus": 0.1},
+            lambda z1, z2: losses.debiased_nt_xent(z1, z2, temperature=0.3, tau_plus=0.1),
+        ),
+        (
+            ["--tau-plus", "0.1", "--beta", "1"],
+            {"tau_plus": 0.1, "beta": 1.0},
+            lambda z1, z2: losses.hard_nt_xent(z1, z2, temperature=0.3, tau_plus=0.1, beta=1.0),
+        ),
+        (
+            ["--beta", "0.5"],
+            {"beta": 0.5},
+            lambda z1, z2: losses.hard_nt_xent(z1, z2, temperature=0.3, tau_plus=0.0, beta=0.5),
+        ),
+    ],
+)
+def test_tau_plus_and_beta_reach_simclrs_loss(flags, spec, loss, monkeypatch, tmp_path):
+    built = []
+
+    def fake_fit(method, train_data, **settings):
+        built.append(method)
+        raise KeyboardInterrupt  # the method is built; no training needed
+
+    monkeypatch.setattr(train, "fit", fake_fit)
+    argv = ["train", "--epochs", "1", "--temperature", "0.3", "--out", str(tmp_path / "run"), *FAST, *flags]
+    assert cli.main(argv) == 130
+    method = built[0].train()  # batch statistics: varied z on this small batch
+    assert {key: method.spec[key] for key in ("tau_plus", "beta") if key in method.spec} == spec  # 0: none
+    torch.manual_seed(0)
+    x1, x2 = torch.rand(2, 16, 1, 8, 8).unbind()  # a fixed batch of 16 digit-sized images
+    with torch.no_grad():
+        z1, z2 = method.project_pair(x1, x2)
+        torch.testing.assert_close(method.loss(x1, x2), loss(z1, z2))
+        plain = losses.nt_xent(z1, z2, temperature=0.3)
+    assert torch.allclose(loss(z1, z2), plain) == (spec == {})  # τ⁺ or β change the loss on this batch
+
+
+def test_resume_keeps_tau_plus_and_beta_and_refuses_another_tau_plus(tmp_path, capsys):
+    out = tmp_path / "run"
+    given = ["--tau-plus", "0.1", "--beta", "0.5"]
+    assert cli.main(["train", "--epochs", "1", "--out", str(out), *FAST, *given]) == 0
+    assert cli.main(["train", "--out", str(out), "--resume", "--epochs", "2", *FAST]) == 0
+    method = _config(out)["method"]
+    assert (method["tau_plus"], method["beta"]) == (0.1, 0.5) and _config(out)["epochs"] == 2
+    assert cli.main(["train", "--out", str(out), "--resume", "--epochs", "3", *FAST, *given]) == 0  # the same
+    capsys.readouterr()
+    argv = ["train", "--out", str(out), "--resume", "--epochs", "4", "--tau-plus", "0.2", *FAST]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m edu_contrast train: error: argument --resume: the run in")
+    assert "--tau-plus 0.1 in the checkpoint, 0.2 now" in err and "--beta" not in err and "--overwrite" in err
+    assert train.load_checkpoint(out)["epoch"] == 3  # nothing trained
+
+
+def _saved_nt_xent_run():
+    """The config of a SimCLR run saved before --tau-plus and --beta existed: no such keys."""
+    encoder = {key: cli.DATASET_DEFAULTS["digits"][key] for key in cli.parser.CONVNET_KEYS}
+    return {"dataset": "digits", "method": {"name": "simclr", "temperature": 0.2, **encoder}}
+
+
+@pytest.mark.parametrize("flags", [[], ["--tau-plus", "0"], ["--beta", "0"]])
+def test_a_run_without_tau_plus_resumes_as_plain_nt_xent(flags):
+    args = parser.build_parser().parse_args(["train", "--resume", *flags])
+    s = commands.settings(args, parser.build_parser(), _saved_nt_xent_run())
+    assert (s["tau_plus"], s["beta"]) == (0.0, 0.0)  # None/0: NT-Xent, nothing added to the spec
+
+
+@pytest.mark.parametrize(
+    "flags, named", [(["--tau-plus", "0.05"], "--tau-plus"), (["--beta", "1"], "--beta")]
+)
+def test_a_plain_nt_xent_run_refuses_tau_plus_or_beta_on_resume(flags, named):
+    args = parser.build_parser().parse_args(["train", "--resume", "--out", "runs/x", *flags])
+    with pytest.raises(train.ResumeMismatchError) as error:
+        commands.settings(args, parser.build_parser(), _saved_nt_xent_run())
+    message = cli.explain(error.value, "train")
+    assert message.startswith("argument --resume: the run in runs/x was trained with other settings:")
+    assert f"{named} 0.0 in the checkpoint, {float(flags[1])!r} now" in message

@@ -22,12 +22,16 @@ from edu_contrast.cli.parser import (
     DATASET_DEFAULTS,
     DEFAULTS,
     METHOD_DEFAULTS,
+    NEGATIVES_METHODS,
     PROG,
     TEMPERATURE_METHODS,
 )
 
 FROM_RUN = ("epochs", "batch_size", "lr", "weight_decay", "seed", "samples_per_epoch", "amp", "view_size")
 SETTINGS = (*CONVNET_KEYS, *FROM_RUN, "temperature")  # every flag --resume may take from the checkpoint
+# SimCLR's τ⁺ and β (debiased / hard-negative NT-Xent): in method.spec only when not 0, so that a run
+# without them, or one saved before they existed, is plain NT-Xent and resumes as it was
+NEGATIVES = {"tau_plus": "τ⁺", "beta": "β"}
 
 __all__ = ["train_command", "evaluate_command", "settings", "summary", "interrupted"]
 
@@ -52,7 +56,31 @@ def _from_checkpoint(saved: dict, method: str, parser) -> dict:
         values.update({key: spec.get(key) for key in CONVNET_KEYS})
         if "temperature" in spec:
             values["temperature"] = spec["temperature"]
+        values.update({key: spec.get(key, 0.0) for key in NEGATIVES if method in NEGATIVES_METHODS})
     return values
+
+
+def _check_negatives(args, parser, method: str, saved: dict | None) -> None:
+    """--tau-plus and --beta only for SimCLR, and on --resume only as the checkpoint has them."""
+    given = {key: getattr(args, key, None) for key in NEGATIVES}
+    for key, value in given.items():
+        if value is not None and method not in NEGATIVES_METHODS:
+            parser.error(
+                f"argument --{key.replace('_', '-')}: {method} has no {NEGATIVES[key]} "
+                f"(only {', '.join(sorted(NEGATIVES_METHODS))} has: debiased / hard-negative NT-Xent)"
+            )
+    spec = (saved or {}).get("method")
+    if not isinstance(spec, dict) or spec.get("name") != method:
+        return  # a new run, or another method: fit lists that difference
+    changed = [  # keyed by flag: errors.explain names a key it has no flag for as it is
+        (f"--{key.replace('_', '-')}", spec.get(key, 0.0), value)
+        for key, value in given.items()
+        if value is not None and value != spec.get(key, 0.0)
+    ]
+    if changed:  # fit would list them as method.tau_plus, method.beta; said here with their flags
+        raise train.ResumeMismatchError(
+            f"Cannot resume the run in {default_out(args)}: it was trained with other settings.", changed
+        )
 
 
 def settings(args, parser: argparse.ArgumentParser, saved: dict | None = None) -> dict:
@@ -65,11 +93,14 @@ def settings(args, parser: argparse.ArgumentParser, saved: dict | None = None) -
             f"argument --temperature: {method} has no temperature "
             f"(only {', '.join(sorted(TEMPERATURE_METHODS))} do)"
         )
+    _check_negatives(args, parser, method, saved)
     values = {**DATASET_DEFAULTS[dataset], **METHOD_DEFAULTS[method]}
+    if method in NEGATIVES_METHODS:
+        values |= {key: 0.0 for key in NEGATIVES}  # plain NT-Xent
     values |= {key: DEFAULTS[key] for key in ("weight_decay", "seed", "amp")}
     if saved is not None:
         values |= _from_checkpoint(saved, method, parser)
-    values |= {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    values |= {key: getattr(args, key) for key in (*SETTINGS, *NEGATIVES) if getattr(args, key) is not None}
     if getattr(args, "calibrate_bn", None) is not None:  # --calibrate-bn / --no-calibrate-bn
         values["calibrate_bn"] = args.calibrate_bn
     if values["encoder"] != "convnet":
@@ -98,6 +129,7 @@ def _augmentation(preset: str | None, size: int) -> augment.AugmentConfig | None
 def _build(s: dict, channels: int):
     torch.manual_seed(s["seed"])  # the encoder's initial weights
     hyper = {"temperature": s["temperature"]} if s["method"] in TEMPERATURE_METHODS else {}
+    hyper |= {key: s[key] for key in NEGATIVES if s.get(key)}  # 0, plain NT-Xent, stays out of the spec
     encoder = {key: s[key] for key in CONVNET_KEYS}  # encoder, width, feature_dim, last_kernel, last_stride
     return methods.build_method(s["method"], in_channels=channels, **encoder, **hyper)
 

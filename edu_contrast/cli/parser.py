@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import operator
 from pathlib import Path
 
 from edu_contrast._version import __version__
@@ -22,6 +23,8 @@ METHOD_NAMES = ("simclr", "moco", "byol", "supcon", "vicreg")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
 AUGMENT_PRESETS = ("default", "weak", "strong")
 TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
+NEGATIVES_METHODS = {"simclr"}  # τ⁺ and β: debiased / hard-negative NT-Xent
+COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt}  # number()'s bounds
 
 CONVNET_KEYS = ENCODER_KEYS  # encoder, width, feature_dim, last_kernel, last_stride: kept in method.spec
 FIT_FIELDS = {field.name: field.default for field in dataclasses.fields(FitConfig)}
@@ -63,25 +66,25 @@ def _defaults_table() -> str:
     return "\n".join(lines)
 
 
-def number(kind: type, bound: str):
-    """An argparse ``type``: the text as ``kind`` (int or float), finite and satisfying ``bound``.
+def number(kind: type, *bounds: str):
+    """An argparse ``type``: the text as ``kind`` (int or float), finite and satisfying every bound.
 
-    ``bound`` is an operator and a number (``"> 0"``, ``">= 2"``); a bad value gives argparse's
+    A bound is an operator and a number (``"> 0"``, ``">= 2"``, ``"< 1"``); a bad value gives argparse's
     own error, "argument --lr: expected a number > 0, got '0'". The one converter of this CLI.
     """
-    op, limit = bound.split()
-    noun = "an integer" if kind is int else "a number"
+    checks = [(COMPARE[op], kind(limit)) for op, limit in (bound.split() for bound in bounds)]
+    wanted = f"{'an integer' if kind is int else 'a number'} {' and '.join(bounds)}"
 
     def convert(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or not (value > kind(limit) if op == ">" else value >= kind(limit)):
-            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
+        if not math.isfinite(value) or not all(compare(value, limit) for compare, limit in checks):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
         return value
 
-    convert.__name__ = f"{noun} {bound}"  # what argparse says if it ever names the type
+    convert.__name__ = wanted  # what argparse says if it ever names the type
     return convert
 
 
@@ -117,6 +120,10 @@ TRAINING_FLAGS = (  # flag, choices (a tuple) or type, help
     ("--weight-decay", number(float, ">= 0"), "AdamW weight decay (default: 1e-4)"),
     ("--warmup-epochs", number(float, ">= 0"), "linear warm-up, then cosine (default: 10%% of --epochs)"),
     ("--temperature", number(float, "> 0"), "τ of simclr, moco and supcon (default: per method, see below)"),
+    ("--tau-plus", number(float, ">= 0", "< 1"), "τ⁺ of simclr, the class prior of debiased NT-Xent (Chuang "
+     "et al. 2020): how likely a negative shares the anchor's class (default: 0, plain NT-Xent)"),
+    ("--beta", number(float, ">= 0"), "β of simclr, the concentration on hard negatives (Robinson et al. "
+     "2021), alone or with --tau-plus (default: 0, no reweighting)"),
     ("--samples-per-epoch", number(int, ">= 2"), "random training images per epoch (default: all)"),
     ("--augment", AUGMENT_PRESETS, "augmentation preset (default: tuned to the image size)"),
     ("--view-size", number(int, ">= 1"), f"side of the augmented training views (the probes see whole "
