@@ -4,10 +4,13 @@
     POST /embed        form field ``image`` (PNG/JPEG)     → {"embedding": [h_1 … h_d], "dim", "backend"}
     POST /similarity   form fields ``image1``, ``image2``  → {"cosine_similarity": s, "backend"}
     POST /search       form fields ``image``, ``k`` (10)   → {"results": [{"id", "score"}, …]}, best first
+    POST /search/text  JSON {"text": "a red circle", "k": 10} → the same, for CLIP's text tower
 
 with s = h₁·h₂ / (‖h₁‖ ‖h₂‖), h = f(x). ``/search`` needs a gallery (``--gallery FILE``, written by
 ``python -m edu_contrast gallery``): its index is built at start-up, and a gallery embedded by another
-encoder, or of another dimension, is refused then (``search.py``, ``gallery.py``).
+encoder, or of another dimension, is refused then (``search.py``, ``gallery.py``). ``--clip RUN`` serves
+a CLIP run (``text_search.save_clip``) instead of ``--checkpoint``: its image tower answers /embed and
+/search, its text tower /search/text, over a gallery of scenes its image tower embedded (``text_search.py``).
 
 An upload is decoded with Pillow, converted to the model's
 channels (RGB → L for 1-channel models, L → RGB for 3-channel ones) and resized to its H × W.
@@ -15,10 +18,13 @@ channels (RGB → L for 1-channel models, L → RGB for 3-channel ones) and resi
 Bad input never crashes a worker: it gets a 4xx answer ``{"error": "..."}`` —
 400 empty, truncated or undecodable image · 413 upload over ``max_upload_bytes`` (Content-Length, or the
 bytes actually received) or image over ``max_pixels`` · 415 not a PNG/JPEG · 422 a missing form field,
-``k`` not a whole number in 1..``max_k``, or features h of zero · 404 ``/search`` on a server without gallery.
+``k`` not a whole number in 1..``max_k``, or features h of zero · 404 ``/search`` on a server without gallery
+(``/search/text``: without gallery or CLIP model) · for ``/search/text`` 400 a body that is not JSON, 413 text
+over ``MAX_TEXT_CHARS``, 422 no or empty ``text``, too many words, a word outside the vocabulary.
 
     python -m edu_contrast.serve --checkpoint runs/X --backend onnx-int8 --host 127.0.0.1 --port 8000
     python -m edu_contrast serve --checkpoint runs/X --gallery runs/X/gallery.npz --index hnsw
+    python -m edu_contrast serve --clip runs/clip --gallery runs/clip/gallery.npz
 """
 
 import argparse
@@ -30,10 +36,11 @@ from typing import Annotated
 import numpy as np
 
 from edu_contrast import retrieval
-from edu_contrast.serve.backends import BACKENDS, Embedder, load_embedder, method_from_state
+from edu_contrast.serve.backends import BACKENDS, Embedder, TorchEmbedder, load_embedder, method_from_state
 from edu_contrast.serve.export import require
 from edu_contrast.serve.gallery import model_identity
 from edu_contrast.serve.search import MAX_K, BadQuery, Searcher, load_searcher, parse_k
+from edu_contrast.serve.text_search import ImageTower, TextQuery, load_clip
 from edu_contrast.train.storage import load_checkpoint
 
 __all__ = ["create_app", "decode_image", "BadImage", "main", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "PROG"]
@@ -41,6 +48,9 @@ __all__ = ["create_app", "decode_image", "BadImage", "main", "MAX_UPLOAD_BYTES",
 MAX_UPLOAD_BYTES = 10 * 2**20  # 10 MiB per request
 MAX_PIXELS = 4096 * 4096
 NO_GALLERY = "This server has no gallery to search: start it with --gallery FILE"
+NO_CLIP = (
+    "This server has no CLIP text tower: start it with --clip RUN --gallery FILE to answer /search/text."
+)
 FORMATS = ("PNG", "JPEG")
 SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # the first bytes of a PNG, a JPEG
 
@@ -174,8 +184,9 @@ def create_app(
     max_pixels: int = MAX_PIXELS,
     searcher: Searcher | None = None,
     max_k: int = MAX_K,
+    text_query: TextQuery | None = None,
 ):
-    """The FastAPI app serving ``embedder``, and ``searcher``'s gallery on ``/search`` (module docstring)."""
+    """The app of ``embedder``, ``searcher``'s gallery on /search and, with ``text_query``, /search/text."""
     fastapi = require("fastapi")
     from fastapi.concurrency import run_in_threadpool
 
@@ -233,6 +244,17 @@ def create_app(
         top = parse_k(k, max_k)
         return {"results": await run_in_threadpool(nearest, await read(image, "image"), top)}
 
+    def nearest_text(text: str, k: int) -> list[dict]:
+        with lock:
+            return searcher.search(text_query.embed(text), k)  # ŷ (1, d) against the gallery's x̂
+
+    @app.post("/search/text")
+    async def search_text(request: fastapi.Request):
+        if text_query is None or searcher is None:
+            raise BadQuery(NO_CLIP if text_query is None else f"{NO_GALLERY}.", 404)
+        text, top = text_query.parse(await request.body(), max_k)
+        return {"results": await run_in_threadpool(nearest_text, text, top)}
+
     return LimitUploadSize(app, max_upload_bytes)
 
 
@@ -247,7 +269,9 @@ PROG = "python -m edu_contrast serve"
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, help="run folder (or checkpoint.pt) written by train")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", help="run folder (or checkpoint.pt) written by train")
+    model.add_argument("--clip", help="a CLIP run (text_search.save_clip): adds POST /search/text")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -260,8 +284,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _model(args):
+    """(embedder, identity(), text_query or None, flag) of --checkpoint, or of --clip (the torch backend)."""
+    if args.clip is None:
+        embedder = load_embedder(args.checkpoint, args.backend, threads=args.threads)
+
+        def identity():
+            state = load_checkpoint(args.checkpoint)
+            return model_identity(method_from_state(state), epoch=int(state["epoch"]))
+
+        return embedder, identity, None, "--checkpoint"
+    if args.backend != "torch":
+        raise ValueError(f"--clip is served by the torch backend only, not --backend {args.backend}")
+    model, settings = load_clip(args.clip)
+    embedder = TorchEmbedder(ImageTower(model), settings["image_shape"])  # x̂ = normalize(W_I f_I(x))
+    return embedder, lambda: model_identity(model), TextQuery(model), "--clip"
+
+
 def main(argv=None) -> int:
-    """Load the checkpoint with the chosen backend and serve it until interrupted."""
+    """Load the checkpoint (or CLIP run) with the chosen backend and serve it until interrupted."""
     args = parser().parse_args(argv)
     if args.max_k < 1:
         parser().error(f"argument --max-k: expected an integer >= 1, got {args.max_k}")
@@ -270,19 +311,20 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    flag = "--checkpoint" if args.clip is None else "--clip"
     try:
-        embedder = load_embedder(args.checkpoint, args.backend, threads=args.threads)
+        embedder, identity, text_query, flag = _model(args)
     except (OSError, ValueError, RuntimeError) as error:  # no run there, a damaged one, missing data
-        print(f"{PROG}: error: argument --checkpoint: {error}", file=sys.stderr)
+        print(f"{PROG}: error: argument {flag}: {error}", file=sys.stderr)
         return 2
     searcher = None
     if args.gallery is not None:
+        redo = "" if text_query is None else "re-embed it: text_search.scene_gallery(model, scenes)"
         try:
-            state = load_checkpoint(args.checkpoint)
-            identity = model_identity(method_from_state(state), epoch=int(state["epoch"]))
             searcher = load_searcher(
-                args.gallery, identity=identity, dim=embedder.dim, kind=args.index, threads=args.threads
-            )
+                args.gallery, identity=identity(), dim=embedder.dim, kind=args.index, threads=args.threads,
+                source=flag, redo=redo,
+            )  # fmt: skip
         except ImportError as error:  # --index hnsw without faiss
             print(f"{PROG}: error: argument --index: {error}", file=sys.stderr)
             return 2
@@ -295,6 +337,7 @@ def main(argv=None) -> int:
         max_pixels=args.max_pixels,
         searcher=searcher,
         max_k=args.max_k,
+        text_query=text_query,
     )
     served = f"{embedder}" + ("" if searcher is None else f" and {searcher}")
     print(f"Serving {served} on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)

@@ -58,10 +58,10 @@ class Gallery:
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
 
-    def check_model(self, identity: dict, dim: int, *, source: str = "the model") -> None:
-        """Raise ``GalleryError`` (one line: what differs and the command that re-embeds) unless the model
+    def check_model(self, identity: dict, dim: int, *, source: str = "the model", redo: str = "") -> None:
+        """Raise ``GalleryError`` (one line: what differs and ``redo``, how to re-embed) unless the model
         of ``identity`` (``model_identity``), with features of size ``dim``, embedded this gallery."""
-        redo = (
+        redo = redo or (
             f"re-embed it: python -m edu_contrast gallery --checkpoint RUN --dataset "
             f"{self.identity.get('dataset', 'NAME')} --out FILE --overwrite, with RUN the run you serve"
         )

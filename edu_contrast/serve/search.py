@@ -82,12 +82,15 @@ def load_searcher(
     dim: int,
     kind: str = "exact",
     threads: int | None = None,
+    source: str = "--checkpoint",
+    redo: str = "",
     **index_options,
 ) -> Searcher:
     """A ``Searcher`` over the gallery file ``path``, after checking that the model of ``identity``
-    (``gallery.model_identity``) with features of size ``dim`` embedded it (``GalleryError`` if not)."""
+    (``gallery.model_identity``) with features of size ``dim`` embedded it (``GalleryError`` if not,
+    naming ``source``, the flag of the model, and saying ``redo``, how to re-embed)."""
     gallery = load_gallery(path)
-    gallery.check_model(identity, dim, source="--checkpoint")
+    gallery.check_model(identity, dim, source=source, redo=redo)
     if kind == "hnsw" and threads is not None:
         retrieval._import_faiss().omp_set_num_threads(threads)  # faiss's own OpenMP pool, like torch's
     return Searcher(gallery, kind=kind, **index_options)
