@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from edu_contrast._validation import compute_dtype
+from edu_contrast._validation import check_embeddings, check_same_shape, check_temperature, compute_dtype
 
 
 def to_compute(x: torch.Tensor) -> torch.Tensor:
@@ -43,3 +43,23 @@ def safe_pow(x: torch.Tensor, exponent: float) -> torch.Tensor:
     """
     positive = x > 0
     return torch.where(positive, torch.where(positive, x, torch.ones_like(x)).pow(exponent), 0.0)
+
+
+def two_view_logits(z1, z2, temperature, where: str):
+    """Checked inputs as NT-Xent's 2N anchors' logits; returns ``(positive, negatives, τ)``.
+
+    positive: ``(2N,)``, s_{i i⁺}/τ. negatives: ``(2N, 2N − 2)``, s_ik/τ; for an anchor of view 1
+    the columns are the other samples' view 1 then their view 2, for view 2 the other way round.
+    """
+    temperature = check_temperature(temperature, "temperature", where)
+    check_embeddings(z1, "z1", where, min_rows=2)
+    check_embeddings(z2, "z2", where, min_rows=2)
+    check_same_shape(z1, z2, "z1", "z2", where)
+    z1, z2 = normalize(z1), normalize(z2)  # (N, d)
+    s11 = torch.einsum("id,jd->ij", z1, z1) / temperature  # (N, N)
+    s22 = torch.einsum("id,jd->ij", z2, z2) / temperature  # (N, N)
+    s12 = torch.einsum("id,jd->ij", z1, z2) / temperature  # (N, N), positives on the diagonal
+    positive = s12.diagonal().repeat(2)  # (2N,): the same pair for both views' anchors
+    negatives_1 = torch.cat([drop_diagonal(s11), drop_diagonal(s12)], dim=1)  # (N, 2N − 2)
+    negatives_2 = torch.cat([drop_diagonal(s22), drop_diagonal(s12.T)], dim=1)  # (N, 2N − 2)
+    return positive, torch.cat([negatives_1, negatives_2]), temperature  # (2N,), (2N, 2N − 2)

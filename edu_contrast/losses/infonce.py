@@ -21,7 +21,7 @@ from edu_contrast._validation import (
     store_temperature,
     temperature_repr,
 )
-from edu_contrast.losses._common import drop_diagonal, normalize
+from edu_contrast.losses._common import drop_diagonal, normalize, two_view_logits
 
 
 def info_nce(
@@ -166,20 +166,8 @@ def dcl(z1: torch.Tensor, z2: torch.Tensor, *, temperature: float | torch.Tensor
     Defined in Yeh et al. 2022, "Decoupled Contrastive Learning" (ECCV), Sec. 3, L_DC.
     """
     where = "dcl"
-    temperature = check_temperature(temperature, "temperature", where)
-    check_embeddings(z1, "z1", where, min_rows=2)
-    check_embeddings(z2, "z2", where, min_rows=2)
-    check_same_shape(z1, z2, "z1", "z2", where)
-    z1, z2 = normalize(z1), normalize(z2)  # (N, d)
-    s11 = torch.einsum("id,jd->ij", z1, z1) / temperature  # (N, N)
-    s22 = torch.einsum("id,jd->ij", z2, z2) / temperature  # (N, N)
-    s12 = torch.einsum("id,jd->ij", z1, z2) / temperature  # (N, N), positives on the diagonal
-    positive_logit = s12.diagonal()  # (N,), the same for both views' anchors
-    negatives_1 = torch.cat([drop_diagonal(s11), drop_diagonal(s12)], dim=1)  # (N, 2N − 2)
-    negatives_2 = torch.cat([drop_diagonal(s22), drop_diagonal(s12.T)], dim=1)  # (N, 2N − 2)
-    loss_1 = torch.logsumexp(negatives_1, dim=1) - positive_logit  # (N,)
-    loss_2 = torch.logsumexp(negatives_2, dim=1) - positive_logit  # (N,)
-    return torch.cat([loss_1, loss_2]).mean()
+    positive_logit, negative_logits, _ = two_view_logits(z1, z2, temperature, where)  # (2N,), (2N, 2N − 2)
+    return (torch.logsumexp(negative_logits, dim=1) - positive_logit).mean()
 
 
 class InfoNCELoss(nn.Module):

@@ -16,14 +16,11 @@ import math
 import torch
 
 from edu_contrast._validation import (
-    check_embeddings,
     check_labels,
     check_positive,
-    check_same_shape,
-    check_temperature,
     fail,
 )
-from edu_contrast.losses._common import drop_diagonal, normalize
+from edu_contrast.losses._common import drop_diagonal, two_view_logits
 
 
 def debiased_nt_xent(
@@ -57,7 +54,7 @@ def debiased_nt_xent(
     """
     where = "debiased_nt_xent"
     tau_plus = check_tau_plus(tau_plus, where)
-    positive_logit, negative_logits, temperature = _anchor_logits(z1, z2, temperature, where)
+    positive_logit, negative_logits, temperature = two_view_logits(z1, z2, temperature, where)
     log_negative_sum = torch.logsumexp(negative_logits, dim=1)  # (2N,): log Σ_k exp(s_ik/τ)
     return _debiased_mean(positive_logit, log_negative_sum, negative_logits.shape[1], temperature, tau_plus)
 
@@ -98,7 +95,7 @@ def hard_nt_xent(
     where = "hard_nt_xent"
     tau_plus = check_tau_plus(tau_plus, where)
     beta = check_positive(beta, "beta", where, allow_zero=True)
-    positive_logit, negative_logits, temperature = _anchor_logits(z1, z2, temperature, where)
+    positive_logit, negative_logits, temperature = two_view_logits(z1, z2, temperature, where)
     m = negative_logits.shape[1]
     # log [M Σ_k w_ik e^{s_ik/τ} / Σ_k w_ik] with w_ik e^{s_ik/τ} = e^{(1 + β) s_ik/τ}
     log_negative_sum = (
@@ -139,35 +136,15 @@ def class_conditional_nt_xent(
     Supervised Contrastive Learning" (ICML), the class-conditional InfoNCE loss L_cNCE.
     """
     where = "class_conditional_nt_xent"
-    positive_logit, negative_logits, _ = _anchor_logits(z1, z2, temperature, where)
+    positive_logit, negative_logits, _ = two_view_logits(z1, z2, temperature, where)
     labels = check_labels(labels, z1.shape[0], "labels", where).to(negative_logits.device)
     same = drop_diagonal(labels[:, None] == labels[None, :])  # (N, N − 1): other samples of y_i
-    same = torch.cat([same, same], dim=1).repeat(2, 1)  # (2N, 2N − 2): columns as in _anchor_logits
+    same = torch.cat([same, same], dim=1).repeat(2, 1)  # (2N, 2N − 2): columns as in two_view_logits
     # −inf leaves other classes out; the positive's column keeps every row's log-sum-exp finite
     kept = torch.where(same, negative_logits, -math.inf)  # (2N, 2N − 2), float32 at least
     logits = torch.cat([positive_logit[:, None], kept], dim=1)  # (2N, 1 + 2N − 2)
     per_anchor = torch.logsumexp(logits, dim=1) - positive_logit  # (2N,), exactly 0 where K(i) = ∅
     return per_anchor.sum() / same.any(dim=1).sum().clamp(min=1)
-
-
-def _anchor_logits(z1, z2, temperature, where: str):
-    """Checked inputs as NT-Xent's per-anchor logits; returns ``(positive, negatives, τ)``.
-
-    positive: ``(2N,)``, s_{i i⁺}/τ. negatives: ``(2N, 2N − 2)``, s_ik/τ; for an anchor of view 1
-    the columns are the other samples' view 1 then their view 2, for view 2 the other way round.
-    """
-    temperature = check_temperature(temperature, "temperature", where)
-    check_embeddings(z1, "z1", where, min_rows=2)
-    check_embeddings(z2, "z2", where, min_rows=2)
-    check_same_shape(z1, z2, "z1", "z2", where)
-    z1, z2 = normalize(z1), normalize(z2)  # (N, d)
-    s11 = torch.einsum("id,jd->ij", z1, z1) / temperature  # (N, N)
-    s22 = torch.einsum("id,jd->ij", z2, z2) / temperature  # (N, N)
-    s12 = torch.einsum("id,jd->ij", z1, z2) / temperature  # (N, N), positives on the diagonal
-    positive = s12.diagonal().repeat(2)  # (2N,): the same pair for both views' anchors
-    negatives_1 = torch.cat([drop_diagonal(s11), drop_diagonal(s12)], dim=1)  # (N, 2N − 2)
-    negatives_2 = torch.cat([drop_diagonal(s22), drop_diagonal(s12.T)], dim=1)  # (N, 2N − 2)
-    return positive, torch.cat([negatives_1, negatives_2]), temperature  # (2N,), (2N, 2N − 2)
 
 
 def _debiased_mean(positive_logit, log_negative_sum, m: int, temperature, tau_plus: float):
