@@ -4,7 +4,9 @@ docs/benchmarks.md opens with a table of the current results (each with command,
 README repeats some of them: the Fashion-MNIST default run against lightly, two of its options and the
 ``/embed`` latencies. These tests read the numbers out of both files and fail when the README's differ
 from the table's, when the table's headline disagrees with the per-seed runs it summarises, or when the
-README quotes an accuracy or a latency that the table does not hold.
+README quotes an accuracy or a latency that the table does not hold. What BatchNorm calibration buys is
+stated in docs/benchmarks.md and in ``FitConfig.calibrate_bn``'s docstring: one test holds both to the same
+numbers, and those numbers to the runs.
 """
 
 import re
@@ -193,3 +195,50 @@ def test_the_documented_default_run_is_the_code_s():
     assert fm["lr"] == 3e-3 and fm["calibrate_bn"], (
         "the documented run has lr 3·10⁻³ and BatchNorm calibration"
     )
+
+
+def calibration_claims(text: str, where: str) -> dict[str, tuple[str, ...]]:
+    """The numbers a statement of what BatchNorm calibration buys gives, as written in ``text``."""
+    return {
+        "no gain": quoted(r"\bno (?:measured )?gain\b", text, where),  # () when present
+        "calibrated seeds": quoted(rf"seeds 0–2 give {N}–{N}", text, where),
+        "seed 0 without / with": quoted(
+            rf"only seed 0 was run: {N}, against {N} with it \(−{N} points", text, where
+        ),
+        "spread": quoted(rf"seeds'? spread (?:over|of) {N}", text, where),
+        "lightly moved": quoted(
+            r"moved seeds 0–2 by \+?(−?[\d.]+), \+?(−?[\d.]+) and \+?(−?[\d.]+) points", text, where
+        ),
+    }
+
+
+def test_what_batchnorm_calibration_buys_is_stated_once_and_matches_the_runs():
+    from edu_contrast.train.config import FitConfig
+
+    doc = FitConfig.__doc__
+    docstring = doc[doc.index("calibrate_bn:") : doc.index("out_dir:")]
+    section = BENCHMARKS[BENCHMARKS.index("**What BatchNorm calibration buys**") :].split("\n\n")[0]
+    claims = calibration_claims(section, "docs/benchmarks.md's BatchNorm calibration paragraph")
+    assert claims == calibration_claims(docstring, "FitConfig.calibrate_bn's docstring"), (
+        "docs/benchmarks.md and FitConfig.calibrate_bn's docstring state different numbers"
+    )
+    assert "FitConfig.calibrate_bn" in section, "the paragraph should point at the docstring it repeats"
+    assert prose(BENCHMARKS).count("What BatchNorm calibration buys") == 1
+
+    runs = table_after(BENCHMARKS, "## `bench_vs_lightly.py`")
+    cli = [float(run["CLI: accuracy, process start to exit"].split(",")[0]) for run in runs]
+    lightly = [float(run["lightly at the same wall time (steps)"].split()[0]) for run in runs]
+    calibrated = [float(run["lightly after the CLI's BatchNorm calibration"]) for run in runs]
+    assert claims["calibrated seeds"] == (f"{min(cli):.4f}", f"{max(cli):.4f}")
+    spread = 100 * (max(cli) - min(cli))
+    assert float(claims["spread"][0]) == pytest.approx(spread, abs=0.006)
+    on, off = quoted(
+        rf"^{N} / {N} \(`--no-calibrate-bn`\)$", result("the default run, seed 0")["result"], "row"
+    )
+    off_, on_, drop = claims["seed 0 without / with"]
+    assert (off_, on_) == (off, on)
+    assert float(drop) == pytest.approx(100 * (float(off) - float(on)), abs=0.006)
+    moved = [float(m.replace("−", "-")) for m in claims["lightly moved"]]
+    assert moved == pytest.approx([100 * (c - b) for c, b in zip(calibrated, lightly)], abs=0.006)
+    if float(drop) > spread:  # one seed's difference beyond the seeds' spread is not "within" it
+        assert not re.search(r"within the seeds?'? spread", section), section
