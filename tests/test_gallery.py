@@ -3,6 +3,7 @@ the ``Searcher`` that ``POST /search`` answers from (the HTTP side is tests/test
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,10 @@ import pytest
 import torch
 
 from edu_contrast import cli, data, measure, methods, serve, train
+from edu_contrast.serve import app as serve_app
 from edu_contrast.serve.gallery import Gallery, GalleryError, load_gallery, model_identity, save_gallery
 from edu_contrast.serve.search import DEFAULT_K, BadQuery, Searcher, load_searcher, parse_k
-
-pytestmark = pytest.mark.slow  # trains a one-epoch run
+from edu_contrast.serve.text_search import CLIP_NAME, save_clip, scene_gallery
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ def gallery_file(run_dir, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # run_dir trains a one-epoch run
 def test_the_gallery_holds_the_test_split_features_h_that_embed_returns(run_dir, gallery_file):
     gallery = load_gallery(gallery_file)
     test = data.load_dataset("digits", "test")
@@ -64,6 +66,7 @@ def test_the_gallery_holds_the_test_split_features_h_that_embed_returns(run_dir,
     assert identity["epoch"] == 1
 
 
+@pytest.mark.slow  # run_dir trains a one-epoch run
 def test_an_existing_out_is_never_replaced_without_overwrite(run_dir, gallery_file, capsys):
     before = gallery_file.read_bytes()
     argv = ["gallery", "--checkpoint", str(run_dir), "--out", str(gallery_file), "--split", "train"]
@@ -81,6 +84,7 @@ def test_an_existing_out_is_never_replaced_without_overwrite(run_dir, gallery_fi
     assert not list(copy.parent.glob(".copy.npz.*.tmp"))  # the atomic write left no temporary file
 
 
+@pytest.mark.slow  # run_dir trains a one-epoch run
 @pytest.mark.parametrize(
     "case, flag, words",
     [
@@ -104,6 +108,93 @@ def test_user_errors_are_one_line_naming_the_flag(case, flag, words, run_dir, tm
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"error: argument {flag}: " in err and words in err, err
     assert not out.is_file() and not list(tmp_path.glob("*.npz"))
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory) -> tuple[Path, methods.CLIP]:
+    """(run folder, model): the tiny untrained CLIP of tests/test_serve_search_text.py, saved for 24 × 24."""
+    build = pytest.importorskip("test_serve_search_text").build  # that module needs httpx and fastapi
+    model = build(seed=0).eval()
+    run = tmp_path_factory.mktemp("clip") / "run"
+    save_clip(model, run, image_shape=(3, 24, 24))
+    return run, model
+
+
+def test_gallery_clip_embeds_the_scenes_like_scene_gallery_and_the_server_accepts_it(clip_run, tmp_path):
+    run, model = clip_run
+    out = tmp_path / "scenes.npz"
+    argv = ["gallery", "--clip", str(run), "--scenes", "12", "--seed", "7", "--out", str(out)]
+    assert cli.main(argv) == 0
+    gallery, expected = load_gallery(out), scene_gallery(model, data.Scenes(12, size=24, seed=7))
+    np.testing.assert_array_equal(gallery.ids, expected.ids)
+    np.testing.assert_allclose(gallery.embeddings, expected.embeddings, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(gallery.labels, expected.labels)
+    assert gallery.identity["encoder_sha256"] == expected.identity["encoder_sha256"]
+    assert (gallery.identity["split"], gallery.identity["image_shape"]) == ("seed 7", [3, 24, 24])
+    args = serve_app.parser().parse_args(["--clip", str(run), "--gallery", str(out)])
+    embedder, identity, _, flag = serve_app._model(
+        args
+    )  # what serve's start-up loads, then checks the file with
+    searcher = load_searcher(out, identity=identity(), dim=embedder.dim, source=flag)
+    assert searcher.search(gallery.embeddings[3:4], 1)[0]["id"] == 3
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.image_projection.weight[0, 0] += 1e-3  # another image tower
+    with pytest.raises(GalleryError, match="--clip"):  # a gallery of another CLIP is refused at start-up
+        load_searcher(out, identity=model_identity(other), dim=embedder.dim, source=flag)
+
+
+def test_gallery_clip_replaces_out_only_with_overwrite_and_defaults_to_seed_1000(clip_run, tmp_path):
+    run, _ = clip_run
+    out = tmp_path / "scenes.npz"
+    assert cli.main(["gallery", "--clip", str(run), "--scenes", "3", "--seed", "1", "--out", str(out)]) == 0
+    assert cli.main(["gallery", "--clip", str(run), "--scenes", "5", "--out", str(out), "--overwrite"]) == 0
+    replaced = load_gallery(out)
+    assert len(replaced) == 5 and replaced.identity["split"] == "seed 1000"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scenes.npz"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "case, flag, words",
+    [
+        ("no model flag", "--checkpoint", "pass --checkpoint RUN (a trained run) or --clip RUN"),
+        ("--clip with --checkpoint", "--clip", "not allowed with --checkpoint"),
+        ("--scenes without --clip", "--scenes", "only with --clip"),
+        ("--dataset with --clip", "--dataset", "not with --clip"),
+        ("a missing run", "--clip", "No CLIP run at"),
+        ("a damaged run", "--clip", "is damaged"),
+        ("an existing --out", "--out", "already exists; choose another --out, or pass --overwrite"),
+    ],
+)
+def test_gallery_clip_user_errors_are_one_line_naming_the_flag(case, flag, words, clip_run, tmp_path, capsys):
+    run, out = clip_run[0], tmp_path / "g.npz"
+    model = ["--clip", str(run)]
+    if case == "no model flag":
+        model = []
+    elif case == "--clip with --checkpoint":
+        model += ["--checkpoint", str(run)]
+    elif case == "--scenes without --clip":
+        model = ["--checkpoint", str(run)]  # and the --scenes 3 below
+    elif case == "--dataset with --clip":
+        model += ["--dataset", "digits"]
+    elif case == "a missing run":
+        model = ["--clip", str(tmp_path / "nope")]
+    elif case == "a damaged run":
+        state = torch.load(run / CLIP_NAME, weights_only=True)
+        state["model"]["image_projection.weight"] += 1  # changed after writing: the checksum differs
+        damaged = tmp_path / "damaged" / CLIP_NAME
+        damaged.parent.mkdir()
+        torch.save(state, damaged)
+        model = ["--clip", str(damaged.parent)]
+    else:
+        out.write_bytes(b"an earlier gallery")
+    assert cli.main(["gallery", *model, "--scenes", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"gallery: error: argument {flag}: " in err and words in err, err
+    if case == "an existing --out":
+        assert out.read_bytes() == b"an earlier gallery"
+    else:
+        assert not list(tmp_path.glob("*.npz"))
 
 
 def _small_gallery(n: int = 50, dim: int = 8, seed: int = 0) -> Gallery:

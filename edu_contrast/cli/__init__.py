@@ -6,6 +6,7 @@
     python -m edu_contrast train --out runs/fm --overwrite         # start that folder over
     python -m edu_contrast evaluate runs/fm
     python -m edu_contrast gallery --checkpoint runs/fm --out runs/fm/gallery.npz   # its test split's h
+    python -m edu_contrast gallery --clip runs/clip --scenes 1000 --out runs/clip/gallery.npz   # scenes' x̂
     python -m edu_contrast serve --checkpoint runs/fm --backend onnx-int8   # HTTP: /embed, /similarity
     python -m edu_contrast serve --checkpoint runs/fm --gallery runs/fm/gallery.npz   # and /search
     python -m edu_contrast grade submissions/                      # a table: student, exercise, pass/fail

@@ -24,6 +24,7 @@ DATASET_NAMES = ("digits", "fashion-mnist", "cifar10")
 AUGMENT_PRESETS = ("default", "weak", "strong")
 TEMPERATURE_METHODS = {"simclr", "moco", "supcon"}
 NEGATIVES_METHODS = {"simclr"}  # τ⁺ and β: debiased / hard-negative NT-Xent
+SCENES_SEED = 1000  # gallery --clip: held-out scenes (training draws data.Scenes(n, seed=0))
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt}  # number()'s bounds
 
 CONVNET_KEYS = ENCODER_KEYS  # encoder, width, feature_dim, last_kernel, last_stride: kept in method.spec
@@ -190,12 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
     gallery_cmd = commands.add_parser(  # cli/gallery.py
         "gallery",
         parents=[_common()],
-        help="embed a dataset split with a run's encoder into a gallery file, for serve --gallery",
-        description="Embed a dataset split with a run's encoder (features h) into a gallery file for search.",
+        help="embed a dataset split (or CLIP scenes) with a run's encoder into a gallery file, for serve",
+        description="Embed a dataset split with a run's encoder (features h), or --scenes N generated scenes "
+        "with a CLIP run's image tower (x̂), into a gallery file for search.",
     )
-    gallery_cmd.add_argument("--checkpoint", type=Path, required=True, help="a run folder or its checkpoint")
+    gallery_cmd.add_argument("--checkpoint", type=Path, help="a run folder or its checkpoint (or --clip)")
+    gallery_cmd.add_argument("--clip", type=Path, help="a CLIP run (text_search.save_clip), for /search/text")
+    gallery_cmd.add_argument(
+        "--scenes", type=number(int, ">= 1"), help="with --clip: how many scenes (default: 1000)"
+    )
+    gallery_cmd.add_argument(
+        "--seed",
+        type=number(int, ">= 0"),
+        help=f"with --clip: the scenes' seed (default: {SCENES_SEED}, apart from training's seed 0)",
+    )
     gallery_cmd.add_argument("--dataset", choices=DATASET_NAMES, help="the images (default: the run's)")
-    gallery_cmd.add_argument("--split", choices=("train", "test"), default="test", help="(default: test)")
+    gallery_cmd.add_argument("--split", choices=("train", "test"), help="(default: test)")
     gallery_cmd.add_argument("--out", type=Path, required=True, help="the gallery file to write (.npz)")
     gallery_cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     commands.add_parser(  # parsed by edu_contrast.serve: see `python -m edu_contrast serve --help`

@@ -13,6 +13,7 @@ between the two towers' unit vectors ranks images by how well the text describes
   identity (``model_identity``: the sha256 of both towers), so a server refuses another model's gallery.
 - ``TextQuery``: the body of ``POST /search/text`` checked (``{"text": ..., "k": ...}``) and embedded.
 
+    python -m edu_contrast gallery --clip runs/clip --scenes 1000 --out runs/clip/gallery.npz   # its x̂
     python -m edu_contrast serve --clip runs/clip --gallery runs/clip/gallery.npz   # POST /search/text
 """
 
