@@ -319,7 +319,8 @@ def main(argv=None) -> int:
         return 2
     searcher = None
     if args.gallery is not None:
-        redo = "" if text_query is None else "re-embed it: text_search.scene_gallery(model, scenes)"
+        gallery_command = "python -m edu_contrast gallery --clip RUN --out FILE"
+        redo = "" if text_query is None else f"re-embed it: {gallery_command}"
         try:
             searcher = load_searcher(
                 args.gallery, identity=identity(), dim=embedder.dim, kind=args.index, threads=args.threads,

@@ -67,7 +67,7 @@ class FitConfig:
             ``train.defaults``, Xeon without AMX, float32): no gain. With it, seeds 0–2 give
             0.8970–0.8987; without it only seed 0 was run: 0.9000, against 0.8972 with it (−0.28
             points, one seed; the calibrated seeds spread over 0.17). On lightly's encoder in the same
-            benchmark it moved seeds 0–2 by +0.58, −0.27 and −0.22 points: within the seed spread. It
+            benchmark it moved seeds 0–2 by +0.58, −0.27 and −0.22 points: no consistent sign. It
             is on in ``train.defaults`` so that a checkpoint carries the BatchNorm statistics of the
             images it is probed and served on; off here.
         out_dir: where ``checkpoint.pt`` and ``metrics.json`` go (None: nothing written). A folder
