@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fast_train import digits_simclr_run
 
-from edu_contrast import cli, data, measure, methods, serve, train
+from edu_contrast import cli, data, measure, methods, serve
 from edu_contrast.serve import app as serve_app
 from edu_contrast.serve.gallery import Gallery, GalleryError, load_gallery, model_identity, save_gallery
 from edu_contrast.serve.search import DEFAULT_K, BadQuery, Searcher, load_searcher, parse_k
@@ -20,24 +21,8 @@ from edu_contrast.serve.text_search import CLIP_NAME, save_clip, scene_gallery
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A one-epoch SimCLR on digits (h of size 32), checkpointed by ``train.fit``."""
-    out = tmp_path_factory.mktemp("gallery") / "run"
     torch.manual_seed(0)
-    method = methods.build_method("simclr", encoder="convnet", in_channels=1, width=4, feature_dim=32)
-    digits = data.load_dataset("digits", "train")
-    train.fit(
-        method,
-        digits,
-        epochs=1,
-        batch_size=256,
-        samples_per_epoch=512,
-        out_dir=out,
-        progress=False,
-        device="cpu",
-        knn_train_size=256,
-        knn_test_size=64,
-        config={"dataset": "digits"},
-    )
-    return out
+    return digits_simclr_run(tmp_path_factory.mktemp("gallery") / "run")
 
 
 @pytest.fixture(scope="module")

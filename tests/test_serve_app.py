@@ -18,7 +18,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("onnxruntime")
 Image = pytest.importorskip("PIL.Image")
 
-from edu_contrast import data, methods, serve, train  # noqa: E402
+from fast_train import digits_simclr_run  # noqa: E402
+
+from edu_contrast import data, serve  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains a one-epoch run and starts a server process
 
@@ -29,23 +31,7 @@ MAX_UPLOAD, MAX_PIXELS = 200_000, 300 * 300
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A one-epoch SimCLR on digits, checkpointed by ``train.fit`` (the folder the server is pointed at)."""
-    out = tmp_path_factory.mktemp("serve") / "run"
-    method = methods.build_method("simclr", encoder="convnet", in_channels=1, width=4, feature_dim=32)
-    digits = data.load_dataset("digits", "train")
-    train.fit(
-        method,
-        digits,
-        epochs=1,
-        batch_size=256,
-        samples_per_epoch=512,
-        out_dir=out,
-        progress=False,
-        device="cpu",
-        knn_train_size=256,
-        knn_test_size=64,
-        config={"dataset": "digits"},
-    )
-    return out
+    return digits_simclr_run(tmp_path_factory.mktemp("serve") / "run")
 
 
 def _free_port() -> int:

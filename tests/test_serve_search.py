@@ -18,7 +18,9 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 Image = pytest.importorskip("PIL.Image")
 
-from edu_contrast import cli, data, methods, serve, train  # noqa: E402
+from fast_train import digits_simclr_run  # noqa: E402
+
+from edu_contrast import cli, data, serve  # noqa: E402
 from edu_contrast.serve.gallery import Gallery, load_gallery, save_gallery  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains a one-epoch run and starts server processes
@@ -33,20 +35,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 def run_and_gallery(tmp_path_factory) -> tuple[Path, Path]:
     """A one-epoch SimCLR on digits (h of size 32) and the gallery of its test split (360 images)."""
     folder = tmp_path_factory.mktemp("search")
-    method = methods.build_method("simclr", encoder="convnet", in_channels=1, width=4, feature_dim=32)
-    train.fit(
-        method,
-        data.load_dataset("digits", "train"),
-        epochs=1,
-        batch_size=256,
-        samples_per_epoch=512,
-        out_dir=folder / "run",
-        progress=False,
-        device="cpu",
-        knn_train_size=256,
-        knn_test_size=64,
-        config={"dataset": "digits"},
-    )
+    digits_simclr_run(folder / "run")
     gallery = folder / "gallery.npz"
     assert cli.main(["gallery", "--checkpoint", str(folder / "run"), "--out", str(gallery)]) == 0
     return folder / "run", gallery
