@@ -56,11 +56,17 @@ def _gray(images: torch.Tensor) -> torch.Tensor:
     return (0.2989 * r).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)  # torchvision's weights
 
 
-def _replace_chosen(images: torch.Tensor, chosen: torch.Tensor, transform) -> torch.Tensor:
-    """A copy of ``images`` (B, ...) in which the images where ``chosen`` (B,) is True are replaced by
-    ``transform`` of them; the others are left exactly as they were."""
-    index = chosen.nonzero().squeeze(1)  # (b,): the chosen images
-    return images.index_copy(0, index, transform(images.index_select(0, index)))
+def _where_chosen(chosen: torch.Tensor, transformed: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """``transformed`` where ``chosen`` (B,) is True, ``images`` elsewhere, image by image. Every image is
+    transformed and the mask picks: counting or indexing the chosen ones would read the mask's values, a
+    device sync per batch on a GPU (tests/test_train_sync.py)."""
+    return torch.where(chosen.view(-1, 1, 1, 1), transformed, images)  # mask (B, 1, 1, 1) over C, H, W
+
+
+def draw_order(names: list[str]) -> list[str]:
+    """``names`` in a random order drawn with the CPU generator (``device="cpu"`` on every device): a host
+    tensor, so reading it never waits on the GPU."""
+    return [names[i] for i in torch.randperm(len(names), device="cpu").tolist()]
 
 
 def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -124,11 +130,10 @@ class BatchColorJitter(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         chosen = torch.rand(images.shape[0], device=images.device) < self.p  # (B,) bool
-        factors = self.sample(int(chosen.sum()), images.device)
-        if not factors or not chosen.any():
+        factors = self.sample(images.shape[0], images.device)  # one per image, chosen or not
+        if not factors:
             return images
-        order = [list(factors)[i] for i in torch.randperm(len(factors)).tolist()]
-        return _replace_chosen(images, chosen, lambda x: self.apply(x, factors, order))
+        return _where_chosen(chosen, self.apply(images, factors, draw_order(list(factors))), images)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.strengths.items()) + f", p={self.p}"
@@ -143,9 +148,7 @@ class BatchGrayscale(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         chosen = torch.rand(images.shape[0], device=images.device) < self.p  # (B,) bool
-        if not chosen.any():
-            return images
-        return _replace_chosen(images, chosen, lambda x: _gray(x).expand(-1, 3, -1, -1))  # (b, 3, H, W)
+        return _where_chosen(chosen, _gray(images).expand_as(images), images)  # (B, 1, H, W) → (B, 3, H, W)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
