@@ -9,6 +9,7 @@ from torch import nn
 from edu_contrast import data, measure
 from edu_contrast.lessons import projection_head as lesson
 from edu_contrast.lessons._cache import clear_cache
+from edu_contrast.lessons._predict import compare_prediction
 
 TINY = dict(image=8, train=96, test=48, width=4, dim=8, epochs=2, batch=32, track=32,
             simclr_batches=(16, 32), moco_batch=16, queues=(32, 64))  # fmt: skip
@@ -254,3 +255,21 @@ def test_ablation_effects_compare_each_ablation_with_its_reference():
     lesson.check_effect(effects, "erank z: BYOL − no stop-gradient", margin=0.5)
     with pytest.raises(AssertionError, match="erank z: MoCo − β = 0 = \\+0.000"):  # β = 0 changed nothing
         lesson.check_effect(effects, "erank z: MoCo − β = 0", margin=0.5)
+
+
+def test_probe_side_outcome_names_the_side_the_check_measures_and_explains_either_way(capsys):
+    table = {loss: {0: {"h": 0.6, "z": 0.6}, 2: {"h": 0.8, "z": 0.7}, 3: {"h": 0.78, "z": 0.74}}
+             for loss in ("a", "b")}  # fmt: skip
+    effects = lesson.head_depth_effects(table, {"h": 0.6, "z": 0.5})
+    answer, why = lesson.probe_side_outcome(effects)
+    assert answer == "h" and why.startswith("The probe on h beat the probe on z by 0.070")
+    assert "Chen et al. 2020" in why and "stops here" not in why
+    assert compare_prediction("z", answer, lesson.PROBE_SIDES, why) is False
+    assert "not what you predicted" in capsys.readouterr().out
+    swapped = {loss: {d: {"h": r["z"], "z": r["h"]} for d, r in rows.items()} for loss, rows in table.items()}
+    effects = lesson.head_depth_effects(swapped, {"h": 0.6, "z": 0.5})
+    answer, why = lesson.probe_side_outcome(effects)
+    assert answer == "z" and why.startswith("In this run the probe on z beat the probe on h by 0.070")
+    assert "the check below stops here" in why
+    with pytest.raises(AssertionError):  # ... and it does: the notebook's check on the same effects
+        lesson.check_effect(effects, "h − z (L ≥ 2)", margin=0.0)

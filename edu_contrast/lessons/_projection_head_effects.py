@@ -1,6 +1,7 @@
 """What notebook 11's check cells assert: named effects, each > 0 when the taught effect is there, and
-``check_effect``, the one asserting helper the notebooks' check cells call (``lessons.projection_head``
-re-exports all three; ``batch_queue_effects`` lives there, beside the sizes it reads).
+``check_effect``, the one asserting helper the notebooks' check cells call; ``probe_side_outcome`` answers
+section 1's predict-then-measure question (``lessons.projection_head`` re-exports them all;
+``batch_queue_effects`` lives there, beside the sizes it reads).
 
 The margins each cell passes follow the seed sweep of ``docs/check_margins.md``.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from edu_contrast.lessons._checks import check_effect
 
-__all__ = ["head_depth_effects", "ablation_effects", "check_effect"]
+__all__ = ["head_depth_effects", "ablation_effects", "check_effect", "PROBE_SIDES", "probe_side_outcome"]
+
+PROBE_SIDES = ("h", "z")  # the answers of section 1's prediction: which side of the head probes better
 
 
 def head_depth_effects(table: dict, random_probe: dict) -> dict:
@@ -44,3 +47,30 @@ def ablation_effects(runs: dict) -> dict:
         "erank z: MoCo − β = 0": last_z["MoCo"] - last_z["MoCo, no momentum (β = 0)"],
         "erank z: BYOL − no predictor": last_z["BYOL"] - last_z["BYOL, no predictor"],
     }
+
+
+def probe_side_outcome(effects: dict) -> tuple[str, str]:
+    """Section 1's prediction, measured: which side of a non-linear head (L ≥ 2) a linear probe reads better.
+
+    ``effects`` are ``head_depth_effects``'s; the answer is "h" when the mean probe(h) − probe(z) over the
+    losses and depths L ≥ 2 is > 0, else "z". Returns (answer, explanation), the explanation true either way.
+    """
+    gap = effects["h − z (L ≥ 2)"]
+    answer = "h" if gap > 0 else "z"
+    over = "mean over the losses and heads with L ≥ 2"
+    if answer == "h":
+        lead = f"The probe on h beat the probe on z by {gap:.3f} ({over})."
+    else:
+        lead = (
+            f"In this run the probe on z beat the probe on h by {-gap:.3f} ({over}), unlike every seed of "
+            "the sweep in docs/check_margins.md: the check below stops here."
+        )
+    why = (
+        " The head g is trained to give the loss what it asks of z: two views of one image that agree (and "
+        "for the SWD losses a prior's shape). What the augmentations change, such as brightness or which "
+        "part of the garment is in view, the head is free to discard even where it tells classes apart, and "
+        "a linear probe on z cannot get it back; h sits before that specialisation and keeps more of it. "
+        "SimCLR (Chen et al. 2020, Sec. 4.2) found h better than z for linear evaluation by more than 10 "
+        "points on ImageNet."
+    )
+    return answer, lead + why

@@ -32,7 +32,13 @@ import torch
 from edu_contrast import data, diagnostics, measure, methods, probes, train
 from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast.lessons._cache import cache_key, cached
-from edu_contrast.lessons._projection_head_effects import ablation_effects, check_effect, head_depth_effects
+from edu_contrast.lessons._projection_head_effects import (
+    PROBE_SIDES,
+    ablation_effects,
+    check_effect,
+    head_depth_effects,
+    probe_side_outcome,
+)
 from edu_contrast.lessons.methods import resized_subset
 from edu_contrast.utils import MODES
 
@@ -57,6 +63,8 @@ __all__ = [
     "ablation_effects",
     "batch_queue_effects",
     "check_effect",
+    "PROBE_SIDES",
+    "probe_side_outcome",
 ]
 
 _SCALES = {  # every size and budget of the notebook, per mode
