@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
@@ -9,6 +10,7 @@ from torchvision.transforms.v2 import functional as TF
 from edu_contrast import augment, data
 from edu_contrast.lessons import augmentation as lesson
 from edu_contrast.lessons._cache import clear_cache
+from edu_contrast.lessons._predict import compare_prediction
 
 
 def _gray_base(n=40, side=12, seed=0) -> data.ImageTensors:
@@ -170,3 +172,24 @@ def test_probe_grid_cell_resumes_from_its_checkpoint(tmp_path):
     again = lesson.probe_grid(train, test, settings, run_dir=tmp_path, progress=None, bar=False)
     assert again["accuracy"].tolist() == grid["accuracy"].tolist()
     clear_cache()
+
+
+def test_colour_outcome_names_the_row_the_check_compares_and_explains_either_way(capsys):
+    grid = {
+        "strengths": (0.0, 0.5),
+        "min_scales": (0.5, 1.0),
+        "accuracy": np.array([[0.60, 0.64], [0.66, 0.70]]),
+    }
+    answer, why = lesson.colour_outcome(grid)
+    assert answer == "s = 0.5" and why.startswith(
+        "Mean linear probe over s_min: s = 0 → 0.620, s = 0.5 → 0.680."
+    )
+    assert "stops here" not in why and "Chen et al. 2020" in why
+    assert compare_prediction("s = 0.5", answer, lesson.COLOUR_CHOICES, why) is True
+    assert "your prediction holds" in capsys.readouterr().out
+    grid["accuracy"] = grid["accuracy"][::-1].copy()  # the colour shortcut did not hurt this time
+    answer, why = lesson.colour_outcome(grid)
+    assert answer == "s = 0" and "s = 0 → 0.680, s = 0.5 → 0.620" in why and "check below stops here" in why
+    lab = {"strengths": lesson.STRENGTHS, "min_scales": lesson.MIN_SCALES, "accuracy": np.zeros((4, 4))}
+    lab["accuracy"][2] = 0.1  # the s = 0.5 row of the 4 × 4 grid, not the second row
+    assert lesson.colour_outcome(lab)[0] == "s = 0.5"
