@@ -1,4 +1,4 @@
-"""Search latency: p50 / p99 and requests/s of ``POST /search`` over HTTP, exact and HNSW, 10k and 100k items.
+"""Search latency: p50 / p99 and requests/s of HTTP ``POST /search`` or ``/search/text``, 10k and 100k items.
 
 For each gallery size and index kind, a real uvicorn server runs the package's app
 (``serve.app.create_app`` with a ``serve.search.Searcher``) in a subprocess on 127.0.0.1, and one httpx
@@ -13,7 +13,14 @@ depend on it; ``retrieval``'s tests and notebook 16 measure that). HNSW is faiss
 with ``retrieval.build_index``'s M = 32, efSearch = 64 and ``--ef-construction`` (default: the
 library's 200; build time grows with it, query time hardly does).
 
-    python benchmarks/bench_search.py [--sizes 10000 100000] [--requests 300] [--threads 1]
+``--text`` times ``POST /search/text`` instead (JSON ``{"text": TEXT, "k": 10}``): the script first trains
+the CLIP towers of ``tests/test_serve_search_text.py`` (SmallConvNet width 16 + a one-layer TextEncoder,
+embed_dim 32) for ``CLIP_EPOCHS`` epochs on 2 048 generated scenes (seconds; latency does not depend on how
+well it is trained), saves the run with ``serve.text_search.save_clip``, and each server loads it as
+``serve --clip`` does (``TextQuery`` on /search/text) over a synthetic gallery of dimension 32. The text
+tower alone (``TextQuery.embed`` in the client's process, no HTTP, no index) is timed for reference.
+
+    python benchmarks/bench_search.py [--sizes 10000 100000] [--requests 300] [--threads 1] [--text]
 """
 
 from __future__ import annotations
@@ -26,20 +33,26 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edu_contrast import measure, methods, serve
+from edu_contrast import data, measure, methods, models, serve
 from edu_contrast.serve.app import create_app
 from edu_contrast.serve.gallery import Gallery, model_identity
 from edu_contrast.serve.search import Searcher
+from edu_contrast.serve.text_search import ImageTower, TextQuery, load_clip, save_clip
 
 IMAGE_SHAPE = (1, 28, 28)
 KINDS = ("exact", "hnsw")
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_search.json"
+TEXT_RESULTS = RESULTS.with_name("bench_search_text.json")
+TEXT = "a small red circle left of a blue square"  # a caption of the scenes' template, 9 words
+CLIP_EPOCHS = 2
 
 
 def _embedder(threads: int):
@@ -50,12 +63,43 @@ def _embedder(threads: int):
     return serve.TorchEmbedder(method.eval(), IMAGE_SHAPE), model_identity(method)
 
 
-def serve_one(size: int, kind: str, port: int, threads: int, ef_construction: int) -> None:
-    """The server side (a subprocess): the app with a synthetic gallery of ``size`` items; it prints the
-    seconds the index took to build, then serves until terminated."""
+def train_tiny_clip(folder: Path) -> Path:
+    """The CLIP towers of tests/test_serve_search_text.py, ``CLIP_EPOCHS`` epochs on 2 048 scenes, saved."""
+    torch.manual_seed(0)
+    image_encoder = models.SmallConvNet(3, feature_dim=64, width=16, last_kernel=1)
+    text_encoder = models.TextEncoder(len(data.scenes.VOCABULARY), feature_dim=32, depth=1, heads=2)
+    model = methods.CLIP(image_encoder, text_encoder, embed_dim=32)
+    scenes = data.Scenes(2048, seed=0)
+    methods.train_clip(model, scenes.images, data.scenes.tokenize(scenes.captions), epochs=CLIP_EPOCHS)
+    return save_clip(model, folder)
+
+
+def text_tower_ms(clip: Path, threads: int, repeats: int) -> dict:
+    """Median and 99th-percentile milliseconds of ``TextQuery.embed(TEXT)`` alone, in this process."""
+    torch.set_num_threads(threads)
+    query = TextQuery(load_clip(clip)[0])
+    times = []
+    for _ in range(repeats + 20):
+        start = time.perf_counter()
+        query.embed(TEXT)
+        times.append(1000 * (time.perf_counter() - start))
+    return {"p50_ms": np.percentile(times[20:], 50), "p99_ms": np.percentile(times[20:], 99)}
+
+
+def serve_one(size: int, kind: str, port: int, threads: int, ef_construction: int, clip: str | None) -> None:
+    """The server side (a subprocess): the app with a synthetic gallery of ``size`` items (and, with
+    ``clip``, that CLIP run's towers as ``serve --clip`` loads them); it prints the seconds the index took
+    to build, then serves until terminated."""
     import uvicorn
 
-    embedder, identity = _embedder(threads)
+    text_query = None
+    if clip is None:
+        embedder, identity = _embedder(threads)
+    else:
+        torch.set_num_threads(threads)
+        model, settings = load_clip(clip)
+        embedder = serve.TorchEmbedder(ImageTower(model), settings["image_shape"])
+        identity, text_query = model_identity(model), TextQuery(model)
     vectors = np.random.default_rng(0).standard_normal((size, embedder.dim)).astype(np.float32)  # (n, d)
     gallery = Gallery(
         np.arange(size), vectors, np.zeros(size, np.int64), {**identity, "dataset": "synthetic"}
@@ -68,7 +112,8 @@ def serve_one(size: int, kind: str, port: int, threads: int, ef_construction: in
     options = {"ef_construction": ef_construction} if kind == "hnsw" else {}
     searcher = Searcher(gallery, kind=kind, **options)
     print(f"built {time.perf_counter() - start:.3f}", flush=True)
-    uvicorn.run(create_app(embedder, searcher=searcher), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(embedder, searcher=searcher, text_query=text_query)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def _free_port() -> int:
@@ -87,14 +132,15 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _latencies(client, path: str, files: dict, form: dict, requests: int) -> dict:
+def _latencies(send, requests: int) -> dict:
+    """p50 / p99 milliseconds and requests/s of ``send()`` (one HTTP request), after 20 warm-ups."""
     for _ in range(20):  # warm-up
-        client.post(path, files=files, data=form).raise_for_status()
+        send().raise_for_status()
     times = []
     start = time.perf_counter()
     for _ in range(requests):
         t0 = time.perf_counter()
-        client.post(path, files=files, data=form).raise_for_status()
+        send().raise_for_status()
         times.append(1000 * (time.perf_counter() - t0))
     total = time.perf_counter() - start
     return {"p50_ms": np.percentile(times, 50), "p99_ms": np.percentile(times, 99), "rps": requests / total}
@@ -106,6 +152,8 @@ def measure_one(size: int, kind: str, args) -> dict:
     port = _free_port()
     command = [sys.executable, __file__, "--serve-one", str(size), kind, str(port),
                "--threads", str(args.threads), "--ef-construction", str(args.ef_construction)]  # fmt: skip
+    if args.clip is not None:
+        command += ["--clip", str(args.clip)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()  # "built SECONDS", once the index is built
@@ -122,11 +170,16 @@ def measure_one(size: int, kind: str, args) -> dict:
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(process.stderr.read()[-2000:]) from None
                     time.sleep(0.1)
+            if args.clip is not None:
+                search_text = partial(client.post, "/search/text", json={"text": TEXT, "k": 10})
+                assert len(search_text().json()["results"]) == 10
+                timed = _latencies(search_text, args.requests)
+                return {**row, **{f"search_text_{k}": v for k, v in timed.items()}}
             files = {"image": ("x.png", _png(), "image/png")}
-            results = client.post("/search", files=files, data={"k": "10"}).json()["results"]
-            assert len(results) == 10, results
-            search = _latencies(client, "/search", files, {"k": "10"}, args.requests)
-            embed = _latencies(client, "/embed", files, {}, args.requests)
+            search = partial(client.post, "/search", files=files, data={"k": "10"})
+            assert len(search().json()["results"]) == 10
+            embed = partial(client.post, "/embed", files=files)
+            search, embed = _latencies(search, args.requests), _latencies(embed, args.requests)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -144,6 +197,29 @@ def _machine() -> dict:
             "python": platform.python_version(), "torch": torch.__version__}  # fmt: skip
 
 
+def _measure_all(args) -> list[dict]:
+    """One server per (size, kind), each row printed as it is measured."""
+    if args.clip is None:
+        print("| gallery | index | build (s) | /search p50 (ms) | p99 (ms) | requests/s | /embed p50 | p99 |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    else:
+        print("| gallery | index | build (s) | /search/text p50 (ms) | p99 (ms) | requests/s |")
+        print("| --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for size in args.sizes:
+        for kind in args.kinds:
+            r = measure_one(size, kind, args)
+            rows.append(r)
+            if args.clip is None:
+                search = f"{r['search_p50_ms']:.2f} | {r['search_p99_ms']:.2f} | {r['search_rps']:.0f}"
+                timed = f"{search} | {r['embed_p50_ms']:.2f} | {r['embed_p99_ms']:.2f}"
+            else:
+                p50, p99, rps = (r[f"search_text_{key}"] for key in ("p50_ms", "p99_ms", "rps"))
+                timed = f"{p50:.2f} | {p99:.2f} | {rps:.0f}"
+            print(f"| {size:,} | {kind} | {r['build_s']:.1f} | {timed} |", flush=True)
+    return rows
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -151,29 +227,37 @@ def main(argv=None) -> None:
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--threads", type=int, default=1, help="intra-op threads of the server (torch and faiss)")
     p.add_argument("--ef-construction", type=int, default=200, help="HNSW efConstruction (build only)")
-    p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the rows (default: {RESULTS})")
+    p.add_argument("--text", action="store_true", help="time POST /search/text with a tiny CLIP run's towers")
+    p.add_argument("--json", type=Path, help=f"where to write the rows (default: {RESULTS.name}, "
+                   f"{TEXT_RESULTS.name} with --text, in {RESULTS.parent})")  # fmt: skip
     p.add_argument("--serve-one", nargs=3, metavar=("SIZE", "KIND", "PORT"), help=argparse.SUPPRESS)
+    p.add_argument("--clip", type=Path, help=argparse.SUPPRESS)  # the servers' CLIP run, set by --text
     args = p.parse_args(argv)
     if args.serve_one:
         size, kind, port = args.serve_one
-        return serve_one(int(size), kind, int(port), args.threads, args.ef_construction)
-    machine = _machine()
-    print("| gallery | index | build (s) | /search p50 (ms) | p99 (ms) | requests/s | /embed p50 | p99 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    rows = []
-    for size in args.sizes:
-        for kind in args.kinds:
-            r = measure_one(size, kind, args)
-            rows.append(r)
-            search = f"{r['search_p50_ms']:.2f} | {r['search_p99_ms']:.2f} | {r['search_rps']:.0f}"
-            embed = f"{r['embed_p50_ms']:.2f} | {r['embed_p99_ms']:.2f}"
-            print(f"| {size:,} | {kind} | {r['build_s']:.1f} | {search} | {embed} |", flush=True)
-    settings = {k: getattr(args, k) for k in ("requests", "threads", "ef_construction")}
-    report = {"machine": machine, "settings": {**settings, "k": 10, "dim": 128, "m": 32, "ef_search": 64},
-              "rows": rows, "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1, default=float) + "\n")
-    print(f"wrote {args.json}")
+        clip = None if args.clip is None else str(args.clip)
+        return serve_one(int(size), kind, int(port), args.threads, args.ef_construction, clip)
+    machine, report = _machine(), {}
+    if args.text:
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            args.clip = train_tiny_clip(Path(folder))
+            report["clip_training_s"] = time.perf_counter() - start
+            report["text_tower"] = tower = text_tower_ms(args.clip, args.threads, args.requests)
+            print(f"CLIP trained in {report['clip_training_s']:.1f} s; text tower alone (TextQuery.embed, "
+                  f"no HTTP): p50 {tower['p50_ms']:.2f} ms, p99 {tower['p99_ms']:.2f} ms")  # fmt: skip
+            rows = _measure_all(args)
+    else:
+        rows = _measure_all(args)
+    settings = {k: getattr(args, k) for k in ("requests", "threads", "ef_construction", "text")}
+    dim = 32 if args.text else 128
+    report = {"machine": machine, "settings": {**settings, "k": 10, "dim": dim, "m": 32, "ef_search": 64},
+              **report, "rows": rows, "date": time.strftime("%Y-%m-%d %H:%M"),
+              "load_average_at_end": open("/proc/loadavg").read().split()[:3]}  # fmt: skip
+    path = args.json or (TEXT_RESULTS if args.text else RESULTS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
