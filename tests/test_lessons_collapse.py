@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -83,4 +85,66 @@ def test_run_ablation_trains_once_per_setting(digits):
     assert len(cached_names()) == 1
     with pytest.raises(ValueError, match="'batch_size' parameter of run_ablation must be one of 256, 32"):
         lesson.run_ablation("simclr", train, test, batch_size=64, **kwargs)
+    clear_cache()
+
+
+# ----------------------------------------------------------------------------- section 4's checks
+
+
+def _run(erank_z, erank_h, knn=(0.5, 0.5)):
+    """A stand-in for a ``Run``: only the history (epoch 0 and the last) that the effects read."""
+    history = [{"erank_z": z, "erank_h": h, "knn_accuracy": k} for z, h, k in zip(erank_z, erank_h, knn)]
+    return lesson.Run("run", history, None, torch.zeros(1), torch.zeros(1), torch.zeros(1))
+
+
+def test_one_factor_effects_compare_each_space_with_itself():
+    runs = {
+        "baseline": _run((50.0, 20.0), (80.0, 48.0), knn=(0.7, 0.8)),  # z keeps 40 %, h keeps 60 %
+        "no projector": _run((80.0, 36.0), (80.0, 36.0)),
+        "weak augmentation": _run((50.0, 25.0), (80.0, 40.0)),
+    }
+    effects = lesson.one_factor_effects(runs)
+    assert effects == pytest.approx(
+        {
+            "projector: erank kept, h − z": 0.2,
+            "no projector: erank(h) lost": 0.25,
+            "weak augmentation: erank(z) gained": 0.25,
+            "kNN on h: baseline − random encoder": 0.1,
+        }
+    )
+    for name in effects:
+        lesson.check_effect(effects, name, margin=0.05)
+    # z at 20 of 64 and h at 48 of 128 are about as spread for their size: a raw erank_z < erank_h, the
+    # replaced check, says nothing; relative to its own start each space can go either way.
+    runs["baseline"] = _run((50.0, 30.0), (80.0, 40.0), knn=(0.7, 0.7))  # z keeps 60 %, h 50 %
+    with pytest.raises(AssertionError, match="projector: erank kept, h − z = -0.100"):
+        lesson.check_effect(lesson.one_factor_effects(runs), "projector: erank kept, h − z", margin=0.05)
+    with pytest.raises(
+        ValueError, match="'runs' parameter of one_factor_effects.*no \\['weak augmentation'\\]"
+    ):
+        lesson.one_factor_effects({"baseline": runs["baseline"], "no projector": runs["no projector"]})
+
+
+def test_one_factor_checks_fail_on_the_runs_without_the_effect(digits):
+    """Real (tiny) runs as the broken inputs: the no-projector run in the baseline's place (z = h, so the
+    projector cannot take a larger share of the rank), and the baseline as its own ablation."""
+    train, test = digits
+    clear_cache()
+    kwargs = {"epochs": 1, "width": 4, "hidden_dim": 16, "out_dim": 8, "track_size": 20, "batch_size": 32}
+    baseline = lesson.run_ablation("simclr", train, test, **kwargs)  # 96 images: batches of 32
+    no_projector = lesson.run_ablation("simclr", train, test, projector=False, **kwargs)
+    broken = {"baseline": no_projector, "no projector": no_projector, "weak augmentation": no_projector}
+    effects = lesson.one_factor_effects(broken)
+    assert effects["projector: erank kept, h − z"] == 0.0
+    for name in (
+        "projector: erank kept, h − z",
+        "no projector: erank(h) lost",
+        "weak augmentation: erank(z) gained",
+    ):
+        with pytest.raises(AssertionError, match=re.escape(name) + " = [+-]0.000"):
+            lesson.check_effect(effects, name, margin=0.05)
+    same = lesson.one_factor_effects(
+        {"baseline": baseline, "no projector": baseline, "weak augmentation": baseline}
+    )
+    assert same["no projector: erank(h) lost"] == 0.0 and same["weak augmentation: erank(z) gained"] == 0.0
     clear_cache()

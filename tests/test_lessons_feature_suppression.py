@@ -20,6 +20,7 @@ from edu_contrast.lessons.feature_suppression import (
 )
 
 TINY = {"epochs": 1, "width": 4, "batch_size": 64, "lr": 1e-3}
+MARGIN_05 = 0.1  # notebook 05's margin for "content: random − SimCLR, same bits" (docs/check_margins.md)
 
 
 def test_bit_targets_closed_form():
@@ -193,11 +194,48 @@ def test_cached_run_computes_once_and_keys_on_the_arguments(tmp_path):
     clear_cache()
 
 
+def test_randbit_effects_compare_simclr_with_the_random_encoder_fed_the_same_bits():
+    runs = [
+        {"method": "simclr", "bits": k, "temperature": 0.5, "content_accuracy": acc}
+        for k, acc in ((0, 0.95), (4, 0.4), (8, 0.12))
+    ]
+    random_bits = {"method": "random", "bits": 8, "content_accuracy": 0.41}
+    effects = lesson.randbit_effects(runs, random_bits)
+    assert effects == pytest.approx({"content: random − SimCLR, same bits": 0.29})
+    lesson.check_effect(effects, "content: random − SimCLR, same bits", margin=0.1)
+    with pytest.raises(
+        ValueError, match="'random_same_bits' parameter of randbit_effects must be the random"
+    ):
+        lesson.randbit_effects(runs, {**random_bits, "bits": 4})
+    with pytest.raises(ValueError, match="'random_same_bits'.*Got method 'simclr'"):
+        lesson.randbit_effects(runs, runs[-1])
+    with pytest.raises(ValueError, match="'runs' parameter of randbit_effects must be SimCLR runs"):
+        lesson.randbit_effects([], random_bits)
+
+
+def test_randbit_check_fails_for_an_untrained_encoder():
+    """The broken input: the "trained" encoder is the untrained one. Its bits probe is as high as a trained
+    one's (the constant planes are linearly readable), so the old `bit_accuracy >= 0.95` passed; the
+    content comparison with the random encoder fed the same bits is exactly 0 and fails."""
+    sizes = {"settings": lesson.QUICK_SETTINGS, "max_train": 500, "max_test": 200}  # untrained: fast
+    random_bits = randbit_run(6, method="random", **sizes)
+    untrained = {**random_bits, "method": "simclr"}  # an "SimCLR" run that never trained
+    assert untrained["bit_accuracy"] >= 0.95  # what the replaced check asserted: it cannot tell
+    effects = lesson.randbit_effects([untrained], random_bits)
+    assert effects["content: random − SimCLR, same bits"] == 0.0
+    with pytest.raises(AssertionError, match="content: random − SimCLR, same bits = \\+0.000"):
+        lesson.check_effect(effects, "content: random − SimCLR, same bits", margin=0.1)
+
+
 @pytest.mark.slow
 def test_randbit_suppresses_the_digit():
-    """The notebook's claim at quick settings: 8 shared bits take the digit probe from ~0.95 to ~chance."""
+    """The notebook's claim at quick settings: 8 shared bits take the digit probe from ~0.95 to ~chance,
+    below the untrained encoder fed the same 8 bits (notebook 05's check, with its margin)."""
     plain = randbit_run(0, settings=lesson.QUICK_SETTINGS)
     bits = randbit_run(8, settings=lesson.QUICK_SETTINGS)
+    random_bits = randbit_run(8, method="random", settings=lesson.QUICK_SETTINGS)
     assert plain["content_accuracy"] > 0.85
     assert bits["content_accuracy"] < plain["content_accuracy"] - 0.4
-    assert bits["bit_accuracy"] > 0.95
+    assert bits["bit_accuracy"] > 0.95 and random_bits["bit_accuracy"] > 0.95  # both read the bits
+    effects = lesson.randbit_effects([plain, bits], random_bits)
+    lesson.check_effect(effects, "content: random − SimCLR, same bits", margin=MARGIN_05)

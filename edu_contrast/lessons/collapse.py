@@ -15,8 +15,9 @@ of notebooks 01–03: Wang & Isola's alignment with and without the uniformity t
 no projector (``methods.without_projector``), weak augmentation, a small batch (dimensional collapse,
 Jing et al. 2022). ``run_ablation`` trains one grid point as a tracked run (``lessons._runs``: erank_z,
 erank_h, uniformity, pair_distance, std_z per epoch; epoch 0 is the BatchNorm-calibrated random encoder),
-once per session. Methods without negatives (BYOL's predictor and stop-gradient, VICReg's variance and
-covariance terms) are notebook 06's.
+once per session; ``one_factor_effects`` names what section 4's checks assert, each space and each
+ablation compared with itself or its baseline. Methods without negatives (BYOL's predictor and
+stop-gradient, VICReg's variance and covariance terms) are notebook 06's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from torch import nn
 from edu_contrast import augment, methods
 from edu_contrast._validation import check_choice, check_int, fail
 from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.lessons._checks import check_effect
 from edu_contrast.lessons._runs import Run, track_run
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "build_ablation",
     "run_ablation",
     "Run",
+    "one_factor_effects",
+    "check_effect",
 ]
 
 KINDS = ("healthy", "dimensional", "complete")
@@ -193,3 +197,35 @@ def run_ablation(
         )
 
     return cached(key, compute)
+
+
+def one_factor_effects(runs: dict) -> dict:
+    r"""Section 4's effects, each > 0 when the taught effect is there; every one compares like with like.
+
+    ``runs`` maps "baseline", "no projector", "weak augmentation" to ``Run``s of ``run_ablation``
+    (final = after the last epoch, start = epoch 0, the calibrated random encoder):
+
+    * "projector: erank kept, h − z" = erank_h(final)/erank_h(start) − erank_z(final)/erank_z(start) of
+      the baseline: training takes a larger share of z's effective rank than of h's, each space measured
+      against itself (z has d = 64 dimensions and h 128, so their raw eranks are not comparable). Exactly
+      0 without a projector (z = h);
+    * "no projector: erank(h) lost" = 1 − erank_h(no projector)/erank_h(baseline), the same 128-d space;
+    * "weak augmentation: erank(z) gained" = erank_z(weak)/erank_z(baseline) − 1, the same 64-d space;
+    * "kNN on h: baseline − random encoder" = knn(final) − knn(start) of the baseline.
+    """
+    missing = sorted({"baseline", "no projector", "weak augmentation"} - set(runs))
+    if missing:
+        expected = "a dict with the runs 'baseline', 'no projector', 'weak augmentation'"
+        fail("runs", "one_factor_effects", expected, f"no {missing}")
+    base, start = runs["baseline"].final, runs["baseline"].history[0]
+    final = {name: run.final for name, run in runs.items()}
+
+    def kept(run: Run, space: str) -> float:
+        return run.final[f"erank_{space}"] / run.history[0][f"erank_{space}"]
+
+    return {
+        "projector: erank kept, h − z": kept(runs["baseline"], "h") - kept(runs["baseline"], "z"),
+        "no projector: erank(h) lost": 1 - final["no projector"]["erank_h"] / base["erank_h"],
+        "weak augmentation: erank(z) gained": final["weak augmentation"]["erank_z"] / base["erank_z"] - 1,
+        "kNN on h: baseline − random encoder": base["knn_accuracy"] - start["knn_accuracy"],
+    }

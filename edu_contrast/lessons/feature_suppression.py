@@ -17,8 +17,10 @@ contrastive learning picks up:
   both labels (``methods.TwoDigitClassifier``) does not. ``multidigits_run(L, method)`` trains one of
   them and probes h for each digit.
 
-Every run returns a plain dict of numbers (and 2-D coordinates for plots), so ``cached_run`` can keep it
-for the session or as JSON on disk, and ``widgets.feature_suppression`` browses the runs.
+``randbit_effects`` names what the RandBit check asserts: SimCLR's content probe against the untrained
+encoder fed the same bits (the bits probe cannot tell them apart). Every run returns a plain dict of
+numbers (and 2-D coordinates for plots), so ``cached_run`` can keep it for the session or as JSON on
+disk, and ``widgets.feature_suppression`` browses the runs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 from edu_contrast import augment, data, diagnostics, measure, methods, probes, train
 from edu_contrast._validation import check_choice, check_int, check_labels, check_positive, fail
 from edu_contrast.lessons._cache import cache_key, cached
+from edu_contrast.lessons._feature_suppression_effects import check_effect, randbit_effects
 
 __all__ = [
     "QUICK_SETTINGS",
@@ -50,6 +53,8 @@ __all__ = [
     "randbit_run",
     "multidigits_run",
     "cached_run",
+    "randbit_effects",
+    "check_effect",
 ]
 
 # Training recipes (SmallConvNet width, AdamW learning rate): quick mode runs a whole RandBit sweep
