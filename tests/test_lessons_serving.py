@@ -6,7 +6,7 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
-from edu_contrast import data, measure, models  # noqa: E402
+from edu_contrast import data, measure, methods, models  # noqa: E402
 from edu_contrast.lessons import serving as lesson  # noqa: E402
 
 
@@ -79,3 +79,50 @@ def test_modes_pick_the_data_and_a_wrong_mode_is_named():
         lesson.load_data("fast")
     with pytest.raises(ValueError, match="'mode' parameter of train_encoder"):
         lesson.train_encoder("unused", mode="lab ")
+
+
+GAP_MARGIN = 0.02  # notebook 10's margin for the class-gap check (docs/check_margins.md, lab mode)
+
+
+def test_class_gap_effect_compares_the_trained_and_the_random_backend():
+    labels = [0, 0, 1, 1]
+    trained = FixedEmbedder([[1, 0], [1, 0.1], [0, 1], [0.1, 1]])  # classes on two axes
+    random = FixedEmbedder([[1, 1], [1, 0.9], [0.9, 1], [1, 0.8]])  # every h in one direction
+    rows = lesson.class_cosines({"torch": trained, "random": random}, np.zeros((4, 1, 2, 2)), labels)
+    effects = lesson.class_gap_effects(rows)
+    gap = {name: row["same"] - row["different"] for name, row in rows.items()}
+    assert effects == pytest.approx({"class gap: trained − random": gap["torch"] - gap["random"]})
+    lesson.check_effect(effects, "class gap: trained − random", margin=GAP_MARGIN)
+    with pytest.raises(
+        ValueError, match="'cosines' parameter of class_gap_effects must be a row for the random"
+    ):
+        lesson.class_gap_effects({"torch": rows["torch"]})
+
+
+def test_the_class_gap_check_fails_when_the_served_encoder_is_untrained(setup):
+    """The broken input: the untrained (BatchNorm-calibrated) encoder served as the trained one."""
+    backends, _, test_data = setup
+    rows = lesson.class_cosines(
+        {"torch": backends["torch"], "random": backends["onnx"]}, test_data.images, test_data.labels
+    )
+    effects = lesson.class_gap_effects(rows)
+    assert abs(effects["class gap: trained − random"]) < 1e-4  # the same network under two runtimes
+    with pytest.raises(AssertionError, match="class gap: trained − random = [+-]0.000, expected > \\+0.020"):
+        lesson.check_effect(effects, "class gap: trained − random", margin=GAP_MARGIN)
+
+
+def test_random_backend_is_the_runs_initial_network_with_calibrated_batchnorm():
+    train_data, _ = lesson.load_data("quick")
+    state = torch.random.get_rng_state()
+    random = lesson.random_backend(train_data, mode="quick", seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the notebook's random stream is untouched
+    s = lesson.SETTINGS["quick"]
+    torch.manual_seed(3)  # what train_encoder draws before its first step
+    initial = methods.build_method("simclr", encoder="convnet", in_channels=1, width=s["width"],
+                                   feature_dim=s["feature_dim"])  # fmt: skip
+    weights = dict(random.encoder.named_parameters())
+    for name, value in initial.encoder.named_parameters():
+        torch.testing.assert_close(weights[name], value)
+    norms = [m for m in random.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(float(m.running_mean.abs().max()) > 0 for m in norms)  # estimated, not the defaults
+    assert random.embed(train_data.images[:4]).shape == (4, s["feature_dim"])

@@ -352,3 +352,46 @@ def test_notebook_09_states_the_cost_models_t4_estimates_of_both_recipes():
         assert any(row in line and f"≈ {hours}" in line for line in recipes.splitlines())
     for anchor in ("84.8 %", "87 min", "87.9 %", "RTX A6000", "90.74 %", "11.9 s per epoch", "A100"):
         assert anchor in recipes, anchor
+
+
+def _pilot(alignment: float, epochs: int = 2) -> dict:
+    """What ``train.fit`` returns, reduced to what ``temperature_effects`` reads: one record per epoch."""
+    history = [{"epoch": e, "alignment": 1.0 if e == 0 else alignment} for e in range(epochs + 1)]
+    return {"history": history, "linear_accuracy": 0.5}
+
+
+TAU_MARGIN = 0.1  # notebook 09's margin for the τ check (docs/check_margins.md, 09-low-tau-aligns-tighter)
+
+
+def test_temperature_effect_is_the_alignment_ratio_of_the_last_epoch():
+    effects = lesson.temperature_effects({0.5: _pilot(0.31), 0.07: _pilot(0.25)})  # order does not matter
+    assert effects == pytest.approx({"alignment: high τ / low τ − 1": 0.31 / 0.25 - 1})
+    lesson.check_effect(effects, "alignment: high τ / low τ − 1", margin=TAU_MARGIN)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {0.07: _pilot(0.3), 0.5: _pilot(0.3)},  # both pilots trained at the same τ: nothing to tell apart
+        {0.07: _pilot(0.4), 0.5: _pilot(0.3)},  # the low τ's views further apart: the opposite effect
+    ],
+)
+def test_the_tau_check_fails_without_the_effect(broken):
+    effects = lesson.temperature_effects(broken)
+    with pytest.raises(
+        AssertionError, match="alignment: high τ / low τ − 1 = .*the effect this check teaches"
+    ):
+        lesson.check_effect(effects, "alignment: high τ / low τ − 1", margin=TAU_MARGIN)
+
+
+@pytest.mark.parametrize(
+    ("pilots", "message"),
+    [
+        ({0.5: _pilot(0.3)}, "'pilots' parameter of temperature_effects must be a dict .* of at least two"),
+        ({0.07: _pilot(0.0), 0.5: _pilot(0.3)}, "finite alignments, the low τ's > 0"),
+        ({0.07: _pilot(float("nan")), 0.5: _pilot(0.3)}, "finite alignments"),
+    ],
+)
+def test_temperature_effects_name_a_bad_input(pilots, message):
+    with pytest.raises(ValueError, match=message):
+        lesson.temperature_effects(pilots)

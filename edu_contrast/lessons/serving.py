@@ -8,6 +8,11 @@ The experiments: train a small SimCLR on digits (``train_encoder``), build the t
 (``serve.build_embedders``: torch, onnx, onnx-int8), compare them (``compare_backends``: max |Δh|
 against PyTorch, linear probe on each backend's features, file size) and time them in process
 (``latency``). The HTTP service itself is ``edu_contrast.serve.app``.
+
+Section 6's check compares the class gap (mean cosine of same-class pairs − of different-class pairs) of
+the trained encoder with that of the same network untrained (``random_backend``: the run's initial
+weights, BatchNorm statistics estimated on the training images), a baseline that can win: random
+convolutional features already group images by class (``class_gap_effects``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edu_contrast import data, methods, probes, serve, train
-from edu_contrast._validation import check_choice, check_int, check_positive
+from edu_contrast import data, measure, methods, probes, serve, train
+from edu_contrast._validation import check_choice, check_int, check_positive, fail
+from edu_contrast.lessons._checks import check_effect
 
 __all__ = [
     "SETTINGS",
@@ -30,6 +36,9 @@ __all__ = [
     "latency",
     "similarities",
     "class_cosines",
+    "random_backend",
+    "class_gap_effects",
+    "check_effect",
     "quantization_params",
     "quantize_uint8",
     "dequantize",
@@ -64,16 +73,32 @@ def train_encoder(out_dir: str | Path, *, mode: str = "quick", seed: int = 0):
     """
     s = SETTINGS[check_choice(mode, "mode", "train_encoder", tuple(SETTINGS))]
     train_data, test_data = load_data(mode, seed=seed)
-    torch.manual_seed(seed)
-    method = methods.build_method(
-        "simclr", encoder="convnet", in_channels=train_data.channels, width=s["width"],
-        feature_dim=s["feature_dim"],
-    )  # fmt: skip
+    method = _initial_method(train_data, s, seed)
     result = train.fit(
         method, train_data, eval_data=test_data, epochs=s["epochs"], batch_size=256, seed=seed,
         out_dir=out_dir, overwrite=True, progress=False, device="cpu", config={"dataset": s["dataset"]},
     )  # fmt: skip
     return method.eval(), train_data, test_data, result
+
+
+def _initial_method(train_data, settings: dict, seed: int):
+    """SimCLR with ``settings``' SmallConvNet, its weights drawn after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return methods.build_method(
+        "simclr", encoder="convnet", in_channels=train_data.channels, width=settings["width"],
+        feature_dim=settings["feature_dim"],
+    )  # fmt: skip
+
+
+def random_backend(train_data, *, mode: str = "quick", seed: int = 0) -> serve.TorchEmbedder:
+    """The baseline that can win: ``train_encoder``'s network before its first step (the same seed, the
+    same initial weights), BatchNorm statistics estimated on ``train_data``'s images
+    (``measure.calibrate_batchnorm``, notebook 03), served by PyTorch."""
+    s = SETTINGS[check_choice(mode, "mode", "random_backend", tuple(SETTINGS))]
+    with torch.random.fork_rng():  # the notebook's random state is left as it was
+        method = _initial_method(train_data, s, seed)
+    measure.calibrate_batchnorm(method, train_data.images)
+    return serve.TorchEmbedder(method.eval(), tuple(train_data.images.shape[1:]))
 
 
 def build_backends(method, train_data, folder: str | Path, *, calibration_size: int = 512, seed: int = 0):
@@ -150,6 +175,21 @@ def class_cosines(embedders: dict, images, labels) -> dict[str, dict[str, float]
         cos = h @ h.T  # (N, N) cos(h_i, h_j)
         out[name] = {"same": float(cos[same & off_diagonal].mean()), "different": float(cos[~same].mean())}
     return out
+
+
+def class_gap_effects(cosines: dict, *, trained: str = "torch", random: str = "random") -> dict:
+    """Section 6's effect, > 0 when training grouped the classes more than random features do.
+
+        gap = mean cos(h_i, h_j) over same-class pairs − over different-class pairs   (``class_cosines``)
+
+    ``"class gap: trained − random"`` = gap of the ``trained`` backend − gap of the ``random`` one
+    (``random_backend``), both rows of ``cosines``.
+    """
+    for name, key in ((trained, "trained"), (random, "random")):
+        if name not in cosines:
+            fail("cosines", "class_gap_effects", f"a row for the {key} backend {name!r}", sorted(cosines))
+    gap = {name: cosines[name]["same"] - cosines[name]["different"] for name in (trained, random)}
+    return {"class gap: trained − random": gap[trained] - gap[random]}
 
 
 def quantization_params(t_min: float, t_max: float) -> tuple[float, int]:

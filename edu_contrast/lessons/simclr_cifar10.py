@@ -22,6 +22,8 @@ checkpoints every epoch and resumes exactly; these helpers only choose *where* t
 ``RECIPES`` holds full mode's two recipes: "fast" (ResNet-18, τ = 0.5, batch 512, 200 epochs) and
 "reference", the course brief's (ResNet-50, τ = 0.07, batch 256, 80 epochs, blur and solarize, no
 warm-up, a linear probe on frozen f(x) every 10 epochs written to the run folder by ``ProbeEvery``).
+
+The τ pilots' check: ``temperature_effects`` (the lower τ holds two views closer), and ``check_effect``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import torch.nn.functional as F
 from edu_contrast import augment, data, losses, measure, methods, models, probes
 from edu_contrast._validation import check_int, check_positive, fail
 from edu_contrast.lessons._cache import _read, _write
+from edu_contrast.lessons._simclr_cifar10_effects import check_effect, temperature_effects
 
 __all__ = [
     "simclr_step",
@@ -61,6 +64,8 @@ __all__ = [
     "Recipe",
     "RECIPES",
     "ProbeEvery",
+    "temperature_effects",
+    "check_effect",
 ]
 
 
