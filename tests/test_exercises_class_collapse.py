@@ -106,3 +106,47 @@ def test_the_hint_names_the_steps(capsys):
     exercises.hint("class_conditional_negatives")
     out = capsys.readouterr().out
     assert out.startswith("class_conditional_negatives(labels") and "repeat(2)" in out
+
+
+# ----------------------------------------------------------------------------- choosing the floor (a design)
+
+
+def floor(method):
+    return {**method, "epochs": 0, "calibrate_bn": True}
+
+
+def floor_with(**changes):
+    return lambda method: {**floor(method), **changes}
+
+
+FLOOR_MISTAKES = [
+    (lambda method: dict(method), "a trained run"),
+    (floor_with(calibrate_bn=False), "BatchNorm is not calibrated"),
+    (floor_with(epochs=1), "a trained run (epochs = 1)"),
+    (floor_with(width=8), "a smaller encoder"),
+    (floor_with(width=64), "a larger encoder"),
+    (floor_with(seed=99), "another seed"),
+    (floor_with(loss="SimCLR"), "changes loss 'SupCon' → 'SimCLR'"),
+    (floor_with(batch_size=1), "only epochs and calibrate_bn changed"),
+    (floor_with(calibrate_bn="yes"), "calibrate_bn must be True or False"),
+    (floor_with(epochs=-1), "epochs must be an integer ≥ 0"),
+    (lambda method: {"epochs": 0, "calibrate_bn": True}, "missing ['loss'"),
+    (lambda method: None, "no return statement"),
+]
+
+
+def test_choose_floor_accepts_the_reference_and_refuses_each_wrong_design():
+    from edu_contrast.exercises.class_collapse import check_choose_floor
+    from edu_contrast.lessons.class_collapse import untrained_floor
+
+    verify_checker(check_choose_floor, floor, FLOOR_MISTAKES)
+    verify_checker(check_choose_floor, untrained_floor, [])
+
+
+def test_the_checked_run_is_the_notebooks_and_the_floor_is_the_random_encoder():
+    from edu_contrast.exercises.class_collapse import SUPCON_RUNS
+    from edu_contrast.lessons import class_collapse as lesson
+
+    assert lesson.supcon_run("quick", seed=0) == SUPCON_RUNS[0]
+    with pytest.raises(ValueError, match="'floor' parameter of floor_scores"):
+        lesson.floor_scores({**SUPCON_RUNS[0], "epochs": 3}, {})

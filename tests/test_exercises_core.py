@@ -120,3 +120,46 @@ def test_stubs_say_what_is_checked_and_leave_the_how_to_the_hint():
         assert code, f"{name}: the hint holds the how (the code to write)"
         leaked = sorted(fragment for fragment in code if fragment in message)
         assert not leaked, f"{notebook} {name}: the stub gives the recipe away: {leaked}"
+
+
+# ----------------------------------------------------------------------------- design exercises (issue 25 §3)
+
+
+def test_call_design_gives_a_copy_and_wants_the_runs_keys():
+    from edu_contrast.exercises._core import call_design, changed_factors, describe_changes
+
+    run = {"loss": "SupCon", "epochs": 10}
+
+    def edits_in_place(method):
+        method["epochs"] = 1
+        return method
+
+    design = call_design(edits_in_place, run, name="design")
+    assert run == {"loss": "SupCon", "epochs": 10} and design["epochs"] == 1
+    assert changed_factors(run, design) == {"epochs": (10, 1)}
+    assert describe_changes(changed_factors(run, {"loss": "SimCLR", "epochs": 1})) == (
+        "loss 'SupCon' → 'SimCLR', epochs 10 → 1"
+    )
+    for wrong, words in [
+        (lambda m: None, "no return statement"),
+        (lambda m: ("SimCLR", 10), "return a dict of settings with the keys ['loss', 'epochs']. Got tuple"),
+        (lambda m: {"loss": "SimCLR"}, "missing ['epochs']"),
+        (lambda m: {**m, "lr": 0.1}, "unknown ['lr']"),
+        (lambda m: {**m, "epochs": torch.tensor(3)}, "'epochs' is a Tensor"),
+        (lambda m: 1 / 0, "raised ZeroDivisionError"),
+    ]:
+        with pytest.raises(ExerciseError, match=re.escape(words)):
+            call_design(wrong, run, name="design")
+
+
+@pytest.mark.parametrize(
+    "value, integer, words",
+    [(True, False, "a finite number ≥ 0"), (float("inf"), False, "finite"), (-1, False, "≥ 0"),
+     (2.5, True, "an integer"), ("5", False, "not '5'")],
+)  # fmt: skip
+def test_setting_is_number_refuses_what_is_not_a_number(value, integer, words):
+    from edu_contrast.exercises._core import setting_is_number
+
+    setting_is_number({"epochs": 3}, "epochs", name="design", integer=True)  # accepted
+    with pytest.raises(ExerciseError, match=re.escape(words)):
+        setting_is_number({"x": value}, "x", name="design", integer=integer)

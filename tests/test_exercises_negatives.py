@@ -116,3 +116,50 @@ def test_the_hint_names_the_steps(capsys):
     exercises.hint("debiased_negative_term")
     out = capsys.readouterr().out
     assert out.startswith("debiased_negative_term(s_neg") and "clamp" in out and "1 − τ⁺" in out
+
+
+# ----------------------------------------------------------------------------- designing the ablation
+
+
+def ablation(method):
+    return {**method, "beta": 0.0}
+
+
+def changed(**changes):
+    return lambda method: {**method, **changes}
+
+
+ABLATION_MISTAKES = [
+    (lambda method: dict(method), "changes no setting"),
+    (changed(beta=0.0, tau_plus=0.0), "changes 2 settings (tau_plus"),  # SimCLR: two factors at once
+    (changed(beta=0.0, epochs=1), "changes 2 settings"),
+    (changed(tau_plus=0.0), "not the hardness weighting"),
+    (changed(width=4), "changes width, not beta"),
+    (changed(beta=0.5), "still weights the hard negatives"),
+    (changed(beta="off"), "beta must be"),
+    (changed(epochs=2.5), "epochs must be an integer"),
+    (lambda method: dict(tau_plus=0.1, beta=0.0, temperature=0.5, epochs=8, width=8, batch=64), "changes"),
+    (lambda method: {**method, "beta": 0.0, "lr": 1e-3}, "unknown ['lr']"),
+    (lambda method: [method], "return a dict"),
+]
+
+
+def test_ablate_hardness_accepts_the_reference_and_refuses_each_wrong_design():
+    from edu_contrast.exercises.negatives import check_ablate_hardness
+    from edu_contrast.lessons.negatives import hardness_ablation
+
+    verify_checker(check_ablate_hardness, ablation, ABLATION_MISTAKES)
+    verify_checker(check_ablate_hardness, hardness_ablation, [])
+
+
+def test_the_ablated_run_is_one_the_notebook_trains():
+    """The reference ablation of the notebook's hard-negative run is the debiased run of lessons.METHODS."""
+    from edu_contrast.exercises.negatives import HARD_RUNS
+    from edu_contrast.lessons import negatives as lesson
+
+    for mode in ("quick", "lab"):
+        hard = lesson.run_settings("hard (β = 1, τ⁺ = 0.1)", mode)
+        assert lesson.hardness_ablation(hard) == lesson.run_settings("debiased (τ⁺ = 0.1)", mode)
+    assert lesson.run_settings("hard (β = 1, τ⁺ = 0.1)", "quick") == HARD_RUNS[0]
+    with pytest.raises(ValueError, match="'name' parameter of run_settings"):
+        lesson.run_settings("hard", "quick")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -188,3 +189,72 @@ def test_hints(capsys):
     out = capsys.readouterr().out
     assert out.startswith("supcon_anchor(z: torch.Tensor, labels: torch.Tensor, i: int, temperature: float)")
     assert "logsumexp" in out and "show_solution('supcon_anchor')" in out
+
+
+# ------------------------------------------------------------------------- choosing the baseline (a design)
+
+
+def baseline(method):
+    return {**method, "loss": "SimCLR", "temperature": 0.5}
+
+
+def with_changes(**changes):
+    """A baseline that is the reference one with ``changes`` (a value, or a function of the run's value)."""
+
+    def design(method):
+        return {
+            **baseline(method),
+            **{k: v(method[k]) if callable(v) else v for k, v in changes.items()},
+        }
+
+    return design
+
+
+def copied_literal(method):  # the notebook's quick run written out: wrong for any other run
+    return dict(loss="SimCLR", temperature=0.5, epochs=15, width=16, batch_size=128, lr=3e-3, seed=0)
+
+
+BASELINE_MISTAKES = [
+    (lambda method: dict(method), "uses labels"),
+    (with_changes(loss="cross-entropy"), "uses labels"),
+    (with_changes(loss="BYOL"), "loss must be one of"),
+    (with_changes(epochs=0), "untrained encoder"),
+    (with_changes(epochs=lambda e: e // 2), "fewer epochs"),
+    (with_changes(width=lambda w: w // 2), "smaller encoder"),
+    (with_changes(batch_size=lambda b: b // 4), "smaller batch"),
+    (with_changes(epochs=lambda e: 2 * e), "no longer at one budget"),
+    (with_changes(lr=lambda lr: 10 * lr), "another learning rate"),
+    (with_changes(seed=lambda s: s + 1), "another seed"),
+    (with_changes(temperature=0), "temperature must be positive"),
+    (with_changes(temperature="warm"), "temperature must be"),
+    (copied_literal, "no longer at one budget"),
+    (lambda method: {"loss": "SimCLR"}, "missing ["),
+    (with_changes(optimizer="LARS"), "unknown ['optimizer']"),
+    (lambda method: None, "no return statement"),
+]
+
+
+def test_choose_baseline_accepts_the_reference_and_refuses_each_wrong_design():
+    exercises.verify_checker(exercises.check_choose_baseline, baseline, BASELINE_MISTAKES)
+    exercises.verify_checker(exercises.check_choose_baseline, lesson.label_free_baseline, [])
+
+
+def test_choose_baseline_accepts_another_temperature_and_compares_with_the_run_it_gave():
+    assert exercises.check_choose_baseline(with_changes(temperature=0.2)) is True
+
+    def edits_in_place(method):  # the checker compares with the run it gave, not with the edited copy
+        method["epochs"] = 1
+        return baseline(method)
+
+    with pytest.raises(ExerciseError, match="fewer epochs"):
+        exercises.check_choose_baseline(edits_in_place)
+
+
+def test_the_checked_run_is_the_notebooks_quick_run():
+    from edu_contrast.exercises.supcon import RUNS
+
+    size = lesson.scale("quick")
+    quick = {k: size[k] for k in ("epochs", "width", "batch_size")}
+    assert {k: RUNS[0][k] for k in quick} == quick and RUNS[0]["loss"] == "SupCon"
+    notebook = (Path(__file__).resolve().parents[1] / "notebooks" / "07_supcon.ipynb").read_text()
+    assert "choose_baseline(SUPCON_RUN)" in notebook

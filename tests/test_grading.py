@@ -89,3 +89,38 @@ def test_a_notebook_without_exercise_cells_says_so(tmp_path):
     path.write_text(json.dumps(notebook))
     (row,) = exercises.grade_notebook(path)
     assert not row["passed"] and "no exercise cell" in row["message"]
+
+
+# ------------------------------------------------------------------------- a design exercise (issue 25 §3)
+
+DESIGN_NOTEBOOK = NOTEBOOK.parent / "14_class_collapse.ipynb"
+
+
+def submit_design(folder: Path, student: str, body: str | None) -> Path:
+    """Notebook 14 with the body of its design stub ``choose_floor`` replaced by ``body`` (None: as is)."""
+    notebook = json.loads(DESIGN_NOTEBOOK.read_text())
+    (index,) = [i for i, name in exercises.exercise_cells(notebook) if name == "choose_floor"]
+    source = "".join(notebook["cells"][index]["source"])
+    if body is not None:
+        source = source[: source.index("    raise NotImplementedError")] + body
+    notebook["cells"][index]["source"] = source
+    path = folder / f"{student}.ipynb"
+    path.write_text(json.dumps(notebook, indent=1))
+    return path
+
+
+def test_grades_a_design_exercise_by_its_settings(tmp_path):
+    """choose_floor returns a run (a dict of settings): the grader passes the right design and gives the
+    checker's one-line reason for a wrong one, beside the notebook's other exercise."""
+    submit_design(tmp_path, "ada", "    return dict(method, epochs=0, calibrate_bn=True)\n")
+    submit_design(tmp_path, "bob", "    return dict(method, epochs=0)\n")  # BatchNorm left uncalibrated
+    submit_design(tmp_path, "cy", "    return {**method, 'epochs': 0, 'calibrate_bn': True, 'seed': 1}\n")
+    submit_design(tmp_path, "dee", None)
+    rows = {(r["student"], r["exercise"]): r for r in exercises.grade_folder(tmp_path)}
+    assert {exercise for _, exercise in rows} == {"class_conditional_negatives", "choose_floor"}
+    floor = {student: rows[student, "choose_floor"] for student in ("ada", "bob", "cy", "dee")}
+    assert floor["ada"]["passed"] and floor["ada"]["message"] == "correct"
+    assert not floor["bob"]["passed"] and "BatchNorm is not calibrated" in floor["bob"]["message"]
+    assert not floor["cy"]["passed"] and "another seed" in floor["cy"]["message"]
+    assert not floor["dee"]["passed"] and "not written yet" in floor["dee"]["message"]
+    assert "\n" not in floor["bob"]["message"], "one line"

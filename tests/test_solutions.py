@@ -111,3 +111,20 @@ def test_every_exercise_has_a_passing_solution_a_hint_and_falls_back_from_a_stub
     out = capsys.readouterr().out
     assert "not written yet" in out
     assert f"uses the package's {reference.__module__}.{reference.__name__}" in out
+
+
+@pytest.mark.parametrize("name", ["choose_baseline", "ablate_hardness", "choose_floor"])
+def test_a_design_exercise_is_solved_with_the_reference_design(name, tmp_path):
+    """The design exercises (a function that returns a run, a dict of settings) go through `make solutions`
+    as every exercise: the solved cell defines NAME as the package's design, which its checker accepts."""
+    names = {p: [n for _, n in exercises.exercise_cells(json.loads(p.read_text()))] for p in WITH_EXERCISES}
+    (path,) = [p for p, found in names.items() if name in found]
+    assert solutions_main([str(path), "--out", str(tmp_path)]) == 0
+    cells = json.loads((tmp_path / path.name).read_text())["cells"]
+    (solved,) = [_source(c) for c in cells if _source(c).startswith(f"# Solution: {name} ")]
+    namespace = {}
+    exec(solved, namespace)  # noqa: S102
+    reference = exercises.EXERCISES[name].reference
+    run = {"loss": "SupCon", "tau_plus": 0.1, "beta": 1.0, "epochs": 8, "calibrate_bn": False}
+    assert namespace[name](dict(run)) == reference(dict(run)) != run
+    assert getattr(exercises, f"check_{name}")(namespace[name]) is True

@@ -87,3 +87,53 @@ def verify_checker(check, solution, mistakes) -> None:
         problems.append(f"accepted a function that should fail with {words!r}")
     if problems:
         raise AssertionError(f"{check.__name__}:\n" + "\n".join(problems))
+
+
+def call_design(student_fn, given: dict, *, name: str) -> dict:
+    """The design a student's function returns for the run ``given`` (a dict of settings): a dict with
+    exactly ``given``'s keys, or an ExerciseError naming the keys missing or unknown.
+
+    The student's function gets a copy, so a design that edits its argument in place is still compared
+    with the run it was given.
+    """
+    design = call_student(student_fn, dict(given), name=name)
+    if not isinstance(design, dict):
+        got = "None (no return statement?)" if design is None else type(design).__name__
+        raise ExerciseError(f"{name}: return a dict of settings with the keys {list(given)}. Got {got}.")
+    missing, unknown = [k for k in given if k not in design], [k for k in design if k not in given]
+    if missing or unknown:
+        raise ExerciseError(
+            f"{name}: a design has the keys of the run it was given, {list(given)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {unknown}" if unknown else "")
+            + "."
+        )
+    plain = (bool, int, float, str)
+    odd = [k for k, v in design.items() if not isinstance(v, plain)]
+    if odd:
+        raise ExerciseError(
+            f"{name}: settings are plain numbers, strings or booleans; {odd[0]!r} is a "
+            f"{type(design[odd[0]]).__name__}."
+        )
+    return design
+
+
+def changed_factors(reference: dict, design: dict) -> dict[str, tuple]:
+    """``{key: (reference's value, design's value)}`` for every setting the design changes."""
+    return {k: (reference[k], design[k]) for k in reference if design[k] != reference[k]}
+
+
+def describe_changes(changes: dict[str, tuple]) -> str:
+    """``"width 16 → 8, seed 0 → 1"``: the changed settings, as a student reads them."""
+    return ", ".join(f"{k} {before!r} → {after!r}" for k, (before, after) in changes.items())
+
+
+def setting_is_number(
+    design: dict, key: str, *, name: str, integer: bool = False, minimum: float = 0
+) -> None:
+    """Raise ExerciseError unless ``design[key]`` is a number (an int if ``integer``) ≥ ``minimum``."""
+    value = design[key]
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not minimum <= value < float("inf"):
+        kind = "an integer" if integer else "a finite number"
+        raise ExerciseError(f"{name}: {key} must be {kind} ≥ {minimum:g}, not {value!r}.")

@@ -8,6 +8,12 @@ with M negatives each (``s_neg`` of shape (A, M), ``s_pos`` of shape (A,), cosin
 as ``lessons.negatives.debiased_negative_term``. The checker tries anchors where the clamp cannot act
 (small τ⁺), then anchors whose positive is so close that it must, and names the usual slip when a value
 is wrong: no clamp, a clamp at 0, no division by 1 − τ⁺, M off by one, τ⁺ without M, τ forgotten.
+
+``check_ablate_hardness(fn)`` (designing the experiment): ``fn(method)`` gets the settings of the
+hard-negative run (a dict: tau_plus, beta, temperature, epochs, width, batch) and returns the run that,
+compared with it, measures what the hardness weighting β adds (``lessons.negatives.hardness_ablation``).
+The checker refuses an ablation that changes no setting, more than one (naming them), another setting
+than β, or β to a value that still weights the hard negatives.
 """
 
 from __future__ import annotations
@@ -16,11 +22,19 @@ import math
 
 import torch
 
-from edu_contrast.exercises._core import ExerciseError, call_student, passed
+from edu_contrast.exercises._core import (
+    ExerciseError,
+    call_design,
+    call_student,
+    changed_factors,
+    describe_changes,
+    passed,
+    setting_is_number,
+)
 from edu_contrast.exercises._registry import exercise
-from edu_contrast.lessons.negatives import debiased_negative_term
+from edu_contrast.lessons.negatives import debiased_negative_term, hardness_ablation
 
-__all__ = ["check_debiased_negative_term"]
+__all__ = ["check_debiased_negative_term", "check_ablate_hardness"]
 
 NAME = "debiased_negative_term"
 HINT = (
@@ -88,3 +102,58 @@ def check_debiased_negative_term(student_fn) -> bool:
         got = call_student(student_fn, s_neg.clone(), s_pos.clone(), tau_plus, t, name=NAME)
         _compare(got, expected, case, _mistakes(s_neg, s_pos, tau_plus, t))
     return passed(NAME, "The mean of −log(e^{s⁺/τ} / (e^{s⁺/τ} + N_g)) is losses.debiased_nt_xent.")
+
+
+# ----------------------------------------------------------------------------- designing the experiment
+
+ABLATION = "ablate_hardness"
+ABLATION_HINT = (
+    "An ablation changes exactly one setting of the run you were given and keeps every other: copy the\n"
+    "run with one setting overridden, dict(method, beta=...), to switch the hardness weighting off. β = 0\n"
+    "weights every negative alike (losses.hard_nt_xent with β = 0 is losses.debiased_nt_xent). τ⁺\n"
+    "(tau_plus) is the debiasing, another idea: leave it, and the budget, as they are."
+)
+HARD_RUNS = (  # the hard-negative runs the ablation is asked for: the notebook's quick run, and another
+    dict(tau_plus=0.1, beta=1.0, temperature=0.5, epochs=8, width=8, batch=64),
+    dict(tau_plus=0.05, beta=2.0, temperature=0.2, epochs=30, width=32, batch=256),
+)
+
+
+def _ablation_problem(method: dict, ablated: dict) -> str | None:
+    """Why ``ablated`` does not isolate β against ``method``, or None."""
+    for key in ("tau_plus", "beta", "temperature"):
+        setting_is_number(ablated, key, name=ABLATION)
+    for key in ("epochs", "width", "batch"):
+        setting_is_number(ablated, key, name=ABLATION, integer=True, minimum=1)
+    changes = changed_factors(method, ablated)
+    if not changes:
+        return "your ablation changes no setting: it is the run itself, so the comparison measures nothing"
+    if len(changes) > 1:
+        return (
+            f"your ablation changes {len(changes)} settings ({describe_changes(changes)}): a difference "
+            "between the two runs could come from any of them; an ablation changes exactly one"
+        )
+    (key,) = changes
+    if key == "tau_plus":
+        return (
+            "your ablation changes tau_plus, not beta: that measures the debiasing correction τ⁺, not the "
+            "hardness weighting β the question is about"
+        )
+    if key != "beta":
+        return f"your ablation changes {key}, not beta: it measures what {key} does, not the weighting"
+    if ablated["beta"] != 0:
+        return (
+            f"β = {ablated['beta']:g} still weights the hard negatives: switch the weighting off (β = 0, "
+            "every negative alike) to measure what it adds"
+        )
+    return None
+
+
+@exercise(ABLATION, reference=hardness_ablation, hint=ABLATION_HINT)
+def check_ablate_hardness(student_fn) -> bool:
+    """Check ``student_fn(method) -> ablated``: the run that differs from ``method`` in β alone, β = 0."""
+    for method in HARD_RUNS:
+        problem = _ablation_problem(method, call_design(student_fn, method, name=ABLATION))
+        if problem:
+            raise ExerciseError(f"{ABLATION}: {problem}. (Hard-negative run {method}.)")
+    return passed(ABLATION, "One setting changed, β → 0: the difference of the two runs is what β adds.")

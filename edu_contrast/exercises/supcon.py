@@ -6,13 +6,18 @@ Over the M = N·V views of a batch, with unit rows ẑ, labels y per view and s_
     ℓ_i  = −(1/|P(i)|) Σ_{p ∈ P(i)} log [ exp(s_ip/τ) / Σ_{a ∈ A(i)} exp(s_ia/τ) ]   (Khosla 2020, Eq. 2)
 
 * ``check_positive_mask(fn)``: ``fn(labels)`` returns the ``(M, M)`` boolean mask of P.
+* ``check_choose_baseline(fn)`` (designing the experiment): ``fn(method)`` gets the settings of the SupCon
+  run (a dict: loss, temperature, epochs, width, batch_size, lr, seed) and returns the run of the baseline
+  that answers "do labels help?". The checker refuses a baseline that uses labels, one that cannot win
+  (untrained, fewer epochs, a smaller encoder or batch), one with more budget, and one that changes lr or
+  seed (a second difference), saying which in one line.
 * ``check_supcon_anchor(fn)``: ``fn(z, labels, i, temperature)`` returns ℓ_i; averaged over every anchor it
   must give ``losses.supcon`` (with τ_b = τ). A wrong value is matched against the usual mistakes: the anchor
   counted as its own positive, i left in its own denominator, positives averaged inside the log (L^sup_in),
   a sum instead of a mean over P(i), the positives left out of the denominator, no temperature, the sign.
 
-Both are registered exercises (``check_NAME(fn, fallback=True)``, ``_registry``); the references are
-``lessons.supcon.positive_mask`` and ``lessons.supcon.supcon_anchor``.
+All three are registered exercises (``check_NAME(fn, fallback=True)``, ``_registry``); the references are
+``lessons.supcon.positive_mask``, ``lessons.supcon.supcon_anchor`` and ``lessons.supcon.label_free_baseline``.
 """
 
 from __future__ import annotations
@@ -22,11 +27,20 @@ import math
 import torch
 
 from edu_contrast import losses
-from edu_contrast.exercises._core import ExerciseError, as_number, call_student, passed
+from edu_contrast.exercises._core import (
+    ExerciseError,
+    as_number,
+    call_design,
+    call_student,
+    changed_factors,
+    describe_changes,
+    passed,
+    setting_is_number,
+)
 from edu_contrast.exercises._registry import exercise
-from edu_contrast.lessons.supcon import positive_mask, supcon_anchor
+from edu_contrast.lessons.supcon import label_free_baseline, positive_mask, supcon_anchor
 
-__all__ = ["check_positive_mask", "check_supcon_anchor"]
+__all__ = ["check_positive_mask", "check_supcon_anchor", "check_choose_baseline"]
 
 
 def _labels_case(seed: int) -> torch.Tensor:
@@ -189,3 +203,75 @@ def check_supcon_anchor(student_fn) -> bool:
                 f"but losses.supcon gives {reference:.6f}."
             )
     return passed(name, "the mean of your ℓ_i over all anchors equals losses.supcon (L^sup_out).")
+
+
+# ----------------------------------------------------------------------------- designing the experiment
+
+BASELINE_HINT = (
+    "Copy the run you were given and change only what the question needs, dict(method, loss=...,\n"
+    "temperature=...): the loss to one that uses no label (SimCLR) and its temperature to SimCLR's own\n"
+    "(0.5, the τ of this notebook's table). Keep epochs, width, batch_size, lr and seed: with less budget\n"
+    "the baseline cannot win, with more (or another lr or seed) the comparison has a second difference."
+)
+LABELLED, LABEL_FREE = ("SupCon", "cross-entropy"), ("SimCLR",)
+BUDGET = {  # setting → why a smaller value handicaps the baseline
+    "epochs": "fewer epochs (less training)",
+    "width": "a smaller encoder",
+    "batch_size": "a smaller batch (SimCLR's negatives come from the batch)",
+}
+RUNS = (  # the SupCon runs the design is asked for: the notebook's quick run, and another
+    dict(loss="SupCon", temperature=0.1, epochs=15, width=16, batch_size=128, lr=3e-3, seed=0),
+    dict(loss="SupCon", temperature=0.07, epochs=10, width=32, batch_size=256, lr=1e-3, seed=3),
+)
+
+
+def _baseline_problem(method: dict, baseline: dict, name: str) -> str | None:
+    """Why ``baseline`` cannot answer "do labels help?" against ``method``, or None."""
+    if baseline["loss"] in LABELLED:
+        return (
+            f"the loss {baseline['loss']!r} uses labels: the question is whether labels help, so the "
+            f"baseline learns without them ({', '.join(map(repr, LABEL_FREE))})"
+        )
+    if baseline["loss"] not in LABEL_FREE:
+        return f"loss must be one of {', '.join(map(repr, LABELLED + LABEL_FREE))}, not {baseline['loss']!r}"
+    setting_is_number(baseline, "temperature", name=name)
+    if baseline["temperature"] == 0:
+        return "temperature must be positive: τ divides the similarities"
+    for key in (*BUDGET, "seed"):
+        setting_is_number(baseline, key, name=name, integer=True)
+    setting_is_number(baseline, "lr", name=name)
+    if baseline["epochs"] == 0:
+        return (
+            "epochs = 0 is an untrained encoder: that is the floor every method must beat (the random "
+            "encoder below), not a baseline that can win"
+        )
+    for key, smaller in BUDGET.items():
+        ours, theirs = baseline[key], method[key]
+        if ours < theirs:
+            return f"{smaller}, {key} {ours} < {theirs}: a baseline with less budget cannot win"
+        if ours > theirs:
+            return (
+                f"more {key} than the SupCon run ({ours} > {theirs}): the comparison is no longer at one "
+                f"budget, and a gain could come from the extra {key}"
+            )
+    if baseline["lr"] != method["lr"]:
+        return "another learning rate: the runs share one optimiser, so the loss is the only difference"
+    if baseline["seed"] != method["seed"]:
+        return (
+            "another seed: every run starts from the same initial weights and sees the same batches (the "
+            "seed), so that the loss is the only difference"
+        )
+    return None
+
+
+@exercise("choose_baseline", reference=label_free_baseline, hint=BASELINE_HINT)
+def check_choose_baseline(student_fn) -> bool:
+    """Check ``student_fn(method) -> baseline``: the label-free run that can answer "do labels help?"."""
+    name = "check_choose_baseline"
+    for method in RUNS:
+        baseline = call_design(student_fn, method, name=name)
+        problem = _baseline_problem(method, baseline, name)
+        if problem:
+            changes = describe_changes(changed_factors(method, baseline)) or "nothing"
+            raise ExerciseError(f"{name}: {problem}. (SupCon run {method}; your baseline changes {changes}.)")
+    return passed(name, "Same network, data, budget and seed; only the labels (and SimCLR's own τ) differ.")

@@ -19,6 +19,10 @@ What is measured, per trained encoder (``collapse_scores``; probes on h = f(x), 
 The probes are ``probes.linear_probe`` and ``probes.knn_probe`` (k = 20, τ = 0.07) on ``measure.embed``'s
 features of the clean images, fitted on the training images' fine (or coarse) labels.
 
+The floor is the SupCon run's own network, untrained, BatchNorm calibrated: ``supcon_run`` gives that
+run's settings, ``untrained_floor`` the floor's (the notebook's design exercise), ``floor_scores``
+measures it.
+
 ``collapse_study`` trains SimCLR, SupCon and SupCon + α·cNCE for a grid of α once (kept for the session,
 ``lessons._cache``), so the notebook's α slider only draws; with ``run_dir`` (full mode:
 ``simclr_cifar10.checkpoint_dir``) each finished run is also kept as JSON and read back after a disconnect.
@@ -52,6 +56,9 @@ __all__ = [
     "class_conditional_loss_from_mask",
     "build",
     "collapse_scores",
+    "supcon_run",
+    "untrained_floor",
+    "floor_scores",
     "random_encoder_scores",
     "collapse_study",
     "alpha_curve",
@@ -203,13 +210,35 @@ def collapse_scores(method: nn.Module, fine_train, fine_test, groups: dict) -> d
     }
 
 
+def supcon_run(mode: str, *, seed: int = 0) -> dict:
+    """The settings of the SupCon run at ``scale(mode)``: loss, alpha, epochs, width, batch_size, seed and
+    calibrate_bn (False: the probes see training's BatchNorm running averages, ``train.fit``'s default)."""
+    size = scale(mode)
+    return {"loss": "SupCon", "alpha": 0.0, "epochs": size["epochs"], "width": size["width"],
+            "batch_size": size["batch_size"], "seed": seed, "calibrate_bn": False}  # fmt: skip
+
+
+def untrained_floor(method: dict) -> dict:
+    """The floor of the run ``method``: its own network (same loss, width and seed: the same initial
+    weights) before any training (epochs = 0), BatchNorm calibrated on the training images."""
+    return {**method, "epochs": 0, "calibrate_bn": True}
+
+
+def floor_scores(floor: dict, datasets: dict) -> dict:
+    """``collapse_scores`` of the untrained run ``floor`` (``untrained_floor``'s keys, epochs = 0)."""
+    if floor.get("epochs") != 0:
+        fail("floor", "floor_scores", "an untrained run (epochs = 0)", f"epochs = {floor.get('epochs')!r}")
+    method = build(floor["loss"], alpha=floor["alpha"], in_channels=datasets["train"].channels,
+                   width=floor["width"], seed=floor["seed"])  # fmt: skip
+    if floor["calibrate_bn"]:
+        measure.calibrate_batchnorm(method, datasets["train"].images)
+    return collapse_scores(method, datasets["train"], datasets["test"], datasets["groups"])
+
+
 def random_encoder_scores(datasets: dict, *, mode: str, seed: int = 0) -> dict:
     """``collapse_scores`` of the untrained encoder (same initial weights, BatchNorm calibrated on the
     training images): the floor a trained encoder must beat."""
-    size = scale(mode)
-    method = build("SupCon", in_channels=datasets["train"].channels, width=size["width"], seed=seed)
-    measure.calibrate_batchnorm(method, datasets["train"].images)
-    return collapse_scores(method, datasets["train"], datasets["test"], datasets["groups"])
+    return floor_scores(untrained_floor(supcon_run(mode, seed=seed)), datasets)
 
 
 def _trained_scores(name: str, alpha: float, datasets: dict, size: dict, seed: int) -> dict:

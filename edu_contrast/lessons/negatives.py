@@ -7,7 +7,8 @@ r"""Notebook 13: good and bad negatives — false negatives, debiasing, hard neg
   reference) against the true sum over other-class negatives on real embeddings (``negative_sums``).
 * **Hard-negative weights** w_ik ∝ exp(β s_ik/τ) of Robinson et al. 2021 (``negative_weights``) and the
   share of that weight on same-class negatives (``same_class_share``).
-* **SimCLR, debiased, hard-negative** trained under one budget (``compare_methods``).
+* **SimCLR, debiased, hard-negative** trained under one budget (``compare_methods``); each run's settings
+  (``run_settings``) and the ablation that isolates the hardness weighting β (``hardness_ablation``).
 * **The augmentation graph** (Arora et al. 2019; HaoChen et al. 2021): a small graph whose connected
   components are the latent classes (``augmentation_graph``); the population spectral contrastive loss
   (``population_spectral_loss``), its minimiser (``spectral_minimiser``) against the top eigenvectors of
@@ -206,6 +207,20 @@ def build_method(name: str, *, channels: int, width: int, temperature: float) ->
     check_choice(name, "name", "build_method", METHODS)
     encoder = models.SmallConvNet(channels, width=width)
     return methods.SimCLR(encoder, temperature=temperature, **METHODS[name])
+
+
+def run_settings(name: str, mode: str) -> dict:
+    """The settings of run ``name`` (``METHODS``) at ``scale(mode)``: its τ⁺ and β, then τ, epochs, width
+    and batch, the budget every run shares (the designs of the notebook's ablation exercise)."""
+    size = scale(mode)
+    method = METHODS[check_choice(name, "name", "run_settings", METHODS)]
+    return {**method, **{key: size[key] for key in ("temperature", "epochs", "width", "batch")}}
+
+
+def hardness_ablation(method: dict) -> dict:
+    """The ablation that measures what the hardness weighting adds to the run ``method``: the same run with
+    β = 0 (every negative weighted alike), τ⁺ and the budget unchanged, so β is the only difference."""
+    return {**method, "beta": 0.0}
 
 
 def _train_one(name, train_data, test_data, size, seed) -> dict:

@@ -41,6 +41,7 @@ __all__ = [
     "load_data",
     "positive_mask",
     "supcon_anchor",
+    "label_free_baseline",
     "class_means",
     "within_class_spread",
     "centred_mean_cosines",
@@ -93,6 +94,13 @@ def supcon_anchor(z: torch.Tensor, labels: torch.Tensor, i: int, temperature: fl
     others = torch.arange(len(z), device=z.device) != i  # A(i)
     log_prob = logits - torch.logsumexp(logits[others], dim=0)  # log exp(s_ia/τ) / Σ_{a ∈ A(i)} exp(s_ia/τ)
     return -log_prob[positive_mask(labels)[i]].mean()  # the mean over P(i) stays outside the log
+
+
+def label_free_baseline(method: dict) -> dict:
+    """The baseline of "do labels help?" for the run ``method`` (loss, temperature, epochs, width, batch_size,
+    lr, seed): SimCLR, which uses no label, at SimCLR's own τ = 0.5 and every other setting unchanged, so the
+    labels are the only difference and the baseline gets the same budget to win with."""
+    return {**method, "loss": "SimCLR", "temperature": 0.5}
 
 
 def _unit_and_classes(z, labels, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
