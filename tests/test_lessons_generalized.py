@@ -168,3 +168,46 @@ def test_scale_and_load_data_per_mode():
     lab_train, lab_test = lesson.load_data("lab", seed=0)
     assert lab_train.images.shape == (4000, 1, 16, 16) and len(lab_test) == 1000
     assert torch.bincount(lab_test.labels).tolist() == [100] * 10  # stratified
+
+
+# ----------------------------------------------------------------------------- the check of section 5
+
+PAST_THE_MIDDLE_MARGIN = 0.2  # notebook 08's margin (docs/check_margins.md)
+
+
+def test_past_the_middle_runs_train_the_three_points():
+    runs = lesson.past_the_middle_runs(weight=1.0, temperatures=(0.2, 1.0), steps=3, seed=1)
+    # the run of the same λτ as (λ = 1, τ = 1): λ = 5 at τ = 0.2
+    same_product = lesson.train_toy("hypersphere", distribution="lse", weight=5.0, temperature=0.2, steps=3,
+                                    out_dim=8, seed=1)  # fmt: skip
+    assert runs["large_weight"] == pytest.approx(same_product["uniformity"], rel=1e-6)
+    effects = lesson.temperature_weight_effects(runs)
+    assert effects["tau_raised_past_the_middle"] == runs["large_temperature"] - runs["middle"]
+    assert effects["tau_against_weight"] == runs["large_temperature"] - runs["large_weight"]
+    with pytest.raises(ValueError, match="'temperatures' parameter of past_the_middle_runs"):
+        lesson.past_the_middle_runs(temperatures=(1.0, 0.2))
+    with pytest.raises(ValueError, match="'runs' parameter of temperature_weight_effects"):
+        lesson.temperature_weight_effects({"middle": -2.0})
+
+
+def test_past_the_middle_check_passes_on_the_toy():
+    """The notebook's quick setting (150 steps): τ = 1 spreads less than τ = 0.2, and less than λ = 5 at
+    τ = 0.2 (the same λτ)."""
+    effects = lesson.temperature_weight_effects(lesson.past_the_middle_runs(steps=150, seed=0))
+    lesson.check_effect(effects, "tau_raised_past_the_middle", margin=PAST_THE_MIDDLE_MARGIN)
+    assert effects["tau_against_weight"] > effects["tau_raised_past_the_middle"]
+
+
+@pytest.mark.parametrize("broken", ["tau only scales the weight", "tau does nothing"])
+def test_past_the_middle_check_fails_without_the_effect(broken):
+    """If τ only scaled λ (uniformity a function of λτ), raising τ would spread more; if τ did nothing,
+    raising it would change nothing. Either way the check fails."""
+    if broken == "tau only scales the weight":  # uniformity a function of λτ alone
+        uniformity = lambda weight, tau: -2.0 - 0.3 * math.log2(weight * tau)  # noqa: E731
+    else:  # uniformity a function of λ alone
+        uniformity = lambda weight, tau: -2.0 - 0.3 * math.log2(weight)  # noqa: E731
+    runs = {"middle": uniformity(1.0, 0.2), "large_temperature": uniformity(1.0, 1.0),
+            "large_weight": uniformity(5.0, 0.2)}  # fmt: skip
+    effects = lesson.temperature_weight_effects(runs)
+    with pytest.raises(AssertionError, match="tau_raised_past_the_middle = .*, expected > \\+0.200"):
+        lesson.check_effect(effects, "tau_raised_past_the_middle", margin=PAST_THE_MIDDLE_MARGIN)

@@ -15,7 +15,9 @@ has what the notebook needs around them:
 * ``scale`` and ``load_data``: the notebook's sizes and data per mode (8×8 digits in quick mode,
   Fashion-MNIST at 16×16 in lab mode and at 28×28 in full mode);
 * a 2-D toy (``toy_inputs``, ``train_toy``, ``weight_temperature_grid``) small enough to train live:
-  an MLP maps noisy 2-D points to z ∈ ℝ², so the fitted distribution can be seen directly.
+  an MLP maps noisy 2-D points to z ∈ ℝ², so the fitted distribution can be seen directly;
+  ``past_the_middle_runs`` and ``temperature_weight_effects`` (``_generalized_effects``): section 5's
+  check, where τ stops acting like λ.
 
 Symbols as in ``notebooks/00_notation.md``: z embeddings, ẑ = z/‖z‖, λ ``weight``, τ ``temperature``,
 P prior samples, w_k the K projection directions.
@@ -30,6 +32,7 @@ from torch import nn
 
 from edu_contrast import diagnostics, losses
 from edu_contrast._validation import check_choice, check_embeddings, check_int, check_positive, fail
+from edu_contrast.lessons._generalized_effects import check_effect, temperature_weight_effects
 from edu_contrast.lessons.methods import train_test_subsets
 from edu_contrast.losses._common import normalize
 from edu_contrast.losses.generalized import DISTRIBUTIONS, PRIORS, _orthogonal_directions
@@ -50,6 +53,9 @@ __all__ = [
     "train_toy",
     "weight_temperature_grid",
     "doubling_effects",
+    "past_the_middle_runs",
+    "temperature_weight_effects",
+    "check_effect",
 ]
 
 
@@ -313,3 +319,30 @@ def doubling_effects(grid: dict, key: str) -> dict:
     )
     coefficients = torch.linalg.lstsq(design, grid[key].double().reshape(-1, 1)).solution  # (3, 1)
     return {"weight": float(coefficients[0]), "temperature": float(coefficients[1])}
+
+
+def past_the_middle_runs(
+    *, weight: float = 1.0, temperatures=(0.2, 1.0), steps: int = 150, out_dim: int = 8, seed: int = 0
+) -> dict:
+    r"""The toy's uniformity at (λ, τ_mid), (λ, τ_high) and (λ·τ_high/τ_mid, τ_mid), "lse" loss.
+
+    The last two have the same λτ: they train alike if τ only scaled λ (``_generalized_effects``).
+
+    ``weight`` is λ, ``temperatures`` (τ_mid, τ_high); ``steps``, ``out_dim``, ``seed`` as in
+    ``weight_temperature_grid`` (the same toy, the same seed for every run).
+
+    Returns:
+        ``{"middle": ..., "large_temperature": ..., "large_weight": ...}``: L_uniform of the three runs.
+    """
+    where = "past_the_middle_runs"
+    weight = check_positive(weight, "weight", where)
+    middle, high = (check_positive(t, "temperatures", where) for t in temperatures)
+    if not middle < high:
+        fail("temperatures", where, "(τ_mid, τ_high) with τ_mid < τ_high", tuple(temperatures))
+    points = {"middle": (weight, middle), "large_temperature": (weight, high)}
+    points["large_weight"] = (weight * high / middle, middle)  # the same λτ as large_temperature
+    settings = dict(distribution="lse", steps=steps, out_dim=out_dim, seed=seed)
+    return {
+        name: train_toy("hypersphere", weight=w, temperature=t, **settings)["uniformity"]
+        for name, (w, t) in points.items()
+    }
