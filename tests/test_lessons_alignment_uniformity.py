@@ -85,3 +85,54 @@ def test_rank_correlation():
     assert math.isnan(lesson.rank_correlation([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError, match="two 1-D sequences of the same length"):
         lesson.rank_correlation([1, 2], [1, 2, 3])
+
+
+# ----------------------------------------------------------------------------- the check of section 5
+
+
+FLOOR_MARGIN = 0.05  # notebook 03's margin for "most uniform run" (docs/check_margins.md)
+
+
+def _run(name, *point_sets):
+    """A Run whose history holds the uniformity of each (n, d) point set, one per epoch."""
+    history = [{"uniformity": diagnostics.uniformity(z)} for z in point_sets]
+    z = point_sets[-1]
+    return lesson.Run(name, history, None, z, z, torch.zeros(len(z), dtype=torch.long))
+
+
+def _points(n=360, d=3, pull=0.0, seed=0):
+    """n unit vectors in ℝ^d, uniform for pull = 0, crowded around e_1 for a large pull."""
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return F.normalize(x + pull * F.one_hot(torch.tensor(0), d).double(), dim=1)
+
+
+def test_floor_effects_measure_the_gap_to_the_bound_that_training_closed():
+    start, uniform = _points(pull=2.0), _points(seed=1)
+    half = F.normalize(start + uniform, dim=1)  # part of the way
+    runs = {"to uniform": _run("to uniform", start, uniform), "halfway": _run("halfway", start, half)}
+    effects = lesson.floor_effects(runs, 3)
+    before, bound = runs["halfway"].history[0]["uniformity"], lesson.uniformity_lower_bound(360, 3)
+    after = runs["halfway"].final["uniformity"]
+    assert effects["halfway"] == pytest.approx((before - after) / (before - bound))
+    assert 0.9 < effects["to uniform"] < 1.0 and effects["most uniform run"] == effects["to uniform"]
+    lesson.check_effect(effects, "most uniform run", margin=FLOOR_MARGIN)
+    crowded = lesson.floor_effects({"crowded": _run("crowded", uniform, start)}, 3)["crowded"]
+    assert crowded < 0  # training that ends less uniform moves away from the floor
+    with pytest.raises(TypeError, match="'runs' parameter of floor_effects"):
+        lesson.floor_effects({}, 3)
+
+
+def test_floor_check_fails_for_an_untrained_encoder():
+    """A run of 0 epochs is the BatchNorm-calibrated untrained network: no gap closed, the check fails."""
+    from edu_contrast import data, methods
+    from edu_contrast.models import SmallConvNet
+
+    train_data = data.load_dataset("digits", "train").subset(256, generator=torch.Generator().manual_seed(0))
+    test_data = data.load_dataset("digits", "test").subset(100, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    method = methods.SimCLR(SmallConvNet(in_channels=1, width=4), hidden_dim=16, out_dim=3)
+    untrained = lesson.track_run(method, train_data, test_data, epochs=0, name="untrained")
+    assert len(untrained.history) == 1
+    effects = lesson.floor_effects({"untrained": untrained}, 3)
+    with pytest.raises(AssertionError, match="most uniform run = \\+0.000, expected > \\+0.050"):
+        lesson.check_effect(effects, "most uniform run", margin=FLOOR_MARGIN)

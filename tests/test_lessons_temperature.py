@@ -185,3 +185,62 @@ def test_two_views_differ_repeat_with_the_seed_and_keep_the_crop_when_the_jitter
     assert torch.equal(steps[-1][1], view1[1])  # the strip ends at the view it explains
     no_jitter = w.two_views(x, w.without_step(recipe, "colour jitter"), seed=3)[0]
     assert torch.equal(no_jitter[1], steps[1][1])  # same crop and flip, no colour change
+
+
+# ------------------------------------------------------------------------ the check of section 2: hardness
+
+
+HARDNESS_MARGIN = 0.3  # notebook 02's margin for hard_negatives_same_class (docs/check_margins.md)
+
+
+def _classes(n_per_class=30, classes=6, dim=8, spread=0.15, seed=0):
+    """(n, dim) embeddings grouped around one centre per class, and their labels (n,)."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(
+        torch.randn(classes, dim, generator=g, dtype=torch.float64), dim=1
+    )
+    labels = torch.arange(classes).repeat_interleave(n_per_class)  # (n,)
+    return centres[labels] + spread * torch.randn(len(labels), dim, generator=g, dtype=torch.float64), labels
+
+
+def test_same_class_push_matches_a_loop_and_its_limits():
+    z, labels = _classes(n_per_class=4, classes=3, dim=5)
+    u = torch.nn.functional.normalize(z, dim=1)
+    n, tau = len(u), 0.3
+    shares = []
+    for i in range(n):  # π_ik = exp(s_ik/τ) / Σ_{m≠i} exp(s_im/τ), summed over k of the anchor's class
+        weights = {k: math.exp(float(u[i] @ u[k]) / tau) for k in range(n) if k != i}
+        shares.append(sum(v for k, v in weights.items() if labels[k] == labels[i]) / sum(weights.values()))
+    assert w.same_class_push(z, labels, tau) == pytest.approx(sum(shares) / n, rel=1e-9)
+    # τ → ∞: every other image pushed equally, the share is the class's fraction of the others (3 of 11);
+    # τ → 0: all of the push on the nearest neighbour, the share is its class agreement.
+    assert w.same_class_push(z, labels, 1e6) == pytest.approx(3 / 11, rel=1e-4)
+    s = (u @ u.T).fill_diagonal_(-2.0)
+    nearest_same = (labels[s.argmax(dim=1)] == labels).double().mean()
+    assert w.same_class_push(z, labels, 1e-4) == pytest.approx(float(nearest_same), abs=1e-6)
+    with pytest.raises(ValueError, match="'labels' parameter of same_class_push"):
+        w.same_class_push(z, labels[:-1], tau)
+    with pytest.raises(ValueError, match="'small' parameter of hardness_effects"):
+        w.hardness_effects(z, labels, small=1.0, large=0.5)
+
+
+def test_hardness_check_passes_when_the_nearest_images_share_the_class():
+    z, labels = _classes()
+    effects = w.hardness_effects(z, labels)
+    assert effects["same_class_small"] > 0.9 and effects["same_class_large"] < 0.4
+    w.check_effect(effects, "hard_negatives_same_class", margin=HARDNESS_MARGIN)
+
+
+@pytest.mark.parametrize("broken", ["labels shuffled", "no class structure", "collapsed"])
+def test_hardness_check_fails_without_the_effect(broken):
+    """Whatever τ does to the softmax, the check fails when the nearest images are not the anchor's class."""
+    z, labels = _classes()
+    if broken == "labels shuffled":
+        labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))]
+    elif broken == "no class structure":
+        z = torch.randn(z.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    else:  # every image on one point: every τ pushes every other image equally
+        z = torch.ones_like(z)
+    effects = w.hardness_effects(z, labels)
+    with pytest.raises(AssertionError, match="hard_negatives_same_class = .*, expected > \\+0.300"):
+        w.check_effect(effects, "hard_negatives_same_class", margin=HARDNESS_MARGIN)

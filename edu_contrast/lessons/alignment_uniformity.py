@@ -26,6 +26,14 @@ and Jensen's inequality (log E e^X ≥ E X, with the mean of ‖ẑ_i − ẑ_j�
 gives the cruder L_uniform ≥ −2tn/(n − 1) ≈ −4 in any dimension. ``uniform_sphere_uniformity`` and
 ``uniformity_lower_bound`` compute these numbers; ``rank_correlation`` asks whether the final alignment
 and uniformity of the runs predict their probe accuracy.
+
+Every embedding obeys the bound, so "above the floor" is no finding. What training does is measured
+against the untrained network (BatchNorm calibrated, entry 0 of a run's history): ``floor_effects``
+gives, per run, the share of its distance to the floor that training closed,
+
+    gap_closed = (L_uniform(before) − L_uniform(after)) / (L_uniform(before) − bound(n, d)),
+
+1 at the floor, 0 for no change (an untrained encoder), < 0 when training ended less uniform.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from scipy.special import gammaln
 from scipy.stats import spearmanr
 
 from edu_contrast._validation import check_int, check_positive, fail
+from edu_contrast.lessons._checks import check_effect
 from edu_contrast.lessons._runs import Run, measure_geometry, pair_distance, track_run, tracked_run
 
 __all__ = [
@@ -48,6 +57,8 @@ __all__ = [
     "uniform_sphere_uniformity",
     "uniformity_lower_bound",
     "rank_correlation",
+    "floor_effects",
+    "check_effect",
 ]
 
 
@@ -105,3 +116,26 @@ def rank_correlation(x, y) -> float:
     if np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
     return float(spearmanr(x, y).statistic)
+
+
+def floor_effects(runs: dict, dim: int, *, t: float = 2.0) -> dict:
+    r"""``gap_closed`` (module docstring) of every run, and of the run that ends most uniform.
+
+    ``runs`` maps names to ``Run``s whose ẑ live on S^{d−1}, d = ``dim``; the bound is
+    ``uniformity_lower_bound(n, d, t)`` for the n tracked images.
+
+    Returns:
+        ``{name: gap_closed, ..., "most uniform run": gap_closed of the run with the lowest final
+        uniformity}``.
+    """
+    where = "floor_effects"
+    if not runs or not all(isinstance(r, Run) for r in runs.values()):
+        fail("runs", where, "a non-empty dict of Run", repr(runs)[:80], TypeError)
+    effects = {}
+    for name, run in runs.items():
+        before, after = run.history[0]["uniformity"], run.final["uniformity"]
+        bound = uniformity_lower_bound(run.z.shape[0], dim, t)
+        effects[name] = (before - after) / (before - bound)
+    most_uniform = min(runs, key=lambda name: runs[name].final["uniformity"])
+    effects["most uniform run"] = effects[most_uniform]
+    return effects

@@ -18,7 +18,8 @@ of ``measure.embedding_report``) plus the share of the variance of ẑ in its to
 (``top_eigenvalue_ratio``); ``temperature_runs`` repeats it over seeds and ``seed_table`` gives the mean
 and spread per τ. Wang & Liu 2021 (Sec. 4, after 200 epochs on CIFAR/SVHN/ImageNet-100) report that a
 smaller τ ends *more* uniform and less tolerant to semantically similar samples; notebook 02 measures
-what our short schedules give, over 3 seeds, and says where the two differ.
+what our short schedules give, over 3 seeds, and says where the two differ. ``hardness_effects``
+(``_temperature_effects``) is the notebook's check that the push of a small τ lands on the anchor's own class.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from edu_contrast import augment, diagnostics, measure, methods, train
 from edu_contrast._validation import check_embeddings, check_int, check_positive, fail
+from edu_contrast.lessons._temperature_effects import check_effect, hardness_effects, same_class_push
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -48,6 +50,9 @@ __all__ = [
     "without_step",
     "two_views",
     "view_steps",
+    "same_class_push",
+    "hardness_effects",
+    "check_effect",
 ]
 
 TABLE_KEYS = ("alignment", "uniformity", "erank_z", "top5_ratio", "knn_accuracy", "linear_accuracy")
