@@ -100,7 +100,7 @@ def _run(erank_z, erank_h, knn=(0.5, 0.5)):
 def test_one_factor_effects_compare_each_space_with_itself():
     runs = {
         "baseline": _run((50.0, 20.0), (80.0, 48.0), knn=(0.7, 0.8)),  # z keeps 40 %, h keeps 60 %
-        "no projector": _run((80.0, 36.0), (80.0, 36.0)),
+        "no projector": _run((80.0, 36.0), (80.0, 36.0), knn=(0.7, 0.72)),
         "weak augmentation": _run((50.0, 25.0), (80.0, 40.0)),
     }
     effects = lesson.one_factor_effects(runs)
@@ -108,6 +108,7 @@ def test_one_factor_effects_compare_each_space_with_itself():
         {
             "projector: erank kept, h − z": 0.2,
             "no projector: erank(h) lost": 0.25,
+            "no projector: kNN on h lost": 0.08,
             "weak augmentation: erank(z) gained": 0.25,
             "kNN on h: baseline − random encoder": 0.1,
         }
@@ -139,6 +140,7 @@ def test_one_factor_checks_fail_on_the_runs_without_the_effect(digits):
     for name in (
         "projector: erank kept, h − z",
         "no projector: erank(h) lost",
+        "no projector: kNN on h lost",
         "weak augmentation: erank(z) gained",
     ):
         with pytest.raises(AssertionError, match=re.escape(name) + " = [+-]0.000"):

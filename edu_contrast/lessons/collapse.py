@@ -210,6 +210,7 @@ def one_factor_effects(runs: dict) -> dict:
       against itself (z has d = 64 dimensions and h 128, so their raw eranks are not comparable). Exactly
       0 without a projector (z = h);
     * "no projector: erank(h) lost" = 1 − erank_h(no projector)/erank_h(baseline), the same 128-d space;
+    * "no projector: kNN on h lost" = knn(baseline) − knn(no projector), the kNN accuracy on h;
     * "weak augmentation: erank(z) gained" = erank_z(weak)/erank_z(baseline) − 1, the same 64-d space;
     * "kNN on h: baseline − random encoder" = knn(final) − knn(start) of the baseline.
     """
@@ -226,6 +227,7 @@ def one_factor_effects(runs: dict) -> dict:
     return {
         "projector: erank kept, h − z": kept(runs["baseline"], "h") - kept(runs["baseline"], "z"),
         "no projector: erank(h) lost": 1 - final["no projector"]["erank_h"] / base["erank_h"],
+        "no projector: kNN on h lost": base["knn_accuracy"] - final["no projector"]["knn_accuracy"],
         "weak augmentation: erank(z) gained": final["weak augmentation"]["erank_z"] / base["erank_z"] - 1,
         "kNN on h: baseline − random encoder": base["knn_accuracy"] - start["knn_accuracy"],
     }
