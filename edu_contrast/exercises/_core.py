@@ -118,6 +118,19 @@ def call_design(student_fn, given: dict, *, name: str) -> dict:
     return design
 
 
+def check_design(student_fn, runs, find_problem, *, name: str, run_label: str, success: str, changes_of=None):
+    """Call ``student_fn`` on each run of ``runs`` and refuse the first design ``find_problem(run, design)``
+    finds a problem with (one line naming the run; with ``changes_of``, e.g. "your baseline", also what the
+    design changes); ``passed(name, success)`` when every design holds."""
+    for run in runs:
+        design = call_design(student_fn, run, name=name)
+        problem = find_problem(run, design)
+        if problem:
+            changed = f"; {changes_of} changes {describe_changes(changed_factors(run, design)) or 'nothing'}"
+            raise ExerciseError(f"{name}: {problem}. ({run_label} {run}{changed if changes_of else ''}.)")
+    return passed(name, success)
+
+
 def changed_factors(reference: dict, design: dict) -> dict[str, tuple]:
     """``{key: (reference's value, design's value)}`` for every setting the design changes."""
     return {k: (reference[k], design[k]) for k in reference if design[k] != reference[k]}

@@ -23,9 +23,9 @@ import torch
 
 from edu_contrast.exercises._core import (
     ExerciseError,
-    call_design,
     call_student,
     changed_factors,
+    check_design,
     describe_changes,
     passed,
     setting_is_number,
@@ -162,8 +162,11 @@ def _floor_problem(method: dict, floor: dict) -> str | None:
 @exercise(FLOOR, reference=untrained_floor, hint=FLOOR_HINT)
 def check_choose_floor(student_fn) -> bool:
     """Check ``student_fn(method) -> floor``: ``method``'s network untrained, BatchNorm calibrated."""
-    for method in SUPCON_RUNS:
-        problem = _floor_problem(method, call_design(student_fn, method, name=FLOOR))
-        if problem:
-            raise ExerciseError(f"{FLOOR}: {problem}. (Run {method}.)")
-    return passed(FLOOR, "The run's own initial network, BatchNorm calibrated: training's gain is above it.")
+    return check_design(
+        student_fn,
+        SUPCON_RUNS,
+        _floor_problem,
+        name=FLOOR,
+        run_label="Run",
+        success="The run's own initial network, BatchNorm calibrated: training's gain is above it.",
+    )

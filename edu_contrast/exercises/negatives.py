@@ -24,9 +24,9 @@ import torch
 
 from edu_contrast.exercises._core import (
     ExerciseError,
-    call_design,
     call_student,
     changed_factors,
+    check_design,
     describe_changes,
     passed,
     setting_is_number,
@@ -152,8 +152,11 @@ def _ablation_problem(method: dict, ablated: dict) -> str | None:
 @exercise(ABLATION, reference=hardness_ablation, hint=ABLATION_HINT)
 def check_ablate_hardness(student_fn) -> bool:
     """Check ``student_fn(method) -> ablated``: the run that differs from ``method`` in β alone, β = 0."""
-    for method in HARD_RUNS:
-        problem = _ablation_problem(method, call_design(student_fn, method, name=ABLATION))
-        if problem:
-            raise ExerciseError(f"{ABLATION}: {problem}. (Hard-negative run {method}.)")
-    return passed(ABLATION, "One setting changed, β → 0: the difference of the two runs is what β adds.")
+    return check_design(
+        student_fn,
+        HARD_RUNS,
+        _ablation_problem,
+        name=ABLATION,
+        run_label="Hard-negative run",
+        success="One setting changed, β → 0: the difference of the two runs is what β adds.",
+    )

@@ -30,10 +30,8 @@ from edu_contrast import losses
 from edu_contrast.exercises._core import (
     ExerciseError,
     as_number,
-    call_design,
     call_student,
-    changed_factors,
-    describe_changes,
+    check_design,
     passed,
     setting_is_number,
 )
@@ -268,10 +266,12 @@ def _baseline_problem(method: dict, baseline: dict, name: str) -> str | None:
 def check_choose_baseline(student_fn) -> bool:
     """Check ``student_fn(method) -> baseline``: the label-free run that can answer "do labels help?"."""
     name = "check_choose_baseline"
-    for method in RUNS:
-        baseline = call_design(student_fn, method, name=name)
-        problem = _baseline_problem(method, baseline, name)
-        if problem:
-            changes = describe_changes(changed_factors(method, baseline)) or "nothing"
-            raise ExerciseError(f"{name}: {problem}. (SupCon run {method}; your baseline changes {changes}.)")
-    return passed(name, "Same network, data, budget and seed; only the labels (and SimCLR's own τ) differ.")
+    return check_design(
+        student_fn,
+        RUNS,
+        lambda run, baseline: _baseline_problem(run, baseline, name),
+        name=name,
+        run_label="SupCon run",
+        changes_of="your baseline",
+        success="Same network, data, budget and seed; only the labels (and SimCLR's own τ) differ.",
+    )
