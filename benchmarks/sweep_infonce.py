@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import time
 from pathlib import Path
 
@@ -27,6 +26,11 @@ import torch.nn.functional as F
 from edu_contrast import losses
 from edu_contrast.lessons import infonce as lesson
 from edu_contrast.utils import seed_everything
+
+try:  # the summary all sweeps print
+    from _sweeps import summarize
+except ImportError:  # run from another folder
+    from benchmarks._sweeps import summarize
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_infonce.ipynb"
 RHO, DIM = 0.7, 10  # cell 19
@@ -98,26 +102,7 @@ def effects(line: dict) -> dict:
 
 
 def summary(paths: list[str]) -> None:
-    lines = [json.loads(text) for path in paths for text in open(path) if text.strip()]
-    groups: dict = {}
-    for line in lines:
-        for key in ((line["mode"], line["threads"]), (line["mode"], "all")):
-            groups.setdefault(key, []).append(line)
-    for (mode, threads), group in sorted(groups.items(), key=str):
-        seeds = sorted({line["seed"] for line in group})
-        seconds = [line["seconds"] for line in group]
-        print(
-            f"\n## {mode}, threads {threads}: {len(group)} runs, seeds {seeds}, "
-            f"{min(seconds)}–{max(seconds)} s"
-        )
-        values: dict = {}
-        for line in group:
-            for name, value in effects(line).items():
-                values.setdefault(name, []).append(value)
-        for name, vs in values.items():
-            sd = statistics.stdev(vs) if len(vs) > 1 else float("nan")
-            print(f"{name:38s} min {min(vs):+.4g}  median {statistics.median(vs):+.4g}  max {max(vs):+.4g}  "
-                  f"sd {sd:.3g}  min − 2·sd {min(vs) - 2 * sd:+.4g}  n {len(vs)}")  # fmt: skip
+    summarize(paths, effects)
 
 
 def cpu_name() -> str:

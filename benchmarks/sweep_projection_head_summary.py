@@ -8,12 +8,15 @@ margin the rule of docs/check_margins.md allows: below the smallest effect by tw
 
 from __future__ import annotations
 
-import json
-import statistics
 import sys
 from types import SimpleNamespace
 
 from edu_contrast.lessons import projection_head as lesson
+
+try:  # the summary all sweeps print
+    from _sweeps import summarize
+except ImportError:  # run from another folder
+    from benchmarks._sweeps import summarize
 
 
 def effects(line: dict) -> dict:
@@ -28,26 +31,7 @@ def effects(line: dict) -> dict:
 
 
 def main(paths: list[str]) -> None:
-    lines = [json.loads(text) for path in paths for text in open(path) if text.strip()]
-    groups: dict = {}
-    for line in lines:
-        for key in ((line["mode"], line["threads"]), (line["mode"], "all")):
-            groups.setdefault(key, []).append(line)
-    for (mode, threads), group in sorted(groups.items(), key=str):
-        seeds = sorted({line["seed"] for line in group})
-        seconds = [line["seconds"] for line in group]
-        print(
-            f"\n## {mode}, threads {threads}: {len(group)} runs, seeds {seeds}, "
-            f"{min(seconds)}–{max(seconds)} s"
-        )
-        values: dict = {}
-        for line in group:
-            for name, value in effects(line).items():
-                values.setdefault(name, []).append(value)
-        for name, vs in values.items():
-            sd = statistics.stdev(vs) if len(vs) > 1 else float("nan")
-            print(f"{name:36s} min {min(vs):+.3f}  median {statistics.median(vs):+.3f}  sd {sd:.3f}  "
-                  f"max margin {min(vs) - 2 * sd:+.3f}  n {len(vs)}")  # fmt: skip
+    summarize(paths, effects)
 
 
 if __name__ == "__main__":
