@@ -1,7 +1,6 @@
 """What notebook 11's check cells assert: named effects, each > 0 when the taught effect is there, and
 ``check_effect``, the one asserting helper the notebooks' check cells call; ``probe_side_outcome`` answers
-section 1's predict-then-measure question (``lessons.projection_head`` re-exports them all;
-``batch_queue_effects`` lives there, beside the sizes it reads).
+section 1's predict-then-measure question (``lessons.projection_head`` re-exports them all).
 
 The margins each cell passes follow the seed sweep of ``docs/check_margins.md``.
 """
@@ -10,7 +9,14 @@ from __future__ import annotations
 
 from edu_contrast.lessons._checks import check_effect
 
-__all__ = ["head_depth_effects", "ablation_effects", "check_effect", "PROBE_SIDES", "probe_side_outcome"]
+__all__ = [
+    "head_depth_effects",
+    "ablation_effects",
+    "batch_queue_effects_for",
+    "check_effect",
+    "PROBE_SIDES",
+    "probe_side_outcome",
+]
 
 PROBE_SIDES = ("h", "z")  # the answers of section 1's prediction: which side of the head probes better
 
@@ -74,3 +80,26 @@ def probe_side_outcome(effects: dict) -> tuple[str, str]:
         "points on ImageNet."
     )
     return answer, lead + why
+
+
+def batch_queue_effects_for(rows: dict, size: dict) -> dict:
+    """Section 3's effects, per probe ("linear", "knn"), from ``batch_queue_study``'s rows at the sizes
+    ``size`` (``projection_head.scale(mode)``, which ``projection_head.batch_queue_effects`` passes).
+
+    * "small − large batch": SimCLR at the smallest N − SimCLR at the largest N (equal epochs);
+    * "queue − no queue": MoCo at N = ``moco_batch`` with the largest M − the same N with M = 0 (β = 0.99);
+    * "β = 0.99 − β = 0": MoCo with the largest M, momentum against none.
+    """
+    simclr = [f"SimCLR N={n}" for n in (min(size["simclr_batches"]), max(size["simclr_batches"]))]
+    moco = f"MoCo N={size['moco_batch']} M="
+    queue = max(size["queues"])
+    pairs = {
+        "small − large batch": simclr,
+        "queue − no queue": (f"{moco}{queue} β=0.99", f"{moco}0 β=0.99"),
+        "β = 0.99 − β = 0": (f"{moco}{queue} β=0.99", f"{moco}{queue} β=0"),
+    }
+    return {
+        f"{probe}: {effect}": rows[better][f"{probe}_accuracy"] - rows[worse][f"{probe}_accuracy"]
+        for effect, (better, worse) in pairs.items()
+        for probe in ("linear", "knn")
+    }

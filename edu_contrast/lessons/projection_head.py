@@ -35,6 +35,7 @@ from edu_contrast.lessons._cache import cache_key, cached
 from edu_contrast.lessons._projection_head_effects import (
     PROBE_SIDES,
     ablation_effects,
+    batch_queue_effects_for,
     check_effect,
     head_depth_effects,
     probe_side_outcome,
@@ -332,27 +333,6 @@ def _batch_queue_run(key, batch, hyper, train_data, test_data, size, seed) -> di
     }
 
 
-# ----------------------------------------------------------------------------- what the check cells assert
-
-
 def batch_queue_effects(rows: dict, mode: str) -> dict:
-    """Section 3's effects, per probe ("linear", "knn"), from ``batch_queue_study``'s rows.
-
-    * "small − large batch": SimCLR at the smallest N − SimCLR at the largest N (equal epochs);
-    * "queue − no queue": MoCo at N = ``moco_batch`` with the largest M − the same N with M = 0 (β = 0.99);
-    * "β = 0.99 − β = 0": MoCo with the largest M, momentum against none.
-    """
-    size = scale(mode)
-    simclr = [f"SimCLR N={n}" for n in (min(size["simclr_batches"]), max(size["simclr_batches"]))]
-    moco = f"MoCo N={size['moco_batch']} M="
-    queue = max(size["queues"])
-    pairs = {
-        "small − large batch": simclr,
-        "queue − no queue": (f"{moco}{queue} β=0.99", f"{moco}0 β=0.99"),
-        "β = 0.99 − β = 0": (f"{moco}{queue} β=0.99", f"{moco}{queue} β=0"),
-    }
-    return {
-        f"{probe}: {effect}": rows[better][f"{probe}_accuracy"] - rows[worse][f"{probe}_accuracy"]
-        for effect, (better, worse) in pairs.items()
-        for probe in ("linear", "knn")
-    }
+    """Section 3's effects from ``batch_queue_study``'s rows in ``mode`` (``batch_queue_effects_for``)."""
+    return batch_queue_effects_for(rows, scale(mode))

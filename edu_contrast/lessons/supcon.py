@@ -33,6 +33,7 @@ from edu_contrast._validation import (
     check_positive,
     fail,
 )
+from edu_contrast.lessons._cross_entropy_duality import cross_entropy_as_info_nce
 from edu_contrast.lessons.methods import train_test_subsets
 from edu_contrast.utils import MODES, one_thread
 
@@ -270,41 +271,6 @@ def simplex_toy(
         "simplex_deviation": simplex_deviation(z, labels),
         "fits": dim >= num_classes - 1,
     }
-
-
-def cross_entropy_as_info_nce(z: torch.Tensor, prototypes: torch.Tensor, labels, *, temperature: float = 0.1):
-    r"""Cross-entropy of a cosine classifier written as InfoNCE against class prototypes.
-
-        −log [ exp(ẑ_i·ŵ_{y_i}/τ) / Σ_c exp(ẑ_i·ŵ_c/τ) ] = InfoNCE(q = z_i, k⁺ = w_{y_i}, k⁻ = {w_c: c ≠ y_i})
-
-    The query is the embedding, the positive key its class prototype, the negatives the other
-    C − 1 prototypes: ``losses.info_nce`` with per-query negatives ``(N, C−1, d)``. Equal to
-    ``F.cross_entropy(ẑ Ŵᵀ / τ, y)`` (the seed's "contrastive–softmax duality").
-
-    Args:
-        z: embeddings, shape ``(N, d)``.  prototypes: W, shape ``(C, d)``.  labels: y, ``(N,)`` in [0, C).
-        temperature: τ > 0.
-    """
-    where = "cross_entropy_as_info_nce"
-    check_embeddings(z, "z", where)
-    check_embeddings(prototypes, "prototypes", where, min_rows=2, shape_hint="(classes, dim)")
-    labels = check_labels(labels, z.shape[0], "labels", where).to(z.device)
-    num_classes = prototypes.shape[0]
-    if prototypes.shape[1] != z.shape[1]:
-        fail(
-            "prototypes",
-            where,
-            f"of shape (classes, {z.shape[1]}) like z's rows",
-            f"shape {tuple(prototypes.shape)}",
-        )
-    if labels.min() < 0 or labels.max() >= num_classes:
-        fail(
-            "labels", where, f"in [0, {num_classes})", f"values in [{int(labels.min())}, {int(labels.max())}]"
-        )
-    others = ~F.one_hot(labels, num_classes).bool()  # (N, C): True for c ≠ y_i
-    negatives = prototypes[None].expand(z.shape[0], -1, -1)[others]  # (N·(C−1), d)
-    negatives = negatives.reshape(z.shape[0], num_classes - 1, -1)  # (N, C−1, d)
-    return losses.info_nce(z, prototypes[labels], negatives, temperature=temperature)
 
 
 def flip_labels(labels, rate: float, num_classes: int, *, seed: int = 0) -> torch.Tensor:
