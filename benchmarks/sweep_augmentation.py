@@ -34,16 +34,17 @@ except ImportError:  # run from another folder
 
 DRAWS = {"quick": 600, "lab": 2000, "full": 2000}  # cell 7's setup.pick
 Z_CRITICAL, KS_ALPHA = 4.5, 1e-4  # cell 7's thresholds
+BATCH = 1  # cell 7: one image per jitter call (each call draws one order of the steps for its images)
 
 
 def jitter_numbers(image: torch.Tensor, draws: int, seed: int) -> dict:
     """Cell 7: max |z| and max D of augment vs kornia at s = 0.5, and of augment s = 0.5 vs kornia s = 1."""
     summaries = {
-        name: lesson.channel_summaries(jitter, image, draws, seed=seed + k, batch=8)
+        name: lesson.channel_summaries(jitter, image, draws, seed=seed + k, batch=BATCH)
         for k, (name, jitter) in enumerate(lesson.color_jitters(0.5).items())
     }
     stronger = lesson.channel_summaries(
-        lesson.color_jitters(1.0)["kornia"], image, draws, seed=seed + 2, batch=8
+        lesson.color_jitters(1.0)["kornia"], image, draws, seed=seed + 2, batch=BATCH
     )
     same = lesson.jitter_agreement(summaries["augment"], summaries["kornia"])
     different = lesson.jitter_agreement(summaries["augment"], stronger)
