@@ -8,8 +8,11 @@ smallest effect by twice the seed-to-seed sd).
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import time
+from pathlib import Path
 
 
 def summarize(paths, effects) -> None:
@@ -32,3 +35,24 @@ def summarize(paths, effects) -> None:
             sd = statistics.stdev(vs) if len(vs) > 1 else float("nan")
             print(f"{name:38s} min {min(vs):+.4g}  median {statistics.median(vs):+.4g}  max {max(vs):+.4g}  "
                   f"sd {sd:.3g}  min − 2·sd {min(vs) - 2 * sd:+.4g}  n {len(vs)}")  # fmt: skip
+
+
+def sweep_main(description: str, measure_seed, effects) -> None:
+    """The command line every ``sweep_*.py`` shares: ``--mode``, ``--seeds``, ``--out`` (JSON lines appended,
+    one per seed, with its ``seconds``) or ``--summary FILES`` (``summarize`` with ``effects``).
+    ``measure_seed(mode, seed)`` gives one seed's line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--mode", default="quick", choices=("quick", "lab"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--summary", type=Path, nargs="+")
+    args = parser.parse_args()
+    if args.summary:
+        return summarize(args.summary, effects)
+    for seed in args.seeds:
+        start = time.perf_counter()
+        row = {**measure_seed(args.mode, seed), "seconds": round(time.perf_counter() - start, 1)}
+        print(json.dumps(row), flush=True)
+        if args.out:
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")

@@ -15,11 +15,7 @@ docs/check_margins.md's rule allows).
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import time
-from pathlib import Path
 
 import torch
 
@@ -27,10 +23,10 @@ from edu_contrast.lessons import augmentation as lesson
 from edu_contrast.lessons._cache import clear_cache
 from edu_contrast.utils import seed_everything
 
-try:  # the summary all sweeps print
-    from _sweeps import summarize
+try:  # the command line and summary all sweeps share
+    from _sweeps import sweep_main
 except ImportError:  # run from another folder
-    from benchmarks._sweeps import summarize
+    from benchmarks._sweeps import sweep_main
 
 DRAWS = {"quick": 600, "lab": 2000, "full": 2000}  # cell 7's setup.pick
 Z_CRITICAL, KS_ALPHA = 4.5, 1e-4  # cell 7's thresholds
@@ -97,21 +93,7 @@ def effects(line: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", default="quick", choices=("quick", "lab"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--summary", type=Path, nargs="+")
-    args = parser.parse_args()
-    if args.summary:
-        return summarize(args.summary, effects)
-    for seed in args.seeds:
-        start = time.perf_counter()
-        row = {**measure_seed(args.mode, seed), "seconds": round(time.perf_counter() - start, 1)}
-        print(json.dumps(row), flush=True)
-        if args.out:
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+    sweep_main(__doc__.splitlines()[0], measure_seed, effects)
 
 
 if __name__ == "__main__":

@@ -14,20 +14,15 @@ min / median / sd / min − 2·sd (the largest margin docs/check_margins.md's ru
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-from pathlib import Path
-
 import torch
 
 from edu_contrast import measure, methods, models, probes, train
 from edu_contrast.lessons import supcon as lesson
 
-try:  # the summary all sweeps print
-    from _sweeps import summarize
+try:  # the command line and summary all sweeps share
+    from _sweeps import sweep_main
 except ImportError:  # run from another folder
-    from benchmarks._sweeps import summarize
+    from benchmarks._sweeps import sweep_main
 
 NAMES = ("SupCon", "cross-entropy", "SimCLR")
 
@@ -118,21 +113,7 @@ def effects(line: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", default="quick", choices=("quick", "lab"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--summary", type=Path, nargs="+")
-    args = parser.parse_args()
-    if args.summary:
-        return summarize(args.summary, effects)
-    for seed in args.seeds:
-        start = time.perf_counter()
-        row = {**measure_seed(args.mode, seed), "seconds": round(time.perf_counter() - start, 1)}
-        print(json.dumps(row), flush=True)
-        if args.out:
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+    sweep_main(__doc__.splitlines()[0], measure_seed, effects)
 
 
 if __name__ == "__main__":
