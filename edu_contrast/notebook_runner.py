@@ -4,8 +4,11 @@
     python -m edu_contrast.notebook_runner --html build/html notebooks/*.ipynb
     python -m edu_contrast.notebook_runner notebooks/*.ipynb --mode lab --seed 0 1 2 --jobs 2  # check-seeds
     python -m edu_contrast.notebook_runner --full notebooks/05_feature_suppression.ipynb  # no cell limit
+    python -m edu_contrast.notebook_runner notebooks/02_temperature.ipynb --seed 0 1 2 --record-checks c.jsonl
 
-Instructors can run a modified notebook the same way to check it still passes its check cells.
+Instructors can run a modified notebook the same way to check it still passes its check cells;
+``--record-checks`` appends by how much each check passed (its slack, one JSON line per check reached) to a
+file, which is how docs/check_margins.md's margins are measured (benchmarks/sweep_checks.py).
 """
 
 from __future__ import annotations
@@ -19,17 +22,22 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from edu_contrast._check_record import instrument
 from edu_contrast._validation import fail
 from edu_contrast.utils import MODE_ENV, MODES, QUICK_ENV, SEED_ENV
 
 
-def execute_notebook(path: str | Path, *, mode: str = "quick", seed: int = 0, timeout: int | None = 600):
+def execute_notebook(
+    path: str | Path, *, mode: str = "quick", seed: int = 0, timeout: int | None = 600, record=None
+):
     """Run every cell of the notebook at ``path`` in a fresh kernel; return (notebook, seconds).
 
     ``mode`` (quick, lab or full) and ``seed`` reach the kernel as ``EDU_CONTRAST_MODE`` and
     ``EDU_CONTRAST_SEED`` (``utils.notebook_setup`` reads them); quick is the mode the test suite uses.
     ``timeout`` is the limit per cell in seconds (None: no limit). A failing cell raises
-    ``nbclient.exceptions.CellExecutionError`` with the cell's source and traceback.
+    ``nbclient.exceptions.CellExecutionError`` with the cell's source and traceback. ``record``: a file
+    that each check cell appends its slack to (``_check_record``); the returned notebook is then the
+    instrumented copy.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -40,6 +48,8 @@ def execute_notebook(path: str | Path, *, mode: str = "quick", seed: int = 0, ti
     if mode not in MODES:
         fail("mode", "execute_notebook", 'one of "quick", "lab", "full"', repr(mode))
     nb = nbformat.read(path, as_version=4)
+    if record is not None:
+        nb = instrument(nb, str(Path(record).resolve()), {"notebook": path.name, "mode": mode, "seed": seed})
     env = {QUICK_ENV: "1" if mode == "quick" else "0", MODE_ENV: mode, SEED_ENV: str(seed)}
     env_before = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -79,30 +89,33 @@ def _one_thread() -> None:
     os.environ.update(ONE_THREAD_ENV)
 
 
-def _run_one(path: Path, mode: str, seed: int, timeout: int | None) -> NotebookRun:
+def _run_one(path: Path, mode: str, seed: int, timeout: int | None, record=None) -> NotebookRun:
     """``execute_notebook`` with its failure caught (the failing cell's source and traceback, shortened)."""
     try:
-        nb, seconds = execute_notebook(path, mode=mode, seed=seed, timeout=timeout)
+        nb, seconds = execute_notebook(path, mode=mode, seed=seed, timeout=timeout, record=record)
     except Exception as error:  # nbclient's CellExecutionError / CellTimeoutError, a dead kernel
         return NotebookRun(path, seed, None, 0.0, f"{type(error).__name__}: {str(error)[-3000:]}")
     return NotebookRun(path, seed, nb, seconds, None)
 
 
-def run_notebooks(paths, *, mode: str = "quick", seeds=(0,), timeout: int | None = 600, jobs: int = 1):
+def run_notebooks(
+    paths, *, mode: str = "quick", seeds=(0,), timeout: int | None = 600, jobs: int = 1, record=None
+):
     """Yield a ``NotebookRun`` for every (notebook, seed), in that order, each as soon as it is done.
 
     ``jobs`` > 1 runs that many at a time in worker processes with one BLAS thread each (2 on 2 cores
     halves the wall time of `make check-seeds` and `make book`). A failing notebook does not stop the
     others: its run carries the error. The workers are spawned, so a script that calls this with
-    ``jobs`` > 1 needs the ``if __name__ == "__main__":`` guard around it.
+    ``jobs`` > 1 needs the ``if __name__ == "__main__":`` guard around it. ``record``: as in
+    ``execute_notebook`` (every run appends to the same file).
     """
     runs = [(Path(path), seed) for path in paths for seed in seeds]
     if jobs == 1:
-        yield from (_run_one(path, mode, seed, timeout) for path, seed in runs)
+        yield from (_run_one(path, mode, seed, timeout, record) for path, seed in runs)
         return
     spawn = multiprocessing.get_context("spawn")  # not fork: the caller (a test run) may hold torch threads
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_one_thread) as pool:
-        futures = [pool.submit(_run_one, path, mode, seed, timeout) for path, seed in runs]
+        futures = [pool.submit(_run_one, path, mode, seed, timeout, record) for path, seed in runs]
         yield from (future.result() for future in futures)
 
 
@@ -142,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="notebooks run at a time, one BLAS thread each (default 1)"
     )
+    parser.add_argument(
+        "--record-checks",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="append by how much each check cell passed (one JSON line per check) to FILE",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"argument --jobs: must be ≥ 1, got {args.jobs}")
@@ -149,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     timeout = args.cell_timeout if args.cell_timeout is not None else (600 if mode == "quick" else None)
     failed = []
     for run in run_notebooks(
-        sorted(args.notebooks), mode=mode, seeds=args.seed, timeout=timeout, jobs=args.jobs
+        sorted(args.notebooks),
+        mode=mode,
+        seeds=args.seed,
+        timeout=timeout,
+        jobs=args.jobs,
+        record=args.record_checks,
     ):
         if run.error is not None:
             failed.append(f"{run.path.name} ({mode} mode, seed {run.seed})")
