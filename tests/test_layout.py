@@ -22,7 +22,7 @@ MAX_FILE_LINES, MAX_FUNCTION_LINES = 350, 80
 
 # Layer of each top-level part of the package; a module may import only from its own layer or a lower one.
 LAYERS = {
-    **dict.fromkeys(("_version", "_validation", "budget", "utils"), 0),
+    **dict.fromkeys(("_version", "_validation", "_check_record", "budget", "utils"), 0),
     **dict.fromkeys(("losses", "diagnostics", "probes", "models", "augment", "data", "viz", "retrieval"), 1),
     **dict.fromkeys(("distributed", "methods", "measure", "train"), 2),
     "serve": 2,  # export/quantize/backends beside train (the serving lesson uses them); app.py on top of them

@@ -22,15 +22,10 @@ import re
 import subprocess
 from pathlib import Path
 
+from edu_contrast._check_record import ID, check_statements
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "check_margins.md"
-ID = re.compile(r"^(\s*)# check: (\S+)\s*$")
-CHECK_CALLS = ("check_effect",)  # calls that assert, besides `assert`
-
-
-def _parsable(source: str) -> str:
-    """The cell's source with IPython magics and shell lines blanked (same line numbers)."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
 
 
 def _numbers(node: ast.AST) -> list[str]:
@@ -50,15 +45,6 @@ def _numbers(node: ast.AST) -> list[str]:
         elif not isinstance(child, ast.JoinedStr):
             found.extend(_numbers(child))
     return found
-
-
-def _is_check(stmt: ast.stmt) -> bool:
-    if isinstance(stmt, ast.Assert):
-        return True
-    call = stmt.value if isinstance(stmt, ast.Expr) else None
-    return (
-        isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(call.func, "id", "")) in CHECK_CALLS
-    )
 
 
 def _margin(stmt: ast.stmt) -> list[str]:
@@ -82,18 +68,11 @@ def cell_checks(source: str) -> list[dict]:
     unnamed); ``modes`` from the ``if`` tests around it."""
     lines = source.split("\n")
     found = []
-
-    def visit(node: ast.AST, conditions: list[str]) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt) and _is_check(child):
-                above = ID.match(lines[child.lineno - 2]) if child.lineno >= 2 else None
-                found.append({"id": above.group(2) if above else None, "line": child.lineno,
-                              "margin": _margin(child), "modes": _modes(conditions)})  # fmt: skip
-            inside = conditions + [ast.unparse(child.test)] if isinstance(child, ast.If) else conditions
-            visit(child, inside)
-
-    visit(ast.parse(_parsable(source)), [])
-    return sorted(found, key=lambda c: c["line"])
+    for stmt, conditions in check_statements(source):
+        above = ID.match(lines[stmt.lineno - 2]) if stmt.lineno >= 2 else None
+        found.append({"id": above.group(2) if above else None, "line": stmt.lineno, "margin": _margin(stmt),
+                      "modes": _modes([ast.unparse(test) for test in conditions])})  # fmt: skip
+    return found
 
 
 def checks(path: Path) -> list[dict]:
