@@ -136,6 +136,17 @@ def render_html(nb, out_path: str | Path) -> Path:
     return out_path
 
 
+def save_executed(nb, out_path: str | Path) -> Path:
+    """Write an executed notebook with its outputs (with ``--record-checks``: the instrumented copy, whose
+    first cell is the recorder, so its cell numbers are one more than the committed notebook's)."""
+    import nbformat
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_path)
+    return out_path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -160,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         metavar="FILE",
-        help="append by how much each check cell passed (one JSON line per check) to FILE",
+        help="append by how much each check cell passed (one JSON line per check) to FILE, and save each "
+        "executed notebook in the folder FILE names without its suffix",
     )
     args = parser.parse_args(argv)
     if args.jobs < 1:
@@ -181,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run.path.name}: FAILED ({mode} mode, seed {run.seed})\n{run.error}", flush=True)
             continue
         line = f"{run.path.name}: {run.seconds:.1f} s ({mode} mode, seed {run.seed})"
+        if args.record_checks is not None:  # what each run printed, beside its check records
+            saved = args.record_checks.with_suffix("") / f"{run.path.stem}-{mode}-seed{run.seed}.ipynb"
+            line += f" -> {save_executed(run.nb, saved)}"
         if args.html is not None:
             name = run.path.stem + (f"-seed{run.seed}" if len(args.seed) > 1 else "")  # one page per run
             line += f" -> {render_html(run.nb, args.html / (name + '.html'))}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import statistics
 from pathlib import Path
 
 import nbformat
@@ -105,10 +106,14 @@ def test_notebook_runner_records_every_check_a_notebook_reaches(tmp_path):
     ]
     assert {(line["notebook"], line["mode"]) for line in lines} == {("99_tiny.ipynb", "quick")}
 
+    assert notebook_runner.main([str(path), "--seed", "3", "--record-checks", str(record)]) == 0
+    saved = nbformat.read(tmp_path / "checks" / "99_tiny-quick-seed3.ipynb", as_version=4)
+    assert saved.cells[0].source.startswith("import json")  # the recorder, then the notebook's cells
+    assert len(saved.cells) == len(nb.cells) + 1
     by_check = sweep.runs_by_check([record])
     stats = sweep.stats(by_check["99-seed", "quick"])
-    assert (stats["runs"], stats["failed"], stats["min"], stats["median"]) == (2, 0, 0.5, 1.5)
-    assert stats["min_2sd"] == pytest.approx(0.5 - 2 * 2**0.5)
+    assert (stats["runs"], stats["failed"], stats["min"], stats["median"]) == (3, 0, 0.5, 2.5)
+    assert stats["min_2sd"] == pytest.approx(0.5 - 2 * statistics.stdev([0.5, 2.5, 3.5]))
     assert "min" not in sweep.stats(by_check["99-same", "quick"])
 
 
