@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 import torch
 from torch import nn
 
-from edu_contrast import data, diagnostics, methods
+from edu_contrast import augment, data, diagnostics, methods
 from edu_contrast.lessons import collapse as lesson
 from edu_contrast.lessons._cache import cached_names, clear_cache
 
@@ -150,3 +151,11 @@ def test_one_factor_checks_fail_on_the_runs_without_the_effect(digits):
     )
     assert same["no projector: erank(h) lost"] == 0.0 and same["weak augmentation: erank(z) gained"] == 0.0
     clear_cache()
+
+
+@pytest.mark.parametrize("side", [8, 16, 28, 32])
+def test_the_weak_recipe_changes_the_strength_alone(side):
+    default, weak = augment.AugmentConfig.for_size(side), lesson.weak_recipe(side)
+    assert weak.crop_scale[0] > default.crop_scale[0] and weak.jitter_p == weak.grayscale_p == 0.0
+    changed = {f.name for f in dataclasses.fields(weak) if getattr(weak, f.name) != getattr(default, f.name)}
+    assert changed == {"crop_scale", "jitter_p", "grayscale_p"}  # flips, blur, … as the default has them

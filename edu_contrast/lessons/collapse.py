@@ -22,6 +22,7 @@ stop-gradient, VICReg's variance and covariance terms) are notebook 06's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -165,9 +166,9 @@ def run_ablation(
         train_data, eval_data, epochs, seed, lr, track_size: as in ``track_run``.
         width, out_dim, hidden_dim: the encoder width w and the head's output d and hidden width.
 
-    The "simclr" family's ``augmentation="weak"`` trains with ``AugmentConfig.weak()`` (large crops, no
-    colour changes) and its ``batch_size`` sets the batch B (the learning rate scaled by √(B/256)); every
-    other run uses the default augmentation and batches of 256.
+    The "simclr" family's ``augmentation="weak"`` trains with ``weak_recipe`` (the default recipe with
+    large crops and no colour changes) and its ``batch_size`` sets the batch B (the learning rate scaled by
+    √(B/256)); every other run uses the default augmentation and batches of 256.
     """
     where = "run_ablation"
     setting = _switches(family, switches, where)
@@ -191,12 +192,21 @@ def run_ablation(
             name=name,
             batch_size=batch_size,
             lr=lr * math.sqrt(batch_size / 256),
-            augment_config=augment.AugmentConfig.weak() if weak else None,
+            augment_config=weak_recipe(train_data.images.shape[-1]) if weak else None,
             seed=seed,
             track_size=track_size,
         )
 
     return cached(key, compute)
+
+
+def weak_recipe(side: int) -> augment.AugmentConfig:
+    """The default recipe for images of this side (``AugmentConfig.for_size``) with large crops (≥ 80 % of the
+    area) and no colour changes: only the strength changes. ``AugmentConfig.weak()`` would also mirror the
+    views, which the defaults for sides ≤ 16 never do (a mirrored digit is another shape)."""
+    return dataclasses.replace(
+        augment.AugmentConfig.for_size(side), crop_scale=(0.8, 1.0), jitter_p=0.0, grayscale_p=0.0
+    )
 
 
 def one_factor_effects(runs: dict) -> dict:
