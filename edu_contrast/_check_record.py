@@ -104,8 +104,12 @@ def _record_call(check_id: str, stmt: ast.stmt) -> str:
     return f"{RECORDER}({check_id!r}, lambda: {slack_source}, lambda: {ast.unparse(passed)})"
 
 
-def instrument_source(source: str) -> str:
-    """The cell's source with a recording call in front of every named check that starts its own line."""
+def instrument_source(source: str, *, keep_going: bool = False) -> str:
+    """The cell's source with a recording call in front of every named check that starts its own line.
+
+    ``keep_going``: a failing check is recorded and does not stop the notebook (the statement runs inside
+    ``try: … except AssertionError: pass``), so a sweep measures every later check of a seed too.
+    """
     lines = source.split("\n")
     for stmt, _ in reversed(check_statements(source)):
         named = ID.match(lines[stmt.lineno - 2]) if stmt.lineno >= 2 else None
@@ -113,6 +117,10 @@ def instrument_source(source: str) -> str:
         indent = statement_line[: len(statement_line) - len(statement_line.lstrip())]
         if named is None or stmt.col_offset != len(indent):
             continue  # unnamed, or after `if x:` on the same line: recording it would run it unconditionally
+        if keep_going:
+            body = ["    " + line for line in lines[stmt.lineno - 1 : stmt.end_lineno]]
+            after = [indent + "except AssertionError:", indent + "    pass"]
+            lines[stmt.lineno - 1 : stmt.end_lineno] = [indent + "try:", *body, *after]
         lines.insert(stmt.lineno - 1, indent + _record_call(named.group(2), stmt))
     return "\n".join(lines)
 
@@ -136,13 +144,14 @@ def {RECORDER}(check_id, slack, passed):
 '''
 
 
-def instrument(nb, record_path: str, fields: dict):
-    """A copy of the notebook whose checks append their slack to ``record_path`` (JSON lines)."""
+def instrument(nb, record_path: str, fields: dict, *, keep_going: bool = False):
+    """A copy of the notebook whose checks append their slack to ``record_path`` (JSON lines);
+    ``keep_going`` as in ``instrument_source``."""
     import nbformat
 
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.source = instrument_source(cell.source)
+            cell.source = instrument_source(cell.source, keep_going=keep_going)
     nb.cells.insert(0, nbformat.v4.new_code_cell(recorder_source(str(record_path), fields)))
     return nb

@@ -28,7 +28,13 @@ from edu_contrast.utils import MODE_ENV, MODES, QUICK_ENV, SEED_ENV
 
 
 def execute_notebook(
-    path: str | Path, *, mode: str = "quick", seed: int = 0, timeout: int | None = 600, record=None
+    path: str | Path,
+    *,
+    mode: str = "quick",
+    seed: int = 0,
+    timeout: int | None = 600,
+    record=None,
+    keep_going: bool = False,
 ):
     """Run every cell of the notebook at ``path`` in a fresh kernel; return (notebook, seconds).
 
@@ -37,7 +43,7 @@ def execute_notebook(
     ``timeout`` is the limit per cell in seconds (None: no limit). A failing cell raises
     ``nbclient.exceptions.CellExecutionError`` with the cell's source and traceback. ``record``: a file
     that each check cell appends its slack to (``_check_record``); the returned notebook is then the
-    instrumented copy.
+    instrumented copy; with ``keep_going`` a failing check is recorded and the notebook goes on.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -49,7 +55,8 @@ def execute_notebook(
         fail("mode", "execute_notebook", 'one of "quick", "lab", "full"', repr(mode))
     nb = nbformat.read(path, as_version=4)
     if record is not None:
-        nb = instrument(nb, str(Path(record).resolve()), {"notebook": path.name, "mode": mode, "seed": seed})
+        fields = {"notebook": path.name, "mode": mode, "seed": seed}
+        nb = instrument(nb, str(Path(record).resolve()), fields, keep_going=keep_going)
     env = {QUICK_ENV: "1" if mode == "quick" else "0", MODE_ENV: mode, SEED_ENV: str(seed)}
     env_before = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -89,17 +96,28 @@ def _one_thread() -> None:
     os.environ.update(ONE_THREAD_ENV)
 
 
-def _run_one(path: Path, mode: str, seed: int, timeout: int | None, record=None) -> NotebookRun:
+def _run_one(
+    path: Path, mode: str, seed: int, timeout: int | None, record=None, keep_going=False
+) -> NotebookRun:
     """``execute_notebook`` with its failure caught (the failing cell's source and traceback, shortened)."""
     try:
-        nb, seconds = execute_notebook(path, mode=mode, seed=seed, timeout=timeout, record=record)
+        nb, seconds = execute_notebook(
+            path, mode=mode, seed=seed, timeout=timeout, record=record, keep_going=keep_going
+        )
     except Exception as error:  # nbclient's CellExecutionError / CellTimeoutError, a dead kernel
         return NotebookRun(path, seed, None, 0.0, f"{type(error).__name__}: {str(error)[-3000:]}")
     return NotebookRun(path, seed, nb, seconds, None)
 
 
 def run_notebooks(
-    paths, *, mode: str = "quick", seeds=(0,), timeout: int | None = 600, jobs: int = 1, record=None
+    paths,
+    *,
+    mode: str = "quick",
+    seeds=(0,),
+    timeout: int | None = 600,
+    jobs: int = 1,
+    record=None,
+    keep_going: bool = False,
 ):
     """Yield a ``NotebookRun`` for every (notebook, seed), in that order, each as soon as it is done.
 
@@ -107,15 +125,17 @@ def run_notebooks(
     halves the wall time of `make check-seeds` and `make book`). A failing notebook does not stop the
     others: its run carries the error. The workers are spawned, so a script that calls this with
     ``jobs`` > 1 needs the ``if __name__ == "__main__":`` guard around it. ``record``: as in
-    ``execute_notebook`` (every run appends to the same file).
+    ``execute_notebook`` (every run appends to the same file), and ``keep_going``.
     """
     runs = [(Path(path), seed) for path in paths for seed in seeds]
     if jobs == 1:
-        yield from (_run_one(path, mode, seed, timeout, record) for path, seed in runs)
+        yield from (_run_one(path, mode, seed, timeout, record, keep_going) for path, seed in runs)
         return
     spawn = multiprocessing.get_context("spawn")  # not fork: the caller (a test run) may hold torch threads
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_one_thread) as pool:
-        futures = [pool.submit(_run_one, path, mode, seed, timeout, record) for path, seed in runs]
+        futures = [
+            pool.submit(_run_one, path, mode, seed, timeout, record, keep_going) for path, seed in runs
+        ]
         yield from (future.result() for future in futures)
 
 
@@ -174,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         help="append by how much each check cell passed (one JSON line per check) to FILE, and save each "
         "executed notebook in the folder FILE names without its suffix",
     )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="with --record-checks: a failing check is recorded and the notebook goes on",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"argument --jobs: must be ≥ 1, got {args.jobs}")
@@ -187,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout=timeout,
         jobs=args.jobs,
         record=args.record_checks,
+        keep_going=args.keep_going,
     ):
         if run.error is not None:
             failed.append(f"{run.path.name} ({mode} mode, seed {run.seed})")

@@ -82,6 +82,16 @@ def test_instrumented_cell_records_named_checks_and_still_asserts():
     ]
 
 
+def test_keep_going_records_a_failing_check_and_runs_on():
+    source = "x = 0.3\nif x:\n    # check: 99-fails\n    assert (x >\n            0.5), 'x'\n    y = 1\n"
+    recorded = []
+    namespace = {RECORDER: lambda i, slack, passed: recorded.append((i, round(slack(), 6), passed()))}
+    exec(instrument_source(source, keep_going=True), namespace)
+    assert recorded == [("99-fails", -0.2, False)] and namespace["y"] == 1
+    with pytest.raises(AssertionError):
+        exec(instrument_source(source), {RECORDER: lambda *args: None})
+
+
 def test_notebook_runner_records_every_check_a_notebook_reaches(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
