@@ -69,7 +69,12 @@ def test_the_parser_names_checks_margins_and_modes():
         "    lesson.check_effect(effects, 'x', margin=-0.5)\n"
         "assert 1e-4 < c\n"
     )
-    a, b, unnamed = tool.cell_checks(source)
+    source += (
+        "if setup.mode != 'full':\n    # check: 99-c\n    assert c > 1\n"
+        "if setup.quick:\n    # check: 99-d\n    assert d > 1\n"
+    )
+    a, b, unnamed, c, d = tool.cell_checks(source)
+    assert (c["modes"], d["modes"]) == ("quick, lab", "quick")
     assert (a["id"], a["margin"], a["modes"]) == ("99-a", ["0.01"], "quick, lab, full")
     assert (b["id"], b["margin"], b["modes"]) == ("99-b", ["-0.5"], "lab, full")
     assert unnamed["id"] is None and unnamed["margin"] == ["0.0001"]

@@ -60,6 +60,10 @@ def _modes(conditions: list[str]) -> str:
         return "full"
     if "not setup.quick" in text or "not QUICK" in text:
         return "lab, full"
+    if re.search(r"mode != ['\"]full['\"]", text):
+        return "quick, lab"
+    if re.search(r"(?<!not )\bsetup\.quick\b", text):
+        return "quick"
     return "quick, lab, full"
 
 
@@ -174,8 +178,8 @@ def row(check: dict, path: Path, swept: set[str]) -> str:
 
 
 def sync(paths: list[Path], doc: Path = DOC) -> None:
-    """Rewrite the doc's table for ``paths``' checks: keep each row's text and update its cell (a row whose
-    margin changed is written anew), drop rows of checks that are gone, add rows for new ones."""
+    """Rewrite the doc's table for ``paths``' checks: keep each row's text and update its cell and modes (a
+    row whose margin changed is written anew), drop rows of checks that are gone, add rows for new ones."""
     rows, lines = table(doc), Path(doc).read_text().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("| `") and line.split("`")[1] in rows)
     last = max(i for i, line in enumerate(lines) if line.startswith("| `") and line.split("`")[1] in rows)
@@ -190,7 +194,7 @@ def sync(paths: list[Path], doc: Path = DOC) -> None:
                 continue
             # "", id, nb, cell, check, modes, effect, margin, measured, "" (a "\|" inside a column is text)
             cols = re.split(r"(?<!\\)\|", old["row"])
-            cols[3] = f" {check['cell']} "
+            cols[3], cols[5] = f" {check['cell']} ", f" {check['modes']} "
             if [float(m) for m in old["margin"]] != [float(m) for m in check["margin"]]:
                 new.append(row(check, path, swept))  # a changed margin: what was measured no longer holds
                 continue
