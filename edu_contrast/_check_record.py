@@ -6,8 +6,9 @@ appends one JSON line to ``record_path`` when the statement is reached:
 
     {"id": "02-seed-is-not-less-uniform", "slack": 0.41, "passed": true, ...}
 
-The slack is how far the comparison holds, in the check's own units: ``a > b + m`` gives a − (b + m),
-``a < m·b`` gives m·b − a, ``x > m > y`` the smaller of both sides, ``p and q`` the smaller of both,
+The slack is how far the comparison holds, in the check's own units: ``a > b + m`` gives a − (b + m);
+where the margin scales a value it is relative, ``a < m·b`` gives 1 − a/(m·b) (so the rule min − 2·sd ≥ 0
+reads as it does for the ratio a/b); ``x > m > y`` the smaller of both sides, ``p and q`` the smaller of both,
 ``all(... for ...)`` the smallest over the items, ``check_effect(effects, name, margin=m)`` effects[name] − m.
 A check that compares no numbers (``torch.allclose``, ``==``) records only ``passed``. The notebook file is
 not changed: the runner executes an instrumented copy.
@@ -61,6 +62,24 @@ def _smallest(parts: list[ast.expr]) -> ast.expr:
     return parts[0] if len(parts) == 1 else ast.Call(ast.Name("min"), parts, [])
 
 
+def _scaled(node: ast.expr) -> bool:
+    """``m * x``, ``x * m`` or ``x / m`` with a number m and a non-number x: a margin that scales a value."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div))):
+        return False
+    number = [isinstance(side, ast.Constant) for side in (node.left, node.right)]
+    return number.count(True) == 1 and (isinstance(node.op, ast.Mult) or number[1])
+
+
+def _difference(larger: ast.expr, smaller: ast.expr) -> ast.expr:
+    """larger − smaller; relative to the scaled side where the margin scales a value (``a < 0.5 * b``
+    gives 1 − a / (0.5 b)), so runs and loop items of different scales compare."""
+    difference = ast.BinOp(_float(larger), ast.Sub(), _float(smaller))
+    scale = larger if _scaled(larger) else smaller if _scaled(smaller) else None
+    if scale is None:
+        return difference
+    return ast.BinOp(difference, ast.Div(), ast.Call(ast.Name("abs"), [_float(scale)], []))
+
+
 def slack_expression(test: ast.expr) -> ast.expr | None:
     """An expression that is > 0 by as much as ``test`` holds with room to spare; None if it compares no
     numbers."""
@@ -68,9 +87,9 @@ def slack_expression(test: ast.expr) -> ast.expr | None:
         parts, left = [], test.left
         for op, right in zip(test.ops, test.comparators):
             if isinstance(op, (ast.Gt, ast.GtE)):
-                parts.append(ast.BinOp(_float(left), ast.Sub(), _float(right)))
+                parts.append(_difference(left, right))
             elif isinstance(op, (ast.Lt, ast.LtE)):
-                parts.append(ast.BinOp(_float(right), ast.Sub(), _float(left)))
+                parts.append(_difference(right, left))
             else:
                 return None
             left = right

@@ -31,7 +31,9 @@ def _slack(test: str, **names) -> float | None:
     [
         ("a > b + 0.1", {"a": 1.0, "b": 0.5}, 0.4),
         ("a >= b", {"a": 0.2, "b": 0.5}, -0.3),  # a failing check: negative slack
-        ("a < 0.5 * b", {"a": 1.0, "b": 4.0}, 1.0),
+        ("a < 0.5 * b", {"a": 1.0, "b": 4.0}, 0.5),  # a margin that scales b: relative, 1 − a / (0.5 b)
+        ("a > b / 3", {"a": 2.0, "b": 3.0}, 1.0),
+        ("a > b * c", {"a": 2.0, "b": 3.0, "c": 0.5}, 0.5),  # no number: absolute
         ("1 <= r < 2", {"r": 1.25}, 0.25),  # chained: the tighter side
         ("a > 0.1 and abs(c) < 1e-3", {"a": 0.5, "c": 0.0005}, 0.0005),
         ("all(b > a - 0.05 for a, b in zip(x, x[1:]))", {"x": [1.0, 1.2, 1.1]}, -0.05),
