@@ -190,8 +190,8 @@ def test_colour_outcome_names_the_row_the_check_compares_and_explains_either_way
     grid["accuracy"] = grid["accuracy"][::-1].copy()  # the colour shortcut did not hurt this time
     answer, why = lesson.colour_outcome(grid)
     assert answer == "s = 0" and "s = 0 → 0.680, s = 0.5 → 0.620" in why and "check below stops here" in why
-    quick = lesson.colour_outcome(grid, asserted=False)[1]  # quick mode prints the gap, does not assert it
-    assert "stops here" not in quick and "quick mode does not assert it" in quick
+    quick = lesson.colour_outcome(grid, asserted=False)[1]  # quick and lab mode only print the gap
+    assert "stops here" not in quick and "this mode does not assert it" in quick
     lab = {"strengths": lesson.STRENGTHS, "min_scales": lesson.MIN_SCALES, "accuracy": np.zeros((4, 4))}
     lab["accuracy"][2] = 0.1  # the s = 0.5 row of the 4 × 4 grid, not the second row
     assert lesson.colour_outcome(lab)[0] == "s = 0.5"

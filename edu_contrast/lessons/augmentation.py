@@ -264,14 +264,14 @@ def colour_outcome(grid: dict, *, asserted: bool = True) -> tuple[str, str]:
     """Section 5's prediction, measured: with colour jitter (s = 0.5) or without (s = 0), which row of
     ``probe_grid``'s accuracy has the higher mean over s_min. Returns (one of ``COLOUR_CHOICES``, the
     explanation the notebook prints, true whichever row won). ``asserted``: whether the notebook's check
-    asserts the gap in this mode (lab and full; quick mode only prints it)."""
+    asserts the gap in this mode (full; quick and lab mode only print it)."""
     rows = {s: float(grid["accuracy"][i].mean()) for i, s in enumerate(grid["strengths"])}
     without, with_jitter = rows[0.0], rows[0.5]
     answer = "s = 0.5" if with_jitter > without else "s = 0"
     means = f"Mean linear probe over s_min: s = 0 → {without:.3f}, s = 0.5 → {with_jitter:.3f}."
     if answer == "s = 0":
         stops = (
-            "the check below stops here." if asserted else "quick mode does not assert it (lab mode does)."
+            "the check below stops here." if asserted else "this mode does not assert it (full mode does)."
         )
         means += (
             " In this run the row without colour jitter probed as well or better: the gap is a few points "
