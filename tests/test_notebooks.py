@@ -150,7 +150,7 @@ def test_runner_cell_timeout_applies_in_quick_mode_and_is_lifted_in_full_mode(tm
         notebook_runner.execute_notebook(path, mode="quick", timeout=1)
     timeouts = []
 
-    def record(path, *, mode, seed, timeout):
+    def record(path, *, mode, seed, timeout, **_):  # record, keep_going: --record-checks, not used here
         timeouts.append(timeout)
         return nb, 0.0
 
